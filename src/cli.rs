@@ -1,0 +1,130 @@
+//! The command-line contract of design.md §4, as clap derive types.
+//!
+//! This module only records what was asked; turning it into a runnable plan is the job of the
+//! layers behind `lvslab::run`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "lvslab", version, about = "Provision, verify and tear down an LVS + keepalived lab over SSH")]
+pub struct Cli {
+    /// Inventory file (Ansible YAML inventory shape).
+    #[arg(short = 'i', long = "inventory", global = true, default_value = "inventory/lab.yml")]
+    pub inventory: PathBuf,
+
+    /// More output: -v shows remote commands, -vv also their stdout/stderr.
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// One JSON document on stdout at the end; human output goes to stderr.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// How many hosts are worked on at once.
+    #[arg(long, global = true, default_value_t = 50)]
+    pub forks: usize,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Bring the nodes to a working LVS (+ keepalived) cluster: runs playbooks/setup.yml.
+    Setup(SetupArgs),
+    /// Check the running lab end to end; changes nothing.
+    Verify(VerifyArgs),
+    /// Restore every node to what it was before the first setup: runs playbooks/teardown.yml.
+    Teardown(RunOpts),
+    /// Run any playbook against the inventory.
+    Run {
+        /// The playbook file.
+        playbook: PathBuf,
+        #[command(flatten)]
+        opts: RunOpts,
+        /// Extra variables, highest precedence.
+        #[arg(short = 'e', long = "extra-vars", value_name = "KEY=VALUE")]
+        extra_vars: Vec<String>,
+    },
+    /// Reach every host and print its facts summary.
+    Ping {
+        /// Only hosts matching this pattern.
+        #[arg(long, short = 'l')]
+        limit: Option<String>,
+    },
+    /// The embedded virtual lab built from the inventory.
+    #[command(subcommand)]
+    Lab(LabCommand),
+    /// The whole tour: lab up, setup, verify, failover drill, teardown, lab down.
+    Demo,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Mode {
+    /// keepalived on both directors owns the VIP and the IPVS table.
+    #[default]
+    Ha,
+    /// One director; the tool adds the VIP alias and the ipvsadm rules itself.
+    Lvs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunOpts {
+    /// Report what would change; change nothing.
+    #[arg(long, short = 'C')]
+    pub check: bool,
+    /// Show unified diffs of changed content.
+    #[arg(long, short = 'D')]
+    pub diff: bool,
+    /// Only hosts matching this pattern (host, group, a:b, !x, &g).
+    #[arg(long, short = 'l')]
+    pub limit: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// `ha` (keepalived pair) or `lvs` (single director, ipvsadm rules).
+    #[arg(long, value_enum, default_value_t = Mode::Ha)]
+    pub mode: Mode,
+    #[command(flatten)]
+    pub opts: RunOpts,
+    /// Extra variables, highest precedence.
+    #[arg(short = 'e', long = "extra-vars", value_name = "KEY=VALUE")]
+    pub extra_vars: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Requests sent to the VIP from the client.
+    #[arg(long, default_value_t = 20)]
+    pub requests: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Boot one microVM per inventory host (idempotent).
+    Up {
+        /// Install the missing host packages (qemu, debootstrap, ...) with apt-get first.
+        #[arg(long)]
+        install_deps: bool,
+    },
+    /// Stop the lab's VMs (saving their state) and remove its network.
+    Down,
+    /// List each node: VM running, ssh answering, address.
+    Status,
+    /// Open a shell on a node, or run one command there.
+    Ssh {
+        node: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// Reboot one node; its disk state survives.
+    Reboot { node: String },
+    /// Return nodes (all, or one) to the pristine image.
+    Reset { node: Option<String> },
+    /// Internal: ssh ProxyCommand that connects to HOST:PORT inside the lab's network namespace.
+    #[command(hide = true)]
+    Proxy { host: String, port: u16 },
+}
