@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod exit;
 pub mod lab;
+pub mod verify;
 
 use std::process::ExitCode;
 
