@@ -6,7 +6,9 @@
 
 pub mod cli;
 pub mod exit;
+pub mod inventory;
 pub mod lab;
+pub(crate) mod yaml;
 
 use std::process::ExitCode;
 
@@ -15,12 +17,15 @@ use std::process::ExitCode;
 pub enum Error {
     #[error(transparent)]
     Lab(#[from] lab::LabError),
+    #[error(transparent)]
+    Inventory(#[from] inventory::InventoryError),
 }
 
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Lab(e) => e.exit_code(),
+            Error::Inventory(_) => exit::INVALID_INPUT,
         }
     }
 }
