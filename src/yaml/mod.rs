@@ -84,6 +84,8 @@ impl Diag {
     }
 }
 
+impl std::error::Error for Diag {}
+
 impl fmt::Display for Diag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let line_no = self.pos.line.to_string();
@@ -253,7 +255,8 @@ pub enum LoadError {
 /// Parse YAML text into a located tree.
 pub(crate) fn parse(src: Arc<Source>) -> Result<Node, Diag> {
     // libyaml (through serde_yaml_ng) gives the better syntax messages; check with it first.
-    if let Err(e) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&src.text) {
+    let top = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&src.text);
+    if let Err(e) = &top {
         let pos = e
             .location()
             .map(|l| Pos {
@@ -278,6 +281,32 @@ pub(crate) fn parse(src: Arc<Source>) -> Result<Node, Diag> {
     let opts = marked_yaml::LoaderOptions::default()
         .error_on_duplicate_keys(true)
         .prevent_coercion(true);
+    let opts = match top {
+        Ok(serde_yaml_ng::Value::Sequence(_)) => opts.toplevel_sequence(),
+        Ok(serde_yaml_ng::Value::Mapping(_)) => opts.toplevel_mapping(),
+        Ok(other) => {
+            // A lone scalar: callers report it as the wrong type.
+            let v = match other {
+                serde_yaml_ng::Value::Bool(b) => Value::Bool(b),
+                serde_yaml_ng::Value::Number(n) => n
+                    .as_i64()
+                    .map(Value::Int)
+                    .unwrap_or_else(|| Value::Float(n.as_f64().unwrap_or(0.0))),
+                serde_yaml_ng::Value::String(s) => Value::Str(s),
+                _ => Value::Null,
+            };
+            let col = src.text.len() - src.text.trim_start().len() + 1;
+            return Ok(Node {
+                v,
+                pos: Pos {
+                    line: 1,
+                    col: col.max(1),
+                },
+                src,
+            });
+        }
+        Err(_) => opts,
+    };
     let root = marked_yaml::parse_yaml_with_options(0, &src.text, opts).map_err(|e| {
         use marked_yaml::LoadError as E;
         let (m, msg) = match &e {
