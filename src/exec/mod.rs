@@ -438,7 +438,7 @@ async fn run_item(
     };
     let mut cx = Cx {
         transport: &*transport,
-        check: sh.opts.check,
+        check: task.check_mode.unwrap_or(sh.opts.check),
         diff: sh.opts.diff,
         sudo: sudo && !h.root,
         vars: ctx,
@@ -541,7 +541,16 @@ async fn run_task(sh: &Shared, mut h: HostRun, play: usize, ti: usize, handler: 
         item: None,
     };
     let ctx = match context(sh, &h, play, task) {
-        Ok(c) => c,
+        Ok(c) => {
+            // Play vars and set_fact values may hold secrets too.
+            for s in secrets_of(&c) {
+                if !h.secrets.contains(&s) {
+                    h.secrets.push(s);
+                }
+            }
+            h.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+            c
+        }
         Err(e) => {
             result.status = Status::Failed;
             result.failure = Some(Failure {

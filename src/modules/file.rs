@@ -88,6 +88,12 @@ impl Module for File {
                     }
                 }
                 _ => {
+                    if !exists && cx.check {
+                        // An earlier task may create it; in check mode it does not exist yet.
+                        out.changed = true;
+                        out.msg = Some(format!("{path} does not exist (yet)"));
+                        return Ok(out);
+                    }
                     if !exists {
                         return Err(ModuleError::msg(format!(
                             "{path} does not exist (use state: touch to create it)"

@@ -473,13 +473,11 @@ fn check_str(
     runtime: &HashSet<String>,
 ) -> Result<(), Diag> {
     let src = if is_cond {
-        template::single_expression(s).unwrap_or(s)
+        template::single_expression(s.trim()).unwrap_or(s)
     } else {
         s
     };
-    let syntax = if is_cond && template::single_expression(s).is_none() {
-        t.check_expr_syntax(src)
-    } else if is_cond {
+    let syntax = if is_cond {
         t.check_expr_syntax(src)
     } else {
         t.check_syntax(src)

@@ -58,6 +58,9 @@ pub(crate) struct Task {
     pub(crate) sudo: Option<bool>,
     pub(crate) no_log: bool,
     pub(crate) vars: Vec<(Key, Node)>,
+    /// `check_mode: false` runs the task for real even under `--check` (read-only probes);
+    /// `true` always runs it in check mode.
+    pub(crate) check_mode: Option<bool>,
 }
 
 const PLAY_KEYS: &[&str] = &[
@@ -82,6 +85,7 @@ const TASK_KEYS: &[&str] = &[
     "failed_when",
     "become",
     "no_log",
+    "check_mode",
     "listen",
     "vars",
 ];
@@ -222,6 +226,7 @@ fn parse_task(n: &Node) -> Result<Task, Diag> {
         sudo: None,
         no_log: false,
         vars: Vec::new(),
+        check_mode: None,
     };
     for (k, v) in m {
         match k.name.as_str() {
@@ -249,6 +254,7 @@ fn parse_task(n: &Node) -> Result<Task, Diag> {
             "failed_when" => t.failed_when = Some(v.clone()),
             "become" => t.sudo = Some(v.as_bool("true or false")?),
             "no_log" => t.no_log = v.as_bool("true or false")?,
+            "check_mode" => t.check_mode = Some(v.as_bool("true or false")?),
             "vars" => t.vars = v.as_map("a mapping of variables")?.to_vec(),
             other => match modules::lookup(other) {
                 Some(md) => {

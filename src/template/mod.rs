@@ -221,7 +221,7 @@ impl Templates {
         src: &str,
         ctx: &Map<String, Json>,
     ) -> Result<bool, TemplateError> {
-        let expr = single_expression(src).unwrap_or(src);
+        let expr = single_expression(src.trim()).unwrap_or(src);
         let e = self
             .env
             .compile_expression(expr)
@@ -240,8 +240,8 @@ impl Templates {
 
 /// `"{{ expr }}"` (and nothing else) → `expr`.
 pub(crate) fn single_expression(s: &str) -> Option<&str> {
-    let t = s.trim();
-    let inner = t.strip_prefix("{{")?.strip_suffix("}}")?;
+    // No trimming: `"{{ x }}\n"` is a string with a newline, not x.
+    let inner = s.strip_prefix("{{")?.strip_suffix("}}")?;
     if inner.contains("{{") || inner.contains("}}") {
         return None;
     }
