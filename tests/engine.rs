@@ -462,7 +462,7 @@ fn ctrl_c_stops_cleanly() {
         "- hosts: all\n  tasks:\n    - command: sleep 30\n",
     );
     let before = control_dirs();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lvslab"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_lvslab"))
         .current_dir(lab.path())
         .args(["-i", "inventory.yml", "run", "playbooks/slow.yml"])
         .stdout(std::process::Stdio::piped())
