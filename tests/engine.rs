@@ -497,3 +497,20 @@ fn unsafe_kill(pid: u32, sig: i32) {
         .arg(pid.to_string())
         .status();
 }
+
+#[test]
+fn precedence_inventory_play_set_fact_extra() {
+    let lab = Lab::new(1);
+    lab.write(
+        "playbooks/p.yml",
+        "- hosts: all\n  vars: {a: play, b: play, c: play}\n  tasks:\n    - set_fact: {b: fact, c: fact}\n    - debug: {msg: \"node_dir={{ node_dir != '' }} a={{ a }} b={{ b }} c={{ c }}\"}\n",
+    );
+    let r = lab.lvslab(&["run", "-e", "c=cli", "playbooks/p.yml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("ok: [node01] node_dir=true a=play b=fact c=cli"),
+        "{}",
+        r.all()
+    );
+}

@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::modules::{CmdLog, Cx, Diff, ModuleError, NodeState};
-use crate::plan::{is_secret, resolve_templated, static_context, Conn, Plan};
+use crate::plan::{is_secret, resolve_templated, Conn, Plan};
 use crate::playbook::Task;
 use crate::ssh::{Connector, Local, Transport};
 pub(crate) use events::{Event, Failure, HostResult, Status};
@@ -351,9 +351,12 @@ fn context(
         .hosts
         .get(&h.name)
         .ok_or_else(|| format!("internal: host {} not planned", h.name))?;
-    let mut ctx = crate::facts::vars(&h.facts);
-    let base = static_context(plan, p, hp).map_err(|(_, e)| e.msg)?;
-    ctx.extend(base);
+    // inventory < facts < play vars < task vars < registered/set_fact < -e (docs/variables.md)
+    let mut ctx = hp.vars.clone();
+    ctx.extend(crate::facts::vars(&h.facts));
+    for (k, v) in &p.vars {
+        ctx.insert(k.name.clone(), v.to_json());
+    }
     for (k, v) in &task.vars {
         ctx.insert(k.name.clone(), v.to_json());
     }

@@ -93,6 +93,22 @@ pub(crate) struct Want {
     pub(crate) validate: Option<String>,
 }
 
+impl Want {
+    /// The file `copy` and `template` describe: `dest`, attributes, backup and validate from
+    /// the arguments, with the given content.
+    pub(crate) fn from_args(a: &Args<'_>, content: Vec<u8>) -> Result<Want, ModuleError> {
+        Ok(Want {
+            dest: a.req("dest")?,
+            content,
+            mode: a.mode()?,
+            owner: a.str("owner"),
+            group: a.str("group"),
+            backup: a.bool("backup")?.unwrap_or(false),
+            validate: a.str("validate"),
+        })
+    }
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8(b.to_vec()).unwrap_or_else(|_| "(binary content)\n".into())
 }
@@ -247,19 +263,7 @@ impl Module for Copy {
                     })?
                 }
             };
-            put_file(
-                cx,
-                Want {
-                    dest: a.req("dest")?,
-                    content,
-                    mode: a.mode()?,
-                    owner: a.str("owner"),
-                    group: a.str("group"),
-                    backup: a.bool("backup")?.unwrap_or(false),
-                    validate: a.str("validate"),
-                },
-            )
-            .await
+            put_file(cx, Want::from_args(&a, content)?).await
         })
     }
 }

@@ -52,19 +52,7 @@ impl Module for Template {
                 };
                 ModuleError::msg(format!("{at}: {e}"))
             })?;
-            put_file(
-                cx,
-                Want {
-                    dest: a.req("dest")?,
-                    content: rendered.into_bytes(),
-                    mode: a.mode()?,
-                    owner: a.str("owner"),
-                    group: a.str("group"),
-                    backup: a.bool("backup")?.unwrap_or(false),
-                    validate: a.str("validate"),
-                },
-            )
-            .await
+            put_file(cx, Want::from_args(&a, rendered.into_bytes())?).await
         })
     }
 }

@@ -63,7 +63,18 @@ impl Lab {
         let _ = std::fs::create_dir_all("/run/sshd");
         keygen(&d.join("host_key"));
         keygen(&d.join("user_key"));
-        std::fs::copy(d.join("user_key.pub"), d.join("authorized_keys")).expect("authorized_keys");
+        // HOME inside the test dir: the remote shell does not read the machine's own rc files
+        // (root's .bashrc here runs `pyenv init`, ~80 ms and a global lock per command).
+        std::fs::create_dir_all(d.join("home")).expect("home");
+        let user_pub = std::fs::read_to_string(d.join("user_key.pub")).expect("user key");
+        std::fs::write(
+            d.join("authorized_keys"),
+            format!(
+                "environment=\"HOME={}\" {user_pub}",
+                d.join("home").display()
+            ),
+        )
+        .expect("authorized_keys");
         let host_pub = std::fs::read_to_string(d.join("host_key.pub")).expect("host key");
         let mut known = String::new();
         let mut sshds = Vec::new();
@@ -135,7 +146,7 @@ fn start_sshd(d: &Path, i: usize) -> (Sshd, u16) {
             f,
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {pid}\nAuthorizedKeysFile {ak}\n\
              UsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n\
-             KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nMaxSessions 50\nMaxStartups 200\n\
+             KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitUserEnvironment yes\nMaxSessions 50\nMaxStartups 200\n\
              LogLevel ERROR\nPrintMotd no\nAcceptEnv LANG\nSubsystem sftp internal-sftp",
             hk = d.join("host_key").display(),
             pid = d.join(format!("sshd_{i}.pid")).display(),
