@@ -8,10 +8,19 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "lvslab", version, about = "Provision, verify and tear down an LVS + keepalived lab over SSH")]
+#[command(
+    name = "lvslab",
+    version,
+    about = "Provision, verify and tear down an LVS + keepalived lab over SSH"
+)]
 pub struct Cli {
     /// Inventory file (Ansible YAML inventory shape).
-    #[arg(short = 'i', long = "inventory", global = true, default_value = "inventory/lab.yml")]
+    #[arg(
+        short = 'i',
+        long = "inventory",
+        global = true,
+        default_value = "inventory/lab.yml"
+    )]
     pub inventory: PathBuf,
 
     /// More output: -v shows remote commands, -vv also their stdout/stderr.
