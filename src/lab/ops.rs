@@ -100,7 +100,13 @@ impl Lab {
                 .map_err(|e| self.node_failed(node, &e.to_string()))?;
             std::fs::write(running_fingerprint(&self.paths, &node.name), &fp)
                 .map_err(|e| LabError::State(e.to_string()))?;
-            match self.wait_ssh(node, pid, restore, line, None) {
+            let resumed = if restore {
+                vm::resume_after_incoming(&np, Duration::from_secs(60))
+            } else {
+                Ok(())
+            };
+            let ready = resumed.and_then(|_| self.wait_ssh(node, pid, restore, line, None));
+            match ready {
                 Ok(_) => {
                     if restore {
                         vm::discard_state(&np);

@@ -401,6 +401,39 @@ pub fn save(lab: &str, node: &str, paths: &NodePaths, fingerprint: &str) -> Resu
     }
 }
 
+/// After `start(.., restore = true)`: wait until the incoming state is loaded, then let the VM
+/// run (it was saved paused, and qemu keeps a VM paused that was paused when saved).
+pub fn resume_after_incoming(paths: &NodePaths, timeout: Duration) -> Result<(), LabError> {
+    let start = Instant::now();
+    let mut q = loop {
+        match Qmp::connect(&paths.qmp()) {
+            Ok(q) => break q,
+            Err(e) if start.elapsed() > timeout => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    loop {
+        let st = q.execute("query-status", json!({}))?;
+        match st.get("status").and_then(Value::as_str) {
+            Some("running") => return Ok(()),
+            Some("inmigrate") => {}
+            Some("paused") | Some("postmigrate") | Some("prelaunch") => {
+                q.execute("cont", json!({}))?;
+                return Ok(());
+            }
+            other => {
+                return Err(LabError::Vm(format!(
+                    "resuming the saved state failed (VM status {other:?})"
+                )))
+            }
+        }
+        if start.elapsed() > timeout {
+            return Err(LabError::Vm("loading the saved state took too long".into()));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Whether a saved state exists and was made by a VM with this fingerprint.
 pub fn restorable(paths: &NodePaths, fingerprint: &str) -> bool {
     paths.vmstate().exists()
