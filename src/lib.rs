@@ -16,8 +16,8 @@ pub(crate) mod playbook;
 pub(crate) mod report;
 pub(crate) mod ssh;
 pub(crate) mod template;
-pub(crate) mod yaml;
 pub mod verify;
+pub(crate) mod yaml;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -32,6 +32,8 @@ pub enum Error {
     Inventory(#[from] inventory::InventoryError),
     #[error(transparent)]
     Plan(#[from] plan::PlanError),
+    #[error(transparent)]
+    Verify(#[from] verify::run::VerifyError),
     #[error("`lvslab {0}` is not available yet (a later issue builds it)")]
     NotAvailable(&'static str),
     #[error("cannot start the async runtime: {0}")]
@@ -42,6 +44,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Lab(e) => e.exit_code(),
+            Error::Verify(e) => e.exit_code(),
             Error::Inventory(_) | Error::Plan(_) | Error::NotAvailable(_) => exit::INVALID_INPUT,
             Error::Runtime(_) => exit::FAILED,
         }
@@ -57,7 +60,7 @@ pub fn run(cli: cli::Cli) -> Result<ExitCode, Error> {
     use cli::Command as C;
     match &cli.command {
         C::Lab(cmd) => Ok(lab::run(cmd, &cli)?),
-        C::Verify(_) => Err(Error::NotAvailable("verify")),
+        C::Verify(a) => verify_cmd(&cli, a.requests),
         C::Demo => Err(Error::NotAvailable("demo")),
         C::Run {
             playbook,
@@ -149,6 +152,26 @@ fn engine(
     rt.block_on(exec::run(Arc::new(plan), opts, tx));
     let summary = reporter.join().unwrap_or_default();
     Ok(ExitCode::from(if summary.success() {
+        exit::SUCCESS
+    } else {
+        exit::FAILED
+    }))
+}
+
+/// `verify`: gather, evaluate, print the table (stdout, or stderr under `--json`).
+fn verify_cmd(cli: &cli::Cli, requests: u32) -> Result<ExitCode, Error> {
+    let report = verify::run::verify(&cli.inventory, requests)?;
+    let table = verify::render::table(&report);
+    if cli.json {
+        eprint!("{table}");
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        print!("{table}");
+    }
+    Ok(ExitCode::from(if report.ok {
         exit::SUCCESS
     } else {
         exit::FAILED

@@ -595,8 +595,16 @@ async fn run_task(sh: &Shared, mut h: HostRun, play: usize, ti: usize, handler: 
             rs.push((None, r));
         }
         Some(items) => {
+            // Like Ansible, each item sees what earlier items set (`set_fact` accumulating a
+            // list over a loop is the common idiom); `-e` still wins.
+            let mut base = ctx.clone();
             for it in items {
-                let mut c = ctx.clone();
+                for (k, v) in &h.registered {
+                    if !sh.plan.extra.contains_key(k) {
+                        base.insert(k.clone(), v.clone());
+                    }
+                }
+                let mut c = base.clone();
                 c.insert("item".into(), it.clone());
                 let label = match it {
                     Json::String(s) => s.clone(),

@@ -9,6 +9,7 @@ pub mod http;
 pub mod parse;
 pub mod probe;
 pub mod render;
+pub mod run;
 pub mod spec;
 
 /// POSIX single-quote a word for a remote shell.

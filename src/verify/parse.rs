@@ -91,12 +91,14 @@ pub fn netstat_tcp(text: &str) -> Vec<TcpSocket> {
     text.lines()
         .filter_map(|line| {
             let w: Vec<&str> = line.split_whitespace().collect();
-            if w.len() < 6 || w[0] != "tcp" {
+            // A dual-stack listener (apache's `Listen 80`) reports IPv4 peers on `tcp6` lines.
+            if w.len() < 6 || (w[0] != "tcp" && w[0] != "tcp6") {
                 return None;
             }
+            let v4 = |s: &str| s.trim_start_matches("::ffff:").parse::<SocketAddrV4>().ok();
             Some(TcpSocket {
-                local: w[3].parse().ok()?,
-                remote: w[4].parse().ok(),
+                local: v4(w[3])?,
+                remote: v4(w[4]),
                 state: w[5].to_string(),
                 program: w.get(6).filter(|p| **p != "-").map(|p| p.to_string()),
             })
@@ -177,9 +179,16 @@ Proto Recv-Q Send-Q Local Address           Foreign Address         State       
 tcp        0      0 0.0.0.0:22              0.0.0.0:*               LISTEN      201/sshd: /usr/sbin\n\
 tcp        0      0 192.168.163.50:80       192.168.163.1:40022     ESTABLISHED 312/apache2\n\
 tcp        0      0 192.168.163.12:22       192.168.163.1:51000     TIME_WAIT   -\n\
-tcp6       0      0 :::80                   :::*                    LISTEN      310/apache2\n";
+tcp6       0      0 :::80                   :::*                    LISTEN      310/apache2\n\
+tcp6       0      0 192.168.163.50:80       192.168.163.2:53015     ESTABLISHED 313/apache2\n\
+tcp6       0      0 ::ffff:10.0.0.5:80      ::ffff:10.0.0.1:4000    TIME_WAIT   -\n";
         let socks = netstat_tcp(text);
-        assert_eq!(socks.len(), 3);
+        assert_eq!(socks.len(), 5);
+        assert_eq!(
+            socks[3].remote,
+            Some("192.168.163.2:53015".parse().unwrap())
+        );
+        assert_eq!(socks[4].local, "10.0.0.5:80".parse().unwrap());
         assert_eq!(socks[0].remote, None);
         assert_eq!(socks[1].program.as_deref(), Some("312/apache2"));
         assert_eq!(socks[2].program, None);

@@ -25,12 +25,16 @@ pub enum VerifyError {
     Plan(#[from] plan::PlanError),
     #[error("{0}")]
     Spec(#[from] spec::SpecError),
-    #[error("{path}: the inventory has no `{group}` group (verify needs `directors` and `realservers`)")]
+    #[error(
+        "{path}: the inventory has no `{group}` group (verify needs `directors` and `realservers`)"
+    )]
     NoGroup { path: String, group: &'static str },
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
     #[error(transparent)]
     Lab(#[from] crate::lab::LabError),
+    #[error("{0}")]
+    LabTopology(String),
 }
 
 impl VerifyError {
@@ -61,27 +65,56 @@ pub fn verify(inventory: &Path, requests: u32) -> Result<Report, VerifyError> {
             .and_then(|h| h.vars.get("groups"))
             .and_then(|gs| gs.get(g))
             .and_then(Json::as_array)
-            .ok_or(VerifyError::NoGroup { path: inventory.display().to_string(), group: g })?;
-        Ok(names.iter().filter_map(|n| n.as_str().map(str::to_string)).collect())
+            .ok_or(VerifyError::NoGroup {
+                path: inventory.display().to_string(),
+                group: g,
+            })?;
+        Ok(names
+            .iter()
+            .filter_map(|n| n.as_str().map(str::to_string))
+            .collect())
     };
     let directors = group("directors")?;
     let reals = group("realservers")?;
     let vars_of = |n: &String| -> Result<(String, Map<String, Json>), VerifyError> {
-        let h = plan.hosts.get(n).ok_or(VerifyError::NoGroup { path: inventory.display().to_string(), group: "directors" })?;
+        let h = plan.hosts.get(n).ok_or(VerifyError::NoGroup {
+            path: inventory.display().to_string(),
+            group: "directors",
+        })?;
         Ok((n.clone(), h.vars.clone()))
     };
-    let dvars = directors.iter().map(vars_of).collect::<Result<Vec<_>, _>>()?;
+    let dvars = directors
+        .iter()
+        .map(vars_of)
+        .collect::<Result<Vec<_>, _>>()?;
     let rvars = reals.iter().map(vars_of).collect::<Result<Vec<_>, _>>()?;
     let spec = spec::from_vars(
-        &dvars.iter().map(|(n, v)| (n.as_str(), v)).collect::<Vec<_>>(),
-        &rvars.iter().map(|(n, v)| (n.as_str(), v)).collect::<Vec<_>>(),
+        &dvars
+            .iter()
+            .map(|(n, v)| (n.as_str(), v))
+            .collect::<Vec<_>>(),
+        &rvars
+            .iter()
+            .map(|(n, v)| (n.as_str(), v))
+            .collect::<Vec<_>>(),
     )?;
-    let conns: BTreeMap<String, Conn> = plan.hosts.iter().map(|(n, h)| (n.clone(), h.conn.clone())).collect();
+    let conns: BTreeMap<String, Conn> = plan
+        .hosts
+        .iter()
+        .map(|(n, h)| (n.clone(), h.conn.clone()))
+        .collect();
     let lab_ns = match crate::lab::ssh_route(inventory) {
-        Some(_) => Some(crate::lab::topology::load(inventory)?.netns()),
+        Some(_) => Some(
+            crate::lab::topology::load(inventory)
+                .map_err(|e| VerifyError::LabTopology(e.to_string()))?
+                .netns(),
+        ),
         None => None,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(VerifyError::Runtime)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(VerifyError::Runtime)?;
     Ok(rt.block_on(gather(spec, conns, directors, reals, lab_ns, requests)))
 }
 
@@ -91,7 +124,10 @@ async fn connect_all(conns: BTreeMap<String, Conn>, connector: &Connector) -> Ho
     let futs = conns.into_iter().map(|(name, conn)| async move {
         let t: Result<Box<dyn Transport>, String> = match &conn {
             Conn::Local => Ok(Box::new(Local)),
-            Conn::Ssh(p) => connector.connect(&name, p).await.map_err(|e| format!("unreachable: {e}")),
+            Conn::Ssh(p) => connector
+                .connect(&name, p)
+                .await
+                .map_err(|e| format!("unreachable: {e}")),
         };
         (name, t)
     });
@@ -134,21 +170,41 @@ async fn gather(
             return Report {
                 mode: "unknown",
                 client_method: String::new(),
-                checks: vec![Check { host: "client".into(), name: "connect", ok: false, detail: e.to_string() }],
+                checks: vec![Check {
+                    host: "client".into(),
+                    name: "connect",
+                    ok: false,
+                    detail: e.to_string(),
+                }],
                 distribution: BTreeMap::new(),
                 ok: false,
             }
         }
     };
     let hosts = connect_all(conns, &connector).await;
-    let mut scripts: Vec<(String, String)> = directors.iter().map(|d| (d.clone(), probe::director(&spec))).collect();
-    scripts.extend(spec.real_servers.iter().map(|r| (r.name.clone(), probe::real_server(&spec, r.port))));
+    let mut scripts: Vec<(String, String)> = directors
+        .iter()
+        .map(|d| (d.clone(), probe::director(&spec)))
+        .collect();
+    scripts.extend(
+        spec.real_servers
+            .iter()
+            .map(|r| (r.name.clone(), probe::real_server(&spec, r.port))),
+    );
     let first = probe_all(&hosts, scripts).await;
-    let dprobes: Vec<(String, Probe)> = directors.iter().map(|d| (d.clone(), first[d].clone())).collect();
+    let dprobes: Vec<(String, Probe)> = directors
+        .iter()
+        .map(|d| (d.clone(), first[d].clone()))
+        .collect();
     let mut out: Vec<Check> = Vec::new();
     for (name, p) in first.iter() {
         if let Err(e) = p {
-            out.push(Check { host: name.clone(), name: "reachable", ok: false, detail: e.clone() });
+            out.push(Check {
+                host: name.clone(),
+                name: "reachable",
+                ok: false,
+                detail: e.clone(),
+            });
         }
     }
     let ha = checks::detect_ha(&dprobes);
@@ -158,13 +214,19 @@ async fn gather(
     for r in &reals {
         if let Some(Ok(p)) = first.get(r) {
             let cs = checks::real_server(&spec, r, p);
-            if cs.iter().filter(|c| c.name == "web-server" || c.name == "page-names-node").all(|c| c.ok) {
+            if cs
+                .iter()
+                .filter(|c| c.name == "web-server" || c.name == "page-names-node")
+                .all(|c| c.ok)
+            {
                 healthy.insert(r.clone());
             }
             out.extend(cs);
         }
     }
-    let active = holder.clone().or_else(|| spec.primary_director().map(|d| d.name.clone()));
+    let active = holder
+        .clone()
+        .or_else(|| spec.primary_director().map(|d| d.name.clone()));
     if let Some(a) = &active {
         if let Some(Ok(p)) = first.get(a) {
             out.push(checks::ipvs_table(&spec, a, p, &healthy));
@@ -192,10 +254,17 @@ async fn gather(
     if let Some(ClientMsg::Held(held)) = recv(&rx) {
         if let Some(a) = &active {
             let mut during = vec![(a.clone(), probe::director_during_traffic().to_string())];
-            during.extend(reals.iter().map(|r| (r.clone(), probe::real_server_during_traffic().to_string())));
+            during.extend(
+                reals
+                    .iter()
+                    .map(|r| (r.clone(), probe::real_server_during_traffic().to_string())),
+            );
             let second = probe_all(&hosts, during).await;
             let _ = release_tx.send(());
-            let rprobes: Vec<(String, Probe)> = reals.iter().map(|r| (r.clone(), second[r].clone())).collect();
+            let rprobes: Vec<(String, Probe)> = reals
+                .iter()
+                .map(|r| (r.clone(), second[r].clone()))
+                .collect();
             out.extend(checks::forwarding(&spec, &held, a, &second[a], &rprobes));
         } else {
             let _ = release_tx.send(());
@@ -205,14 +274,33 @@ async fn gather(
         match res {
             Ok(Some(macs)) => {
                 let mac_of = |n: &str| -> Option<String> {
-                    first.get(n)?.as_ref().ok().and_then(|p| parse::link_mac(p.get("link")?, &spec.lan_interface))
+                    first
+                        .get(n)?
+                        .as_ref()
+                        .ok()
+                        .and_then(|p| parse::link_mac(p.get("link")?, &spec.lan_interface))
                 };
-                let holder_mac = holder.as_deref().and_then(|h| mac_of(h).map(|m| (h.to_string(), m)));
-                let real_macs: Vec<(String, String)> = reals.iter().filter_map(|r| mac_of(r).map(|m| (r.clone(), m))).collect();
-                out.push(checks::arp(&macs, holder_mac.as_ref().map(|(h, m)| (h.as_str(), m.as_str())), &real_macs));
+                let holder_mac = holder
+                    .as_deref()
+                    .and_then(|h| mac_of(h).map(|m| (h.to_string(), m)));
+                let real_macs: Vec<(String, String)> = reals
+                    .iter()
+                    .filter_map(|r| mac_of(r).map(|m| (r.clone(), m)))
+                    .collect();
+                out.push(checks::arp(
+                    &macs,
+                    holder_mac.as_ref().map(|(h, m)| (h.as_str(), m.as_str())),
+                    &real_macs,
+                ));
             }
-            Ok(None) => client_method.push_str("; ARP not checked: this machine is not on the VIP's L2 segment"),
-            Err(e) => out.push(Check { host: "client".into(), name: "arp", ok: false, detail: e }),
+            Ok(None) => client_method
+                .push_str("; ARP not checked: this machine is not on the VIP's L2 segment"),
+            Err(e) => out.push(Check {
+                host: "client".into(),
+                name: "arp",
+                ok: false,
+                detail: e,
+            }),
         }
     }
     let _ = client.join();
@@ -220,16 +308,31 @@ async fn gather(
         t.close().await;
     }
     let ok = out.iter().all(|c| c.ok);
-    Report { mode: if ha { "ha" } else { "lvs" }, client_method, checks: out, distribution, ok }
+    Report {
+        mode: if ha { "ha" } else { "lvs" },
+        client_method,
+        checks: out,
+        distribution,
+        ok,
+    }
 }
 
 /// The client: requests spread over the source addresses, then connections held open until
 /// released, then an ARP probe for the VIP.
-fn client_side(spec: Spec, ns: Option<String>, requests: u32, tx: mpsc::Sender<ClientMsg>, release: mpsc::Receiver<()>) {
+fn client_side(
+    spec: Spec,
+    ns: Option<String>,
+    requests: u32,
+    tx: mpsc::Sender<ClientMsg>,
+    release: mpsc::Receiver<()>,
+) {
     if let Some(ns) = &ns {
         if let Err(e) = crate::lab::netns::enter(ns) {
             let _ = tx.send(ClientMsg::Requests(
-                vec![Request { source: None, result: Err(e.to_string()) }],
+                vec![Request {
+                    source: None,
+                    result: Err(e.to_string()),
+                }],
                 "lab namespace".into(),
             ));
             return;
@@ -244,24 +347,44 @@ fn client_side(spec: Spec, ns: Option<String>, requests: u32, tx: mpsc::Sender<C
     let method = match (spec.persistence, sources.len()) {
         (0, 1) => "one source address, no persistence".to_string(),
         (0, n) => format!("{n} client source addresses in turn, no persistence"),
-        (p, 1) => format!("persistence {p} s with one source address: stickiness checked instead of spreading"),
-        (p, n) => format!("persistence {p} s: {n} client source addresses in turn, stickiness checked per source"),
+        (p, 1) => format!(
+            "persistence {p} s with one source address: stickiness checked instead of spreading"
+        ),
+        (p, n) => format!(
+            "persistence {p} s: {n} client source addresses in turn, stickiness checked per source"
+        ),
     };
     let target = spec.service();
     let reqs: Vec<Request> = (0..requests.max(1) as usize)
         .map(|i| {
             let source = sources[i % sources.len()];
-            let result = http::get(source, target, "/", STEP).map(|r| (r.status, r.body)).map_err(|e| e.to_string());
+            let result = http::get(source, target, "/", STEP)
+                .map(|r| (r.status, r.body))
+                .map_err(|e| e.to_string());
             Request { source, result }
         })
         .collect();
     if tx.send(ClientMsg::Requests(reqs, method)).is_err() {
         return;
     }
-    // Held connections: one per source (at least two), no request sent, so the real server keeps
-    // an ESTABLISHED socket while the nodes are probed.
-    let holds: Vec<Option<Ipv4Addr>> = (0..sources.len().max(2)).map(|i| sources[i % sources.len()]).collect();
-    let streams: Vec<std::net::TcpStream> = holds.into_iter().filter_map(|s| http::connect(s, target, STEP).ok()).collect();
+    // Held connections: one per source (at least two), each with an unfinished request so the
+    // real server has accepted it (apache defers accept until data arrives) and keeps it
+    // ESTABLISHED, waiting for the rest of the headers, while the nodes are probed.
+    let holds: Vec<Option<Ipv4Addr>> = (0..sources.len().max(2))
+        .map(|i| sources[i % sources.len()])
+        .collect();
+    let streams: Vec<std::net::TcpStream> = holds
+        .into_iter()
+        .filter_map(|s| http::connect(s, target, STEP).ok())
+        .filter_map(|mut s| {
+            use std::io::Write;
+            s.write_all(b"GET / HTTP/1.1\r\nHost: lvslab-verify\r\n")
+                .ok()?;
+            Some(s)
+        })
+        .collect();
+    // Let the first data segment reach the real server before it is asked about its sockets.
+    std::thread::sleep(Duration::from_millis(200));
     let held: Vec<SocketAddrV4> = streams
         .iter()
         .filter_map(|s| match s.local_addr() {
@@ -283,4 +406,3 @@ fn client_side(spec: Spec, ns: Option<String>, requests: u32, tx: mpsc::Sender<C
     };
     let _ = tx.send(ClientMsg::Arp(arp));
 }
-
