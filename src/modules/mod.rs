@@ -515,3 +515,19 @@ impl Cx<'_> {
 
 #[cfg(test)]
 pub(crate) mod testutil;
+
+/// `systemctl enable|disable NAME` for a node that runs systemd. The SysV compatibility step
+/// (`systemd-sysv-install` → `update-rc.d`, for packages that also ship an init script) only
+/// maintains rc.d links that systemd never reads, yet costs seconds per call; the implicit
+/// daemon reload is not needed for enablement symlinks. Both are skipped.
+pub(crate) fn systemctl_enable(enable: bool, name: &str) -> String {
+    format!(
+        "SYSTEMCTL_SKIP_SYSV=1 {}",
+        crate::ssh::argv(&[
+            "systemctl",
+            "--no-reload",
+            if enable { "enable" } else { "disable" },
+            name
+        ])
+    )
+}

@@ -121,10 +121,7 @@ pub(crate) fn undo(r: &Json) -> (String, String) {
             let name = s(r, "name");
             let e = r.get("enabled").and_then(Json::as_bool).unwrap_or(false);
             let line = if s(r, "init") == "systemd" {
-                format!(
-                    "{} >/dev/null 2>&1",
-                    argv(&["systemctl", if e { "enable" } else { "disable" }, name])
-                )
+                format!("{} >/dev/null 2>&1", super::systemctl_enable(e, name))
             } else if e {
                 format!(
                     "update-rc.d {n} defaults 2>/dev/null || chkconfig {n} on",
