@@ -401,7 +401,7 @@ pub fn requests(spec: &Spec, reqs: &[Request]) -> (Vec<Check>, BTreeMap<String, 
         },
     )];
     let sources = by_source.len();
-    if spec.persistence > 0 {
+    if spec.persistence > 0 && sources > 0 {
         let unsticky: Vec<String> = by_source
             .iter()
             .filter(|(_, rs)| rs.len() > 1)

@@ -355,15 +355,23 @@ fn client_side(
         ),
     };
     let target = spec.service();
-    let reqs: Vec<Request> = (0..requests.max(1) as usize)
-        .map(|i| {
-            let source = sources[i % sources.len()];
-            let result = http::get(source, target, "/", STEP)
-                .map(|r| (r.status, r.body))
-                .map_err(|e| e.to_string());
-            Request { source, result }
-        })
-        .collect();
+    // A dead VIP would cost a timeout per request: stop after the first few all failed.
+    const GIVE_UP: usize = 4;
+    let mut reqs: Vec<Request> = Vec::new();
+    for i in 0..requests.max(1) as usize {
+        let source = sources[i % sources.len()];
+        let result = http::get(source, target, "/", STEP)
+            .map(|r| (r.status, r.body))
+            .map_err(|e| e.to_string());
+        reqs.push(Request { source, result });
+        if reqs.len() == GIVE_UP && requests as usize > GIVE_UP && reqs.iter().all(|r| r.result.is_err()) {
+            reqs.push(Request {
+                source: None,
+                result: Err(format!("gave up after {GIVE_UP} failed requests in a row")),
+            });
+            break;
+        }
+    }
     if tx.send(ClientMsg::Requests(reqs, method)).is_err() {
         return;
     }
