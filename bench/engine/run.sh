@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# bench/engine: N local sshd (default 1 10 50) x M no-op `command` tasks (default 10), lvslab vs
+# plain ssh over a ControlMaster doing the same remote work in the same run:
+#   plain ssh: per host in parallel, open a master, run lvslab's facts command once, then M
+#              `true` commands through the master, close it.
+#   lvslab:    `lvslab run` of a playbook with M `command: "true"` tasks (facts gathered once).
+# Prints wall times and the ratio. Usage: bench/engine/run.sh [N...]   (env M=10, RUNS=3)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+M=${M:-10}
+RUNS=${RUNS:-3}
+SIZES=("$@"); [ ${#SIZES[@]} -eq 0 ] && SIZES=(1 10 50)
+cargo build --release -q
+BIN=$PWD/target/release/lvslab
+W=$(mktemp -d /tmp/lvb-XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$W"; }
+trap cleanup EXIT
+mkdir -p /run/sshd
+ssh-keygen -q -t ed25519 -N '' -f "$W/host_key"
+ssh-keygen -q -t ed25519 -N '' -f "$W/user_key"
+# HOME points into the bench dir so the remote user's shell rc (here: root's .bashrc runs
+# `pyenv init`, ~80 ms and a global lock per command) does not drown what is measured.
+mkdir -p "$W/home"
+echo "environment=\"HOME=$W/home\" $(cat "$W/user_key.pub")" > "$W/authorized_keys"
+MAX=0; for n in "${SIZES[@]}"; do [ "$n" -gt "$MAX" ] && MAX=$n; done
+PORTS=()
+: > "$W/known_hosts"
+for i in $(seq 1 "$MAX"); do
+  port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+  cat > "$W/sshd_$i.conf" <<CFG
+Port $port
+ListenAddress 127.0.0.1
+HostKey $W/host_key
+PidFile $W/sshd_$i.pid
+AuthorizedKeysFile $W/authorized_keys
+UsePAM no
+StrictModes no
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitUserEnvironment yes
+MaxSessions 50
+MaxStartups 200
+LogLevel ERROR
+PrintMotd no
+CFG
+  /usr/sbin/sshd -D -f "$W/sshd_$i.conf" -E "$W/sshd_$i.log" & PIDS+=($!)
+  PORTS+=("$port")
+  echo "[127.0.0.1]:$port $(cat "$W/host_key.pub")" >> "$W/known_hosts"
+done
+for port in "${PORTS[@]}"; do
+  for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
+done
+FACTS=$(mktemp "$W/facts-XXXX")
+# The same facts command lvslab sends (kept in sync by hand: src/facts/mod.rs).
+cat > "$FACTS" <<'SH'
+export PATH="$PATH:/usr/sbin:/sbin"
+echo @@os_release; cat /etc/os-release 2>/dev/null
+echo @@init; if [ -d /run/systemd/system ]; then echo systemd; else cat /proc/1/comm 2>/dev/null; fi
+echo @@addr; ip -o addr show 2>/dev/null
+echo @@link; ip -o link show 2>/dev/null
+echo @@keepalived; command -v keepalived >/dev/null 2>&1 && keepalived -v 2>&1 | head -n1
+echo @@ipvsadm; command -v ipvsadm >/dev/null 2>&1 && ipvsadm --version 2>&1 | head -n1
+echo @@httpd; command -v httpd >/dev/null 2>&1 && httpd -v 2>&1 | head -n1
+echo @@apache2; command -v apache2 >/dev/null 2>&1 && apache2 -v 2>&1 | head -n1
+echo @@ipvs_sched; ls /sys/module 2>/dev/null | grep '^ip_vs_'
+echo @@pkg; for m in apt-get dnf yum; do if command -v $m >/dev/null 2>&1; then echo $m; break; fi; done
+echo @@misc; hostname; uname -r; uname -m; id -u
+echo @@state; cat /nonexistent 2>/dev/null
+true
+SH
+{
+  echo "- hosts: all"
+  echo "  tasks:"
+  for t in $(seq 1 "$M"); do echo "    - {name: noop $t, command: \"true\"}"; done
+} > "$W/pb.yml"
+now() { date +%s.%N; }
+plain() { # N
+  local n=$1 i jobs=()
+  for i in $(seq 1 "$n"); do
+    (
+      port=${PORTS[$((i-1))]}; sock=$W/cm-$i
+      o=(-o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=$W/known_hosts -o IdentitiesOnly=yes -i $W/user_key -p $port -l root)
+      ssh "${o[@]}" -M -S "$sock" -fN 127.0.0.1
+      ssh "${o[@]}" -S "$sock" 127.0.0.1 "$(cat "$FACTS")" >/dev/null
+      for _ in $(seq 1 "$M"); do ssh "${o[@]}" -S "$sock" 127.0.0.1 true; done
+      ssh "${o[@]}" -S "$sock" -O exit 127.0.0.1 2>/dev/null
+    ) &
+    jobs+=($!)
+  done
+  wait "${jobs[@]}"
+}
+printf '%-6s %-4s %12s %12s %8s\n' hosts tasks plain_ssh_s lvslab_s ratio
+for n in "${SIZES[@]}"; do
+  {
+    echo "all:"
+    echo "  vars: {ansible_user: root, ansible_ssh_private_key_file: $W/user_key, lvslab_known_hosts_file: $W/known_hosts, lvslab_state_file: /nonexistent/state.json}"
+    echo "  hosts:"
+    for i in $(seq 1 "$n"); do echo "    h$i: {ansible_host: 127.0.0.1, ansible_port: ${PORTS[$((i-1))]}}"; done
+  } > "$W/inv-$n.yml"
+  best_p=999; best_l=999
+  for _ in $(seq 1 "$RUNS"); do
+    t0=$(now); plain "$n"; t1=$(now)
+    p=$(echo "$t1 - $t0" | bc -l)
+    t0=$(now); "$BIN" -i "$W/inv-$n.yml" run "$W/pb.yml" >/dev/null; t1=$(now)
+    l=$(echo "$t1 - $t0" | bc -l)
+    best_p=$(echo "if ($p < $best_p) $p else $best_p" | bc -l)
+    best_l=$(echo "if ($l < $best_l) $l else $best_l" | bc -l)
+  done
+  printf '%-6s %-4s %12.3f %12.3f %8.2f\n' "$n" "$M" "$best_p" "$best_l" "$(echo "$best_l / $best_p" | bc -l)"
+done

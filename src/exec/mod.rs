@@ -1,0 +1,743 @@
+//! The parallel runner. All hosts of a play work at once (bounded by `--forks`); each task
+//! finishes on every host before the next starts; notified handlers run at the end of the play;
+//! a failed or unreachable host runs nothing more while the others go on. Facts and the node's
+//! state file are read once per host per run, over the ControlMaster opened for that host.
+//! Everything observable leaves as an [`Event`] (secrets already redacted); Ctrl-C stops the
+//! steps in flight and closes every master connection.
+
+pub(crate) mod events;
+
+use std::collections::BTreeMap;
+use std::sync::{mpsc, Arc, Mutex};
+
+use serde_json::{Map, Value as Json};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::modules::{CmdLog, Cx, Diff, ModuleError, NodeState};
+use crate::plan::{is_secret, resolve_templated, Conn, Plan};
+use crate::playbook::Task;
+use crate::ssh::{Connector, Local, Transport};
+pub(crate) use events::{Event, Failure, HostResult, Status};
+
+/// Run options from the command line.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Options {
+    pub(crate) check: bool,
+    pub(crate) diff: bool,
+    pub(crate) forks: usize,
+}
+
+/// Everything one host carries through the run.
+struct HostRun {
+    name: String,
+    transport: Option<Arc<dyn Transport>>,
+    facts: Map<String, Json>,
+    /// `register` and `set_fact` results.
+    registered: Map<String, Json>,
+    state: NodeState,
+    done: bool,
+    notified: Vec<String>,
+    secrets: Vec<String>,
+    root: bool,
+}
+
+struct Shared {
+    plan: Arc<Plan>,
+    opts: Options,
+    tx: mpsc::Sender<Event>,
+    connector: Connector,
+    open: Mutex<Vec<Arc<dyn Transport>>>,
+}
+
+#[derive(Clone, Copy)]
+enum Step {
+    Connect,
+    Task {
+        play: usize,
+        task: usize,
+        handler: bool,
+    },
+}
+
+/// Replace every secret value in `s`.
+pub(crate) fn redact(s: &str, secrets: &[String]) -> String {
+    let mut out = s.to_string();
+    for sec in secrets {
+        if !sec.is_empty() && out.contains(sec.as_str()) {
+            out = out.replace(sec.as_str(), "********");
+        }
+    }
+    out
+}
+
+fn secrets_of(vars: &Map<String, Json>) -> Vec<String> {
+    let mut out: Vec<String> = vars
+        .iter()
+        .filter(|(k, _)| is_secret(k))
+        .filter_map(|(_, v)| match v {
+            Json::String(s) => Some(s.clone()),
+            Json::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+        .filter(|s| s.len() >= 2)
+        .collect();
+    // keepalived uses only the first 8 characters of auth_pass: hide those too.
+    let short: Vec<String> = out
+        .iter()
+        .filter(|s| s.chars().count() > 8)
+        .map(|s| s.chars().take(8).collect())
+        .collect();
+    out.extend(short);
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out.dedup();
+    out
+}
+
+/// Run the plan. Returns true when interrupted by Ctrl-C.
+pub(crate) async fn run(plan: Arc<Plan>, opts: Options, tx: mpsc::Sender<Event>) -> bool {
+    let connector = match Connector::new() {
+        Ok(c) => c,
+        Err(e) => {
+            for h in &plan.order {
+                if plan.hosts.contains_key(h) {
+                    let _ = tx.send(Event::Result(Box::new(unreachable_result(
+                        h, "connect", &e.0,
+                    ))));
+                }
+            }
+            return false;
+        }
+    };
+    let shared = Arc::new(Shared {
+        plan: plan.clone(),
+        opts,
+        tx: tx.clone(),
+        connector,
+        open: Mutex::new(Vec::new()),
+    });
+    let mut hosts: BTreeMap<String, HostRun> = BTreeMap::new();
+    for (name, hp) in &plan.hosts {
+        let mut all = hp.vars.clone();
+        all.extend(plan.extra.clone());
+        hosts.insert(
+            name.clone(),
+            HostRun {
+                name: name.clone(),
+                transport: None,
+                facts: Map::new(),
+                registered: Map::new(),
+                state: NodeState::new(&hp.state_file, ""),
+                done: false,
+                notified: Vec::new(),
+                secrets: secrets_of(&all),
+                root: true,
+            },
+        );
+    }
+    let work = run_plays(shared.clone(), &mut hosts);
+    let interrupted = tokio::select! {
+        _ = work => false,
+        _ = tokio::signal::ctrl_c() => true,
+    };
+    if interrupted {
+        let _ = tx.send(Event::Interrupted);
+    }
+    // Close every master connection (also those of hosts whose step was cut short).
+    let open: Vec<Arc<dyn Transport>> = match shared.open.lock() {
+        Ok(mut g) => std::mem::take(&mut *g),
+        Err(_) => Vec::new(),
+    };
+    drop(hosts);
+    let mut closing = JoinSet::new();
+    for t in open {
+        closing.spawn(async move {
+            if interrupted {
+                t.interrupt().await;
+            }
+            t.close().await
+        });
+    }
+    while closing.join_next().await.is_some() {}
+    interrupted
+}
+
+async fn run_plays(shared: Arc<Shared>, hosts: &mut BTreeMap<String, HostRun>) {
+    let plan = shared.plan.clone();
+    for pp in &plan.plays {
+        let play = plan.play(pp);
+        let _ = shared.tx.send(Event::PlayStart {
+            name: play.name.clone(),
+            hosts: pp.hosts.clone(),
+        });
+        if pp.hosts.is_empty() {
+            continue;
+        }
+        step(&shared, hosts, &pp.hosts, Step::Connect).await;
+        for (i, t) in play.tasks.iter().enumerate() {
+            let _ = shared.tx.send(Event::TaskStart {
+                name: t.name.clone(),
+                handler: false,
+            });
+            step(
+                &shared,
+                hosts,
+                &pp.hosts,
+                Step::Task {
+                    play: pp.index,
+                    task: i,
+                    handler: false,
+                },
+            )
+            .await;
+        }
+        for (i, h) in play.handlers.iter().enumerate() {
+            let who: Vec<String> = pp
+                .hosts
+                .iter()
+                .filter(|n| {
+                    hosts.get(*n).is_some_and(|hr| {
+                        !hr.done && hr.notified.iter().any(|x| h.listen.contains(x))
+                    })
+                })
+                .cloned()
+                .collect();
+            if who.is_empty() {
+                continue;
+            }
+            let _ = shared.tx.send(Event::TaskStart {
+                name: h.name.clone(),
+                handler: true,
+            });
+            step(
+                &shared,
+                hosts,
+                &who,
+                Step::Task {
+                    play: pp.index,
+                    task: i,
+                    handler: true,
+                },
+            )
+            .await;
+        }
+        for h in hosts.values_mut() {
+            h.notified.clear();
+        }
+    }
+}
+
+/// Run one step on every listed host that is still going, in parallel (bounded by forks).
+async fn step(
+    shared: &Arc<Shared>,
+    hosts: &mut BTreeMap<String, HostRun>,
+    names: &[String],
+    s: Step,
+) {
+    let sem = Arc::new(Semaphore::new(shared.opts.forks.max(1)));
+    let mut set = JoinSet::new();
+    for n in names {
+        let Some(h) = hosts.remove(n) else { continue };
+        if h.done || (matches!(s, Step::Connect) && h.transport.is_some()) {
+            hosts.insert(n.clone(), h);
+            continue;
+        }
+        let sh = shared.clone();
+        let sem = sem.clone();
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            match s {
+                Step::Connect => connect(&sh, h).await,
+                Step::Task {
+                    play,
+                    task,
+                    handler,
+                } => run_task(&sh, h, play, task, handler).await,
+            }
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        if let Ok(h) = r {
+            hosts.insert(h.name.clone(), h);
+        }
+    }
+}
+
+fn unreachable_result(host: &str, task: &str, reason: &str) -> HostResult {
+    HostResult {
+        host: host.to_string(),
+        task: task.to_string(),
+        status: Status::Unreachable,
+        msg: Some(reason.to_string()),
+        diffs: Vec::new(),
+        cmds: Vec::new(),
+        failure: Some(Failure {
+            msg: reason.to_string(),
+            ..Default::default()
+        }),
+        item: None,
+    }
+}
+
+async fn connect(sh: &Shared, mut h: HostRun) -> HostRun {
+    let Some(hp) = sh.plan.hosts.get(&h.name) else {
+        return h;
+    };
+    let _ = sh.tx.send(Event::HostStart {
+        host: h.name.clone(),
+        task: "gathering facts".into(),
+    });
+    let t: Arc<dyn Transport> = match &hp.conn {
+        Conn::Local => Arc::new(Local),
+        Conn::Ssh(p) => match sh.connector.connect(&h.name, p).await {
+            Ok(t) => Arc::from(t),
+            Err(e) => {
+                h.done = true;
+                let msg = redact(&e.0, &h.secrets);
+                let _ = sh.tx.send(Event::Result(Box::new(unreachable_result(
+                    &h.name,
+                    "gathering facts",
+                    &msg,
+                ))));
+                return h;
+            }
+        },
+    };
+    if let Ok(mut g) = sh.open.lock() {
+        g.push(t.clone());
+    }
+    let script = crate::facts::script(&hp.state_file);
+    match t.exec(&script, None).await {
+        Ok(out) => {
+            let (facts, state) = crate::facts::parse(&out.stdout_str());
+            h.root = facts.get("user_id").and_then(Json::as_str) == Some("0");
+            h.state = NodeState::new(&hp.state_file, &state);
+            let summary = crate::facts::summary(&facts);
+            let _ = sh.tx.send(Event::Facts {
+                host: h.name.clone(),
+                summary: redact(&summary, &h.secrets),
+                facts: Json::Object(facts.clone()),
+            });
+            h.facts = facts;
+            h.transport = Some(t);
+        }
+        Err(e) => {
+            h.done = true;
+            let _ = sh.tx.send(Event::Result(Box::new(unreachable_result(
+                &h.name,
+                "gathering facts",
+                &redact(&e.0, &h.secrets),
+            ))));
+        }
+    }
+    h
+}
+
+/// Per-item result before aggregation.
+struct ItemResult {
+    data: Map<String, Json>,
+    changed: bool,
+    skipped: bool,
+    failed: Option<ModuleError>,
+    msg: Option<String>,
+    diffs: Vec<Diff>,
+    cmds: Vec<CmdLog>,
+}
+
+fn context(
+    sh: &Shared,
+    h: &HostRun,
+    play: usize,
+    task: &Task,
+) -> Result<Map<String, Json>, String> {
+    let plan = &sh.plan;
+    let p = &plan.playbook.plays[play];
+    let hp = plan
+        .hosts
+        .get(&h.name)
+        .ok_or_else(|| format!("internal: host {} not planned", h.name))?;
+    // inventory < facts < play vars < task vars < registered/set_fact < -e (docs/variables.md)
+    let mut ctx = hp.vars.clone();
+    ctx.extend(crate::facts::vars(&h.facts));
+    for (k, v) in &p.vars {
+        ctx.insert(k.name.clone(), v.to_json());
+    }
+    for (k, v) in &task.vars {
+        ctx.insert(k.name.clone(), v.to_json());
+    }
+    ctx.extend(h.registered.clone());
+    resolve_templated(&plan.templates, &ctx, &plan.extra)
+        .map_err(|(k, e)| format!("variable `{k}`: {e}"))
+}
+
+fn cond_ok(
+    sh: &Shared,
+    conds: &[crate::yaml::Node],
+    ctx: &Map<String, Json>,
+) -> Result<bool, String> {
+    for c in conds {
+        let ok = match &c.v {
+            crate::yaml::Value::Bool(b) => *b,
+            _ => {
+                let s = c.as_scalar_str("").unwrap_or_default();
+                sh.plan
+                    .templates
+                    .eval_bool(&s, ctx)
+                    .map_err(|e| format!("condition `{s}` ({}): {e}", c.src.path.display()))?
+            }
+        };
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+async fn run_item(
+    sh: &Shared,
+    h: &mut HostRun,
+    task: &Task,
+    sudo: bool,
+    ctx: &Map<String, Json>,
+) -> ItemResult {
+    let mut r = ItemResult {
+        data: Map::new(),
+        changed: false,
+        skipped: false,
+        failed: None,
+        msg: None,
+        diffs: Vec::new(),
+        cmds: Vec::new(),
+    };
+    match cond_ok(sh, &task.when, ctx) {
+        Ok(true) => {}
+        Ok(false) => {
+            r.skipped = true;
+            r.msg = Some("skipped: condition false".into());
+            r.data.insert("skipped".into(), Json::Bool(true));
+            return r;
+        }
+        Err(e) => {
+            r.failed = Some(ModuleError::msg(e));
+            return r;
+        }
+    }
+    let args = match sh.plan.templates.render_value(&task.args.to_json(), ctx) {
+        Ok(Json::Object(m)) => m,
+        Ok(_) => Map::new(),
+        Err(e) => {
+            r.failed = Some(ModuleError::msg(format!(
+                "in arguments of `{}` ({}:{}:{}): {e}",
+                task.module.name(),
+                task.args.src.path.display(),
+                task.module_key.pos.line,
+                task.module_key.pos.col
+            )));
+            return r;
+        }
+    };
+    let transport: Arc<dyn Transport> = match h.transport.clone() {
+        Some(t) => t,
+        None if task.module.local_only() => Arc::new(Local),
+        None => {
+            r.failed = Some(ModuleError::msg("no connection"));
+            return r;
+        }
+    };
+    let mut cx = Cx {
+        transport: &*transport,
+        check: task.check_mode.unwrap_or(sh.opts.check),
+        diff: sh.opts.diff,
+        sudo: sudo && !h.root,
+        vars: ctx,
+        templates: &sh.plan.templates,
+        search: &sh.plan.search,
+        state: &mut h.state,
+        log: Vec::new(),
+    };
+    let res = task.module.run(&args, &mut cx).await;
+    r.cmds = std::mem::take(&mut cx.log);
+    match res {
+        Ok(o) => {
+            r.changed = o.changed;
+            r.skipped = o.skipped;
+            r.msg = o.msg.clone();
+            r.diffs = o.diffs;
+            r.data = o.data;
+            if let Some(m) = &o.msg {
+                r.data.insert("msg".into(), Json::String(m.clone()));
+            }
+            h.registered.extend(o.facts);
+        }
+        Err(e) => {
+            r.data.insert("msg".into(), Json::String(e.msg.clone()));
+            if let Some(s) = e.status {
+                r.data.insert("rc".into(), Json::from(s));
+            }
+            r.data.insert(
+                "stdout".into(),
+                Json::String(e.stdout.trim_end().to_string()),
+            );
+            r.data.insert(
+                "stderr".into(),
+                Json::String(e.stderr.trim_end().to_string()),
+            );
+            r.failed = Some(e);
+        }
+    }
+    // changed_when / failed_when see the result under the register name.
+    if task.changed_when.is_some() || task.failed_when.is_some() {
+        let mut c2 = ctx.clone();
+        let mut data = r.data.clone();
+        data.insert("changed".into(), Json::Bool(r.changed));
+        data.insert("failed".into(), Json::Bool(r.failed.is_some()));
+        if let Some(reg) = &task.register {
+            c2.insert(reg.clone(), Json::Object(data.clone()));
+        }
+        for (k, v) in &data {
+            c2.entry(k.clone()).or_insert(v.clone());
+        }
+        if let Some(cw) = &task.changed_when {
+            match cond_ok(sh, std::slice::from_ref(cw), &c2) {
+                Ok(v) => r.changed = v,
+                Err(e) => r.failed = Some(ModuleError::msg(e)),
+            }
+        }
+        if let Some(fw) = &task.failed_when {
+            match cond_ok(sh, std::slice::from_ref(fw), &c2) {
+                Ok(true) => {
+                    if r.failed.is_none() {
+                        r.failed = Some(ModuleError::msg(format!(
+                            "failed_when condition is true: {}",
+                            fw.as_scalar_str("").unwrap_or_default()
+                        )))
+                    }
+                }
+                Ok(false) => {
+                    if r.failed.as_ref().is_some_and(|e| !e.unreachable) {
+                        r.failed = None;
+                    }
+                }
+                Err(e) => r.failed = Some(ModuleError::msg(e)),
+            }
+        }
+    }
+    r
+}
+
+async fn run_task(sh: &Shared, mut h: HostRun, play: usize, ti: usize, handler: bool) -> HostRun {
+    let plan = sh.plan.clone();
+    let p = &plan.playbook.plays[play];
+    let task = if handler {
+        &p.handlers[ti]
+    } else {
+        &p.tasks[ti]
+    };
+    let _ = sh.tx.send(Event::HostStart {
+        host: h.name.clone(),
+        task: task.name.clone(),
+    });
+    let sudo = task.sudo.unwrap_or(p.sudo);
+    let mut result = HostResult {
+        host: h.name.clone(),
+        task: task.name.clone(),
+        status: Status::Ok,
+        msg: None,
+        diffs: Vec::new(),
+        cmds: Vec::new(),
+        failure: None,
+        item: None,
+    };
+    let ctx = match context(sh, &h, play, task) {
+        Ok(c) => {
+            // Play vars and set_fact values may hold secrets too.
+            for s in secrets_of(&c) {
+                if !h.secrets.contains(&s) {
+                    h.secrets.push(s);
+                }
+            }
+            h.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+            c
+        }
+        Err(e) => {
+            result.status = Status::Failed;
+            result.failure = Some(Failure {
+                msg: e,
+                ..Default::default()
+            });
+            h.done = !task.ignore_errors;
+            return finish(sh, h, result, task);
+        }
+    };
+    let items: Option<Vec<Json>> = match &task.loop_ {
+        None => None,
+        Some(l) => match plan.templates.render_value(&l.to_json(), &ctx) {
+            Ok(Json::Array(a)) => Some(a),
+            Ok(other) => {
+                result.status = Status::Failed;
+                result.failure = Some(Failure {
+                    msg: format!("`loop` must give a list, got {other}"),
+                    ..Default::default()
+                });
+                h.done = !task.ignore_errors;
+                return finish(sh, h, result, task);
+            }
+            Err(e) => {
+                result.status = Status::Failed;
+                result.failure = Some(Failure {
+                    msg: format!("in `loop`: {e}"),
+                    ..Default::default()
+                });
+                h.done = !task.ignore_errors;
+                return finish(sh, h, result, task);
+            }
+        },
+    };
+    let mut rs: Vec<(Option<String>, ItemResult)> = Vec::new();
+    match &items {
+        None => {
+            let r = run_item(sh, &mut h, task, sudo, &ctx).await;
+            rs.push((None, r));
+        }
+        Some(items) => {
+            for it in items {
+                let mut c = ctx.clone();
+                c.insert("item".into(), it.clone());
+                let label = match it {
+                    Json::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let r = run_item(sh, &mut h, task, sudo, &c).await;
+                let unreachable = r.failed.as_ref().is_some_and(|e| e.unreachable);
+                rs.push((Some(label), r));
+                if unreachable {
+                    break;
+                }
+            }
+        }
+    }
+    // Aggregate.
+    let any_failed = rs
+        .iter()
+        .find_map(|(l, r)| r.failed.clone().map(|f| (l.clone(), f)));
+    let changed = rs.iter().any(|(_, r)| r.changed);
+    let all_skipped = !rs.is_empty() && rs.iter().all(|(_, r)| r.skipped);
+    let mut msgs = Vec::new();
+    for (l, r) in &mut rs {
+        result.cmds.append(&mut r.cmds);
+        result.diffs.append(&mut r.diffs);
+        if let Some(m) = &r.msg {
+            msgs.push(match l {
+                Some(l) => format!("({l}) {m}"),
+                None => m.clone(),
+            });
+        }
+    }
+    if !msgs.is_empty() {
+        result.msg = Some(msgs.join("\n"));
+    }
+    let reg_value = match &items {
+        None => {
+            let (_, r) = &rs[0];
+            let mut d = r.data.clone();
+            d.insert("changed".into(), Json::Bool(r.changed));
+            d.insert("failed".into(), Json::Bool(r.failed.is_some()));
+            d.insert("skipped".into(), Json::Bool(r.skipped));
+            Json::Object(d)
+        }
+        Some(items) => {
+            let results: Vec<Json> = rs
+                .iter()
+                .zip(items)
+                .map(|((_, r), it)| {
+                    let mut d = r.data.clone();
+                    d.insert("item".into(), it.clone());
+                    d.insert("changed".into(), Json::Bool(r.changed));
+                    d.insert("failed".into(), Json::Bool(r.failed.is_some()));
+                    Json::Object(d)
+                })
+                .collect();
+            serde_json::json!({"results": results, "changed": changed, "failed": any_failed.is_some(), "skipped": all_skipped})
+        }
+    };
+    if let Some(reg) = &task.register {
+        h.registered.insert(reg.clone(), reg_value);
+    }
+    if let Some((label, e)) = any_failed {
+        result.item = label;
+        result.status = if e.unreachable {
+            Status::Unreachable
+        } else if task.ignore_errors {
+            Status::Ignored
+        } else {
+            Status::Failed
+        };
+        result.failure = Some(Failure {
+            msg: e.msg,
+            cmd: e.cmd,
+            status: e.status,
+            stdout: e.stdout,
+            stderr: e.stderr,
+        });
+        if result.status != Status::Ignored {
+            h.done = true;
+        }
+    } else if all_skipped {
+        result.status = Status::Skipped;
+    } else if changed {
+        result.status = Status::Changed;
+        h.notified.extend(task.notify.iter().cloned());
+    }
+    finish(sh, h, result, task)
+}
+
+fn finish(sh: &Shared, h: HostRun, mut r: HostResult, task: &Task) -> HostRun {
+    let s = &h.secrets;
+    if task.no_log {
+        r.msg = r.msg.map(|_| "(output hidden: no_log)".into());
+        r.diffs.clear();
+        for c in &mut r.cmds {
+            c.stdout = String::new();
+            c.stderr = String::new();
+        }
+    }
+    r.msg = r.msg.map(|m| redact(&m, s));
+    r.item = r.item.map(|m| redact(&m, s));
+    for d in &mut r.diffs {
+        d.before = redact(&d.before, s);
+        d.after = redact(&d.after, s);
+    }
+    for c in &mut r.cmds {
+        c.cmd = redact(&c.cmd, s);
+        c.stdout = redact(&c.stdout, s);
+        c.stderr = redact(&c.stderr, s);
+    }
+    if let Some(f) = &mut r.failure {
+        f.msg = redact(&f.msg, s);
+        f.cmd = f.cmd.as_ref().map(|c| redact(c, s));
+        f.stdout = redact(&f.stdout, s);
+        f.stderr = redact(&f.stderr, s);
+    }
+    let _ = sh.tx.send(Event::Result(Box::new(r)));
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_secrets_and_their_keepalived_prefix() {
+        let mut vars = Map::new();
+        vars.insert(
+            "keepalived_auth_pass".into(),
+            Json::String("supersecret99".into()),
+        );
+        vars.insert("lvs_vip".into(), Json::String("10.0.0.50".into()));
+        let s = secrets_of(&vars);
+        assert_eq!(
+            redact("auth_pass supersecret99 / supersec / 10.0.0.50", &s),
+            "auth_pass ******** / ******** / 10.0.0.50"
+        );
+    }
+}

@@ -1,0 +1,304 @@
+//! Facts: what a host is (OS family and version, init system, package manager, interfaces with
+//! addresses and MACs, versions of keepalived/ipvsadm/httpd/apache2, loaded IPVS schedulers),
+//! gathered once per host per run in ONE remote command, together with the node's state file.
+//! Exposed as `ansible_facts.*` plus Ansible's top-level `ansible_*` aliases (docs/variables.md).
+
+use serde_json::{json, Map, Value as Json};
+
+use crate::ssh::quote;
+
+/// Top-level variable names facts provide (known at plan time to exist at run time).
+pub(crate) const FACT_VARS: &[&str] = &[
+    "ansible_facts",
+    "ansible_os_family",
+    "ansible_distribution",
+    "ansible_distribution_version",
+    "ansible_distribution_major_version",
+    "ansible_service_mgr",
+    "ansible_pkg_mgr",
+    "ansible_hostname",
+    "ansible_kernel",
+    "ansible_architecture",
+    "ansible_interfaces",
+    "ansible_all_ipv4_addresses",
+];
+
+/// The one command that gathers everything.
+pub(crate) fn script(state_file: &str) -> String {
+    format!(
+        r#"export PATH="$PATH:/usr/sbin:/sbin"
+echo @@os_release; cat /etc/os-release 2>/dev/null
+echo @@init; if [ -d /run/systemd/system ]; then echo systemd; else cat /proc/1/comm 2>/dev/null; fi
+echo @@addr; ip -o addr show 2>/dev/null
+echo @@link; ip -o link show 2>/dev/null
+echo @@keepalived; command -v keepalived >/dev/null 2>&1 && keepalived -v 2>&1 | head -n1
+echo @@ipvsadm; command -v ipvsadm >/dev/null 2>&1 && ipvsadm --version 2>&1 | head -n1
+echo @@httpd; command -v httpd >/dev/null 2>&1 && httpd -v 2>&1 | head -n1
+echo @@apache2; command -v apache2 >/dev/null 2>&1 && apache2 -v 2>&1 | head -n1
+echo @@ipvs_sched; ls /sys/module 2>/dev/null | grep '^ip_vs_'
+echo @@pkg; for m in apt-get dnf yum; do if command -v $m >/dev/null 2>&1; then echo $m; break; fi; done
+echo @@misc; hostname; uname -r; uname -m; id -u
+echo @@state; cat {} 2>/dev/null
+true
+"#,
+        quote(state_file)
+    )
+}
+
+fn sections(out: &str) -> Map<String, Json> {
+    let mut m = Map::new();
+    let mut cur = String::new();
+    let mut buf = String::new();
+    for l in out.lines() {
+        if let Some(name) = l.strip_prefix("@@") {
+            if !cur.is_empty() {
+                m.insert(cur.clone(), Json::String(std::mem::take(&mut buf)));
+            }
+            cur = name.trim().to_string();
+            buf.clear();
+        } else {
+            buf.push_str(l);
+            buf.push('\n');
+        }
+    }
+    if !cur.is_empty() {
+        m.insert(cur, Json::String(buf));
+    }
+    m
+}
+
+/// First `x.y[.z]` version-looking word in a line.
+fn version(line: &str) -> Json {
+    for w in line.split(|c: char| c.is_whitespace() || c == '/') {
+        let w = w.trim_start_matches('v').trim_start_matches("Apache/");
+        let w = w.trim_end_matches(|c: char| !c.is_ascii_digit());
+        if w.contains('.') && w.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+            return Json::String(w.to_string());
+        }
+    }
+    Json::Null
+}
+
+/// Parsed facts, plus the raw state file text.
+pub(crate) fn parse(out: &str) -> (Map<String, Json>, String) {
+    let s = sections(out);
+    let get = |k: &str| s.get(k).and_then(Json::as_str).unwrap_or("").to_string();
+    let mut osr = Map::new();
+    for l in get("os_release").lines() {
+        if let Some((k, v)) = l.split_once('=') {
+            osr.insert(k.to_string(), Json::String(v.trim_matches('"').to_string()));
+        }
+    }
+    let id = osr
+        .get("ID")
+        .and_then(Json::as_str)
+        .unwrap_or("")
+        .to_string();
+    let like = osr
+        .get("ID_LIKE")
+        .and_then(Json::as_str)
+        .unwrap_or("")
+        .to_string();
+    let family = if id == "debian" || like.contains("debian") {
+        "Debian".to_string()
+    } else if ["rhel", "centos", "fedora", "rocky", "almalinux"].contains(&id.as_str())
+        || like.contains("rhel")
+        || like.contains("fedora")
+    {
+        "RedHat".to_string()
+    } else {
+        let mut c = id.chars();
+        c.next()
+            .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+            .unwrap_or_default()
+    };
+    let ver = osr
+        .get("VERSION_ID")
+        .and_then(Json::as_str)
+        .unwrap_or("")
+        .to_string();
+    let major = ver.split('.').next().unwrap_or("").to_string();
+    let init = get("init").trim().to_string();
+    let service_mgr = match init.as_str() {
+        "systemd" => "systemd",
+        "init" => "sysvinit",
+        "" => "unknown",
+        other => other,
+    };
+    let pkg = match get("pkg").trim() {
+        "apt-get" => "apt",
+        "dnf" => "dnf",
+        "yum" => "yum",
+        _ => "unknown",
+    };
+    let mut net: Map<String, Json> = Map::new();
+    let mut names: Vec<Json> = Vec::new();
+    for l in get("link").lines() {
+        // "2: ens33: <BROADCAST,...> mtu 1500 ... link/ether 52:54:00:12:34:56 brd ..."
+        let w: Vec<&str> = l.split_whitespace().collect();
+        let Some(name) = w.get(1).map(|n| {
+            n.trim_end_matches(':')
+                .split('@')
+                .next()
+                .unwrap_or("")
+                .to_string()
+        }) else {
+            continue;
+        };
+        let mac = w
+            .iter()
+            .position(|x| x.starts_with("link/"))
+            .and_then(|i| w.get(i + 1))
+            .map(|m| Json::String(m.to_string()))
+            .unwrap_or(Json::Null);
+        names.push(Json::String(name.clone()));
+        net.insert(
+            name.clone(),
+            json!({"device": name, "macaddress": mac, "ipv4": [], "ipv6": []}),
+        );
+    }
+    let mut all4 = Vec::new();
+    for l in get("addr").lines() {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        let (Some(dev), Some(fam), Some(addr)) = (w.get(1), w.get(2), w.get(3)) else {
+            continue;
+        };
+        let key = if *fam == "inet" { "ipv4" } else { "ipv6" };
+        if *fam == "inet" {
+            all4.push(Json::String(
+                addr.split('/').next().unwrap_or("").to_string(),
+            ));
+        }
+        if let Some(Json::Array(a)) = net.get_mut(*dev).and_then(|d| d.get_mut(key)) {
+            a.push(Json::String(addr.to_string()));
+        }
+    }
+    let scheds: Vec<Json> = get("ipvs_sched")
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("ip_vs_"))
+        .filter(|s| !["ftp", "nq_"].contains(s) && !s.is_empty())
+        .map(|s| Json::String(s.to_string()))
+        .collect();
+    let misc: Vec<String> = get("misc").lines().map(str::to_string).collect();
+    let m = |i: usize| Json::String(misc.get(i).cloned().unwrap_or_default());
+    let facts = json!({
+        "os_family": family,
+        "distribution": id,
+        "distribution_version": ver,
+        "distribution_major_version": major,
+        "service_mgr": service_mgr,
+        "pkg_mgr": pkg,
+        "hostname": m(0),
+        "kernel": m(1),
+        "architecture": m(2),
+        "user_id": m(3),
+        "interfaces": names,
+        "network": net,
+        "all_ipv4_addresses": all4,
+        "keepalived_version": version(&get("keepalived")),
+        "ipvsadm_version": version(&get("ipvsadm")),
+        "httpd_version": version(&get("httpd")),
+        "apache2_version": version(&get("apache2")),
+        "ip_vs_schedulers": scheds,
+    });
+    let facts = facts.as_object().cloned().unwrap_or_default();
+    (facts, get("state"))
+}
+
+/// The variables facts contribute: `ansible_facts` and the top-level aliases.
+pub(crate) fn vars(facts: &Map<String, Json>) -> Map<String, Json> {
+    let mut v = Map::new();
+    for (k, name) in [
+        ("os_family", "ansible_os_family"),
+        ("distribution", "ansible_distribution"),
+        ("distribution_version", "ansible_distribution_version"),
+        (
+            "distribution_major_version",
+            "ansible_distribution_major_version",
+        ),
+        ("service_mgr", "ansible_service_mgr"),
+        ("pkg_mgr", "ansible_pkg_mgr"),
+        ("hostname", "ansible_hostname"),
+        ("kernel", "ansible_kernel"),
+        ("architecture", "ansible_architecture"),
+        ("interfaces", "ansible_interfaces"),
+        ("all_ipv4_addresses", "ansible_all_ipv4_addresses"),
+    ] {
+        if let Some(x) = facts.get(k) {
+            v.insert(name.to_string(), x.clone());
+        }
+    }
+    v.insert("ansible_facts".into(), Json::Object(facts.clone()));
+    v
+}
+
+/// One line for `lvslab ping`.
+pub(crate) fn summary(f: &Map<String, Json>) -> String {
+    let s = |k: &str| f.get(k).and_then(Json::as_str).unwrap_or("?").to_string();
+    let v = |k: &str| f.get(k).and_then(Json::as_str).map(str::to_string);
+    let mut parts = vec![
+        format!(
+            "{} {} ({})",
+            s("distribution"),
+            s("distribution_version"),
+            s("os_family")
+        ),
+        format!("init {}", s("service_mgr")),
+        format!("pkg {}", s("pkg_mgr")),
+    ];
+    let addrs: Vec<String> = f
+        .get("all_ipv4_addresses")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect();
+    parts.push(format!(
+        "ipv4 {}",
+        if addrs.is_empty() {
+            "-".into()
+        } else {
+            addrs.join(",")
+        }
+    ));
+    for (k, label) in [
+        ("keepalived_version", "keepalived"),
+        ("ipvsadm_version", "ipvsadm"),
+        ("httpd_version", "httpd"),
+        ("apache2_version", "apache2"),
+    ] {
+        if let Some(x) = v(k) {
+            parts.push(format!("{label} {x}"));
+        }
+    }
+    parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_debian_node() {
+        let out = "@@os_release\nID=debian\nVERSION_ID=\"12\"\n@@init\nsystemd\n@@addr\n1: lo    inet 127.0.0.1/8 scope host lo\n2: ens33    inet 192.168.163.11/24 brd 192.168.163.255 scope global ens33\n@@link\n1: lo: <LOOPBACK,UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000\\    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n2: ens33: <BROADCAST,MULTICAST,UP> mtu 1500 qdisc fq_codel state UP\\    link/ether 52:54:00:aa:bb:01 brd ff:ff:ff:ff:ff:ff\n@@keepalived\nKeepalived v2.2.7 (01/16,2022)\n@@ipvsadm\nipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\n@@httpd\n@@apache2\nServer version: Apache/2.4.62 (Debian)\n@@ipvs_sched\nip_vs_rr\n@@pkg\napt-get\n@@misc\nnode01\n6.1.0\nx86_64\n0\n@@state\n{\"records\":[]}\n";
+        let (f, state) = parse(out);
+        assert_eq!(f["os_family"], "Debian");
+        assert_eq!(f["distribution_major_version"], "12");
+        assert_eq!(f["service_mgr"], "systemd");
+        assert_eq!(f["pkg_mgr"], "apt");
+        assert_eq!(f["keepalived_version"], "2.2.7");
+        assert_eq!(f["ipvsadm_version"], "1.31");
+        assert_eq!(f["apache2_version"], "2.4.62");
+        assert_eq!(f["httpd_version"], Json::Null);
+        assert_eq!(f["ip_vs_schedulers"], json!(["rr"]));
+        assert_eq!(f["network"]["ens33"]["macaddress"], "52:54:00:aa:bb:01");
+        assert_eq!(f["network"]["ens33"]["ipv4"], json!(["192.168.163.11/24"]));
+        assert_eq!(
+            f["all_ipv4_addresses"],
+            json!(["127.0.0.1", "192.168.163.11"])
+        );
+        assert_eq!(state.trim(), "{\"records\":[]}");
+        let v = vars(&f);
+        assert_eq!(v["ansible_os_family"], "Debian");
+    }
+}

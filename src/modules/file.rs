@@ -1,0 +1,136 @@
+//! `file`: a path's existence and kind (`directory`, `absent`, `touch`, `file`) and its mode,
+//! owner and group. One round trip to look, one to change; originals recorded for `restore`.
+
+use serde_json::{json, Map, Value as Json};
+
+use super::{choice, opt, req, Arg, Args, Cx, Module, ModuleError, Outcome, Ty};
+use crate::ssh::{quote, BoxFuture};
+
+#[derive(Debug)]
+pub(crate) struct File;
+
+static ARGS: &[Arg] = &[
+    req("path", Ty::Str),
+    choice("state", &["file", "directory", "absent", "touch"]),
+    opt("mode", Ty::Str),
+    opt("owner", Ty::Str),
+    opt("group", Ty::Str),
+];
+
+impl Module for File {
+    fn name(&self) -> &'static str {
+        "file"
+    }
+    fn args(&self) -> &'static [Arg] {
+        ARGS
+    }
+    fn run<'a>(
+        &'a self,
+        args: &'a Map<String, Json>,
+        cx: &'a mut Cx<'_>,
+    ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
+        Box::pin(async move {
+            let a = Args(args);
+            let path = a.req("path")?;
+            let state = a.str("state").unwrap_or_else(|| "file".into());
+            let mode = a.mode()?;
+            let owner = a.str("owner");
+            let group = a.str("group");
+            let p = quote(&path);
+            let o = cx
+                .exec_ok(
+                    "cannot inspect path",
+                    &format!("if [ -e {p} ] || [ -L {p} ]; then stat -c '%F|%a|%U|%G|%u|%g' {p}; else echo absent; fi"),
+                    None,
+                )
+                .await?;
+            let line = o.stdout_str();
+            let f: Vec<&str> = line.trim().split('|').collect();
+            let exists = f.len() == 6;
+            let is_dir = exists && f[0] == "directory";
+            let mut out = Outcome::default();
+            out.data.insert("path".into(), Json::String(path.clone()));
+            let mut s = String::from("set -e\n");
+            match state.as_str() {
+                "absent" => {
+                    if !exists {
+                        return Ok(out);
+                    }
+                    if !cx.check {
+                        s.push_str(&cx.state.record_file(&path, true));
+                        s.push_str(&format!("rm -rf {p}\n"));
+                    }
+                    out.changed = true;
+                }
+                "directory" => {
+                    if exists && !is_dir {
+                        return Err(ModuleError::msg(format!(
+                            "{path} exists and is not a directory"
+                        )));
+                    }
+                    if !exists {
+                        out.changed = true;
+                        if !cx.check {
+                            s.push_str(&cx.state.record(json!({
+                                "key": format!("file:{path}"), "kind": "dir", "path": path, "existed": false,
+                            })));
+                            s.push_str(&format!("mkdir -p {p}\n"));
+                        }
+                    }
+                }
+                "touch" => {
+                    if !exists {
+                        out.changed = true;
+                        if !cx.check {
+                            s.push_str(&cx.state.record_file(&path, false));
+                            s.push_str(&format!("touch {p}\n"));
+                        }
+                    }
+                }
+                _ => {
+                    if !exists && cx.check {
+                        // An earlier task may create it; in check mode it does not exist yet.
+                        out.changed = true;
+                        out.msg = Some(format!("{path} does not exist (yet)"));
+                        return Ok(out);
+                    }
+                    if !exists {
+                        return Err(ModuleError::msg(format!(
+                            "{path} does not exist (use state: touch to create it)"
+                        )));
+                    }
+                }
+            }
+            if state != "absent" {
+                let attrs_differ = !exists
+                    || mode.is_some_and(|m| u32::from_str_radix(f[1], 8).ok() != Some(m))
+                    || owner.as_ref().is_some_and(|x| x != f[2] && x != f[4])
+                    || group.as_ref().is_some_and(|x| x != f[3] && x != f[5]);
+                if attrs_differ && (mode.is_some() || owner.is_some() || group.is_some()) {
+                    out.changed = true;
+                    if !cx.check {
+                        if exists {
+                            s.push_str(&cx.state.record(json!({
+                                "key": format!("meta:{path}"), "kind": "meta", "path": path,
+                                "mode": f[1], "uid": f[4], "gid": f[5],
+                            })));
+                        }
+                        if let Some(m) = mode {
+                            s.push_str(&format!("chmod {m:o} {p}\n"));
+                        }
+                        if let Some(o) = &owner {
+                            s.push_str(&format!("chown {} {p}\n", quote(o)));
+                        }
+                        if let Some(g) = &group {
+                            s.push_str(&format!("chgrp {} {p}\n", quote(g)));
+                        }
+                    }
+                }
+            }
+            if out.changed && !cx.check {
+                cx.exec_ok("cannot change path", &s, None).await?;
+            }
+            Ok(out)
+        })
+    }
+}

@@ -1,0 +1,269 @@
+//! `copy`, and the file-placing logic it shares with `template`: compare the node's file
+//! (content, mode, owner, group) in one round trip, then in one more round trip record the
+//! original, write a temp file beside the destination, validate it, set its attributes and
+//! rename it over the destination — the live file is never half-written or unvalidated.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value as Json};
+
+use super::command::split_words;
+use super::{opt, req, Arg, Args, Cx, Diff, Module, ModuleError, Outcome, Ty};
+use crate::ssh::{quote, BoxFuture};
+use crate::yaml::{Diag, Key, Node};
+
+#[derive(Debug)]
+pub(crate) struct Copy;
+
+static ARGS: &[Arg] = &[
+    req("dest", Ty::Str),
+    opt("content", Ty::Str),
+    opt("src", Ty::Str),
+    opt("mode", Ty::Str),
+    opt("owner", Ty::Str),
+    opt("group", Ty::Str),
+    opt("backup", Ty::Bool),
+    opt("validate", Ty::Str),
+];
+
+/// Find a controller-side source file: absolute, or `<dir>/<sub>/<src>` then `<dir>/<src>` for
+/// each search directory (the playbook's directory, then the project root).
+pub(crate) fn find_source(search: &[PathBuf], sub: &str, src: &str) -> Option<PathBuf> {
+    let p = Path::new(src);
+    if p.is_absolute() {
+        return p.is_file().then(|| p.to_path_buf());
+    }
+    search
+        .iter()
+        .flat_map(|d| [d.join(sub).join(p), d.join(p)])
+        .find(|c| c.is_file())
+}
+
+/// The node's view of a file.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Remote {
+    Absent,
+    Directory,
+    File {
+        mode: u32,
+        owner: String,
+        group: String,
+        uid: String,
+        gid: String,
+        content: Vec<u8>,
+    },
+}
+
+/// One command printing a file's kind, attributes and content.
+pub(crate) fn stat_script(path: &str) -> String {
+    let p = quote(path);
+    format!(
+        "if [ -d {p} ]; then echo directory; elif [ -e {p} ]; then stat -L -c 'file %a %U %G %u %g' {p} && cat {p}; else echo absent; fi"
+    )
+}
+
+pub(crate) fn parse_stat(out: &[u8]) -> Result<Remote, ModuleError> {
+    let nl = out.iter().position(|b| *b == b'\n').unwrap_or(out.len());
+    let head = String::from_utf8_lossy(&out[..nl]).to_string();
+    let rest = out.get(nl + 1..).unwrap_or(&[]).to_vec();
+    let w: Vec<&str> = head.split_whitespace().collect();
+    match w.as_slice() {
+        ["absent"] => Ok(Remote::Absent),
+        ["directory"] => Ok(Remote::Directory),
+        ["file", mode, owner, group, uid, gid] => Ok(Remote::File {
+            mode: u32::from_str_radix(mode, 8).unwrap_or(0),
+            owner: owner.to_string(),
+            group: group.to_string(),
+            uid: uid.to_string(),
+            gid: gid.to_string(),
+            content: rest,
+        }),
+        _ => Err(ModuleError::msg(format!("unexpected stat output: {head}"))),
+    }
+}
+
+/// What a file should look like.
+pub(crate) struct Want {
+    pub(crate) dest: String,
+    pub(crate) content: Vec<u8>,
+    pub(crate) mode: Option<u32>,
+    pub(crate) owner: Option<String>,
+    pub(crate) group: Option<String>,
+    pub(crate) backup: bool,
+    pub(crate) validate: Option<String>,
+}
+
+impl Want {
+    /// The file `copy` and `template` describe: `dest`, attributes, backup and validate from
+    /// the arguments, with the given content.
+    pub(crate) fn from_args(a: &Args<'_>, content: Vec<u8>) -> Result<Want, ModuleError> {
+        Ok(Want {
+            dest: a.req("dest")?,
+            content,
+            mode: a.mode()?,
+            owner: a.str("owner"),
+            group: a.str("group"),
+            backup: a.bool("backup")?.unwrap_or(false),
+            validate: a.str("validate"),
+        })
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8(b.to_vec()).unwrap_or_else(|_| "(binary content)\n".into())
+}
+
+/// Check the destination, then (unless check mode) put the file in place.
+pub(crate) async fn put_file(cx: &mut Cx<'_>, w: Want) -> Result<Outcome, ModuleError> {
+    let o = cx
+        .exec_ok("cannot inspect destination", &stat_script(&w.dest), None)
+        .await?;
+    let remote = parse_stat(&o.stdout)?;
+    let (existed, content_same, attrs_same) = match &remote {
+        Remote::Directory => {
+            return Err(ModuleError::msg(format!(
+                "destination {} is a directory",
+                w.dest
+            )))
+        }
+        Remote::Absent => (false, false, false),
+        Remote::File {
+            mode,
+            owner,
+            group,
+            uid,
+            gid,
+            content,
+        } => (
+            true,
+            *content == w.content,
+            w.mode.is_none_or(|m| m == *mode)
+                && w.owner.as_ref().is_none_or(|x| x == owner || x == uid)
+                && w.group.as_ref().is_none_or(|x| x == group || x == gid),
+        ),
+    };
+    let mut out = Outcome::default();
+    out.data.insert("dest".into(), Json::String(w.dest.clone()));
+    if content_same && attrs_same {
+        return Ok(out);
+    }
+    out.changed = true;
+    if !content_same && cx.diff {
+        let before = match &remote {
+            Remote::File { content, .. } => text(content),
+            _ => String::new(),
+        };
+        out.diffs.push(Diff {
+            label: w.dest.clone(),
+            before,
+            after: text(&w.content),
+        });
+    }
+    if cx.check {
+        return Ok(out);
+    }
+    let p = quote(&w.dest);
+    let mut s = String::from("set -e\n");
+    s.push_str(&cx.state.record_file(&w.dest, existed));
+    let chmod = |target: &str| match w.mode {
+        Some(m) => format!("chmod {:o} {target}\n", m),
+        None if existed => format!("chmod \"$(stat -c %a {p})\" {target}\n"),
+        None => format!("chmod 644 {target}\n"),
+    };
+    let chown = |target: &str| {
+        let mut c = String::new();
+        match (&w.owner, &w.group) {
+            (Some(o), Some(g)) => {
+                c.push_str(&format!("chown {} {target}\n", quote(&format!("{o}:{g}"))))
+            }
+            (Some(o), None) => c.push_str(&format!("chown {} {target}\n", quote(o))),
+            (None, Some(g)) => c.push_str(&format!("chgrp {} {target}\n", quote(g))),
+            (None, None) => {}
+        }
+        if existed {
+            if w.owner.is_none() {
+                c.insert_str(0, &format!("chown \"$(stat -c %u {p})\" {target}\n"));
+            }
+            if w.group.is_none() {
+                c.insert_str(0, &format!("chgrp \"$(stat -c %g {p})\" {target}\n"));
+            }
+        }
+        c
+    };
+    if content_same {
+        s.push_str(&chmod(&p));
+        s.push_str(&chown(&p));
+        cx.exec_ok("cannot set file attributes", &s, None).await?;
+        return Ok(out);
+    }
+    s.push_str(&format!(
+        "tmp=$(mktemp {})\ntrap 'rm -f \"$tmp\"' EXIT\ncat > \"$tmp\"\n",
+        quote(&format!("{}.lvslab-XXXXXX", w.dest))
+    ));
+    if let Some(v) = &w.validate {
+        let words = split_words(v).map_err(|e| ModuleError::msg(format!("validate: {e}")))?;
+        // `%s` becomes the temp file; every word is quoted, the temp path comes from "$tmp".
+        let line: Vec<String> = words
+            .iter()
+            .map(|wd| {
+                let parts: Vec<String> = wd.split("%s").map(quote).collect();
+                parts.join("\"$tmp\"")
+            })
+            .collect();
+        s.push_str(&format!(
+            "if ! {} >&2; then echo 'validation failed: {}' >&2; exit 3; fi\n",
+            line.join(" "),
+            v.replace('\'', "")
+        ));
+    }
+    s.push_str(&chmod("\"$tmp\""));
+    s.push_str(&chown("\"$tmp\""));
+    if w.backup && existed {
+        s.push_str(&format!("cp -p {p} {p}.\"$(date +%Y%m%d%H%M%S)\"~\n"));
+    }
+    s.push_str(&format!("mv -f \"$tmp\" {p}\ntrap - EXIT\n"));
+    cx.exec_ok("cannot write file", &s, Some(&w.content))
+        .await?;
+    Ok(out)
+}
+
+impl Module for Copy {
+    fn name(&self) -> &'static str {
+        "copy"
+    }
+    fn args(&self) -> &'static [Arg] {
+        ARGS
+    }
+    fn validate(&self, args: &Node, key: &Key) -> Result<(), Diag> {
+        if args.get("content").is_some() == args.get("src").is_some() {
+            return Err(Diag::at_key(
+                key,
+                &args.src,
+                "`copy` needs exactly one of `content` or `src`",
+            )
+            .expected("`content: TEXT` or `src: FILE`"));
+        }
+        Ok(())
+    }
+    fn run<'a>(
+        &'a self,
+        args: &'a Map<String, Json>,
+        cx: &'a mut Cx<'_>,
+    ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
+        Box::pin(async move {
+            let a = Args(args);
+            let content = match a.str("content") {
+                Some(c) => c.into_bytes(),
+                None => {
+                    let src = a.req("src")?;
+                    let path = find_source(cx.search, "files", &src)
+                        .ok_or_else(|| ModuleError::msg(format!("source file not found: {src}")))?;
+                    std::fs::read(&path).map_err(|e| {
+                        ModuleError::msg(format!("cannot read {}: {e}", path.display()))
+                    })?
+                }
+            };
+            put_file(cx, Want::from_args(&a, content)?).await
+        })
+    }
+}

@@ -1,0 +1,126 @@
+//! `ip_address`: an address with prefix on a device, with an optional label (`ens33:8`,
+//! `lo:3`), present or absent, via iproute2. Addresses it adds are recorded for `restore`.
+
+use serde_json::{json, Map, Value as Json};
+
+use super::{choice, opt, req, Arg, Args, Cx, Module, ModuleError, Outcome, Ty};
+use crate::ssh::{argv, BoxFuture};
+
+#[derive(Debug)]
+pub(crate) struct IpAddress;
+
+static ARGS: &[Arg] = &[
+    req("address", Ty::Str),
+    req("dev", Ty::Str),
+    opt("label", Ty::Str),
+    choice("state", &["present", "absent"]),
+];
+
+/// Does `ip -o addr show dev DEV` list this address (and label, when given)?
+pub(crate) fn listed(out: &str, address: &str, label: Option<&str>) -> (bool, bool) {
+    for l in out.lines() {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        if let Some(i) = w.iter().position(|x| *x == "inet" || *x == "inet6") {
+            if w.get(i + 1) == Some(&address) {
+                let label_ok = match label {
+                    None => true,
+                    Some(lb) => w.iter().skip(i + 2).any(|x| x.trim_end_matches('\\') == lb),
+                };
+                return (true, label_ok);
+            }
+        }
+    }
+    (false, false)
+}
+
+impl Module for IpAddress {
+    fn name(&self) -> &'static str {
+        "ip_address"
+    }
+    fn args(&self) -> &'static [Arg] {
+        ARGS
+    }
+    fn run<'a>(
+        &'a self,
+        args: &'a Map<String, Json>,
+        cx: &'a mut Cx<'_>,
+    ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
+        Box::pin(async move {
+            let a = Args(args);
+            let address = a.req("address")?;
+            if !address.contains('/') {
+                return Err(ModuleError::msg(format!(
+                    "address `{address}` needs a prefix length, e.g. {address}/32"
+                )));
+            }
+            let dev = a.req("dev")?;
+            let label = a.str("label");
+            let present = a.str("state").as_deref() != Some("absent");
+            let o = cx
+                .exec_ok(
+                    &format!("cannot list addresses of {dev}"),
+                    &argv(&["ip", "-o", "addr", "show", "dev", &dev]),
+                    None,
+                )
+                .await?;
+            let (has, label_ok) = listed(&o.stdout_str(), &address, label.as_deref());
+            let mut out = Outcome::default();
+            let mut s = String::from("set -e\n");
+            let mut add = vec!["ip", "addr", "add", address.as_str(), "dev", dev.as_str()];
+            if let Some(l) = &label {
+                add.extend(["label", l.as_str()]);
+            }
+            let del = argv(&["ip", "addr", "del", &address, "dev", &dev]);
+            let key = format!("address:{dev}:{address}");
+            if present && (!has || !label_ok) {
+                out.changed = true;
+                out.msg = Some(format!("add {address} to {dev}"));
+                if !cx.check {
+                    s.push_str(&cx.state.record(json!({
+                        "key": key, "kind": "address", "address": address, "dev": dev,
+                        "label": label, "existed": has,
+                    })));
+                    if has {
+                        s.push_str(&format!("{del}\n"));
+                    }
+                    s.push_str(&argv(&add));
+                }
+            } else if !present && has {
+                out.changed = true;
+                out.msg = Some(format!("remove {address} from {dev}"));
+                if !cx.check {
+                    s.push_str(&cx.state.record(json!({
+                        "key": key, "kind": "address", "address": address, "dev": dev,
+                        "label": label, "existed": true,
+                    })));
+                    s.push_str(&del);
+                }
+            }
+            if out.changed && !cx.check {
+                cx.exec_ok(&format!("cannot change address on {dev}"), &s, None)
+                    .await?;
+            }
+            Ok(out)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_address_and_label() {
+        let out = "2: ens33    inet 192.168.163.11/24 brd 192.168.163.255 scope global ens33\\       valid_lft forever\n\
+                   2: ens33    inet 192.168.163.50/24 scope global secondary ens33:8\\       valid_lft forever\n";
+        assert_eq!(
+            listed(out, "192.168.163.50/24", Some("ens33:8")),
+            (true, true)
+        );
+        assert_eq!(
+            listed(out, "192.168.163.50/24", Some("ens33:9")),
+            (true, false)
+        );
+        assert_eq!(listed(out, "192.168.163.51/24", None), (false, false));
+    }
+}

@@ -1,0 +1,217 @@
+//! `ipvs`: one IPVS virtual service and its real servers, reconciled against `ipvsadm -S -n`
+//! (scheduler, persistence, forwarding method DR/NAT/TUN, weights): only the differences are
+//! applied, in one command. The service's original rules are recorded for `restore`.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value as Json};
+
+use super::{choice, opt, req, Arg, Args, Cx, Module, ModuleError, Outcome, Ty};
+use crate::ssh::{argv, BoxFuture};
+
+#[derive(Debug)]
+pub(crate) struct Ipvs;
+
+static ARGS: &[Arg] = &[
+    choice("protocol", &["tcp", "udp"]),
+    req("address", Ty::Str),
+    req("port", Ty::Int),
+    opt("scheduler", Ty::Str),
+    opt("persistence_timeout", Ty::Int),
+    opt("real_servers", Ty::List),
+    choice("state", &["present", "absent"]),
+];
+
+/// One service as `ipvsadm -S -n` shows it.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Current {
+    pub(crate) exists: bool,
+    pub(crate) scheduler: String,
+    pub(crate) persistence: i64,
+    /// real server `ip:port` → (method flag, weight)
+    pub(crate) reals: BTreeMap<String, (String, i64)>,
+    /// The raw lines, for the record.
+    pub(crate) lines: Vec<String>,
+}
+
+fn after<'a>(w: &[&'a str], flag: &str) -> Option<&'a str> {
+    w.iter()
+        .position(|x| *x == flag)
+        .and_then(|i| w.get(i + 1))
+        .copied()
+}
+
+pub(crate) fn parse_saved(out: &str, flag: &str, svc: &str) -> Current {
+    let mut c = Current::default();
+    for l in out.lines() {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        if after(&w, flag) != Some(svc) {
+            continue;
+        }
+        match w.first() {
+            Some(&"-A") => {
+                c.exists = true;
+                c.scheduler = after(&w, "-s").unwrap_or("wlc").to_string();
+                c.persistence = after(&w, "-p").and_then(|p| p.parse().ok()).unwrap_or(0);
+                c.lines.push(l.trim().to_string());
+            }
+            Some(&"-a") => {
+                let method = ["-g", "-m", "-i"]
+                    .iter()
+                    .find(|m| w.contains(m))
+                    .unwrap_or(&"-g")
+                    .to_string();
+                let weight = after(&w, "-w").and_then(|x| x.parse().ok()).unwrap_or(1);
+                if let Some(r) = after(&w, "-r") {
+                    c.reals.insert(r.to_string(), (method, weight));
+                }
+                c.lines.push(l.trim().to_string());
+            }
+            _ => {}
+        }
+    }
+    c
+}
+
+fn method_flag(m: &str) -> Result<&'static str, ModuleError> {
+    match m {
+        "dr" | "gatewaying" | "route" => Ok("-g"),
+        "nat" | "masquerading" | "masq" => Ok("-m"),
+        "tun" | "ipip" | "tunnel" => Ok("-i"),
+        other => Err(ModuleError::msg(format!(
+            "unknown forwarding method `{other}` (expected dr, nat or tun)"
+        ))),
+    }
+}
+
+impl Module for Ipvs {
+    fn name(&self) -> &'static str {
+        "ipvs"
+    }
+    fn args(&self) -> &'static [Arg] {
+        ARGS
+    }
+    fn run<'a>(
+        &'a self,
+        args: &'a Map<String, Json>,
+        cx: &'a mut Cx<'_>,
+    ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
+        Box::pin(async move {
+            let a = Args(args);
+            let flag = if a.str("protocol").as_deref() == Some("udp") {
+                "-u"
+            } else {
+                "-t"
+            };
+            let port = a.int("port")?.unwrap_or(0);
+            let svc = format!("{}:{port}", a.req("address")?);
+            let sched = a.str("scheduler").unwrap_or_else(|| "rr".into());
+            let persist = a.int("persistence_timeout")?.unwrap_or(0);
+            let present = a.str("state").as_deref() != Some("absent");
+            let mut want: BTreeMap<String, (String, i64)> = BTreeMap::new();
+            for rs in args
+                .get("real_servers")
+                .and_then(Json::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let r = rs.as_object().ok_or_else(|| {
+                    ModuleError::msg("each real server must be a mapping with `address`")
+                })?;
+                let ra = Args(r);
+                let addr = ra.req("address")?;
+                let rport = ra.int("port")?.unwrap_or(port);
+                let m = method_flag(&ra.str("method").unwrap_or_else(|| "dr".into()))?;
+                if m != "-m" && rport != port {
+                    return Err(ModuleError::msg(format!(
+                        "real server {addr}: in DR and TUN the real server port must equal the service port ({port})"
+                    )));
+                }
+                let w = ra.int("weight")?.unwrap_or(1);
+                want.insert(format!("{addr}:{rport}"), (m.to_string(), w));
+            }
+            let o = cx
+                .exec_ok(
+                    "cannot read IPVS table (is ipvsadm installed?)",
+                    "ipvsadm -S -n",
+                    None,
+                )
+                .await?;
+            let cur = parse_saved(&o.stdout_str(), flag, &svc);
+            let mut cmds: Vec<Vec<String>> = Vec::new();
+            let s = |x: &str| x.to_string();
+            let mut svc_opts = vec![s(flag), svc.clone(), s("-s"), sched.clone()];
+            if persist > 0 {
+                svc_opts.extend([s("-p"), persist.to_string()]);
+            }
+            if present {
+                if !cur.exists {
+                    cmds.push([vec![s("-A")], svc_opts.clone()].concat());
+                } else if cur.scheduler != sched || cur.persistence != persist {
+                    cmds.push([vec![s("-E")], svc_opts.clone()].concat());
+                }
+                for r in cur.reals.keys().filter(|r| !want.contains_key(*r)) {
+                    cmds.push(vec![s("-d"), s(flag), svc.clone(), s("-r"), r.clone()]);
+                }
+                for (r, (m, w)) in &want {
+                    let op = match cur.reals.get(r) {
+                        None => "-a",
+                        Some((cm, cw)) if cm != m || cw != w => "-e",
+                        Some(_) => continue,
+                    };
+                    cmds.push(vec![
+                        s(op),
+                        s(flag),
+                        svc.clone(),
+                        s("-r"),
+                        r.clone(),
+                        m.clone(),
+                        s("-w"),
+                        w.to_string(),
+                    ]);
+                }
+            } else if cur.exists {
+                cmds.push(vec![s("-D"), s(flag), svc.clone()]);
+            }
+            let mut out = Outcome::default();
+            if cmds.is_empty() {
+                return Ok(out);
+            }
+            out.changed = true;
+            let lines: Vec<String> = cmds
+                .iter()
+                .map(|c| argv(&[vec![s("ipvsadm")], c.clone()].concat()))
+                .collect();
+            out.msg = Some(lines.join("; "));
+            if cx.check {
+                return Ok(out);
+            }
+            let mut script = String::from("set -e\n");
+            script.push_str(&cx.state.record(json!({
+                "key": format!("ipvs:{flag}:{svc}"), "kind": "ipvs", "flag": flag, "service": svc,
+                "original": cur.lines,
+            })));
+            script.push_str(&lines.join("\n"));
+            cx.exec_ok("cannot change IPVS table", &script, None)
+                .await?;
+            Ok(out)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_saved_rules() {
+        let out = "-A -t 10.0.0.50:80 -s rr -p 50\n-a -t 10.0.0.50:80 -r 10.0.0.12:80 -g -w 1\n-a -t 10.0.0.50:80 -r 10.0.0.13:80 -m -w 2\n-A -t 10.0.0.51:80 -s wlc\n";
+        let c = parse_saved(out, "-t", "10.0.0.50:80");
+        assert!(c.exists);
+        assert_eq!(c.scheduler, "rr");
+        assert_eq!(c.persistence, 50);
+        assert_eq!(c.reals["10.0.0.13:80"], ("-m".to_string(), 2));
+        assert_eq!(c.lines.len(), 3);
+        assert!(!parse_saved(out, "-u", "10.0.0.50:80").exists);
+    }
+}

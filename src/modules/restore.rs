@@ -1,0 +1,209 @@
+//! `restore`: undo, in reverse order, everything the other modules recorded in the node's state
+//! file (sysctls, files, directories, addresses, IPVS services, services, packages), then remove
+//! the state file. With nothing recorded it changes nothing, so teardown of a node that was never
+//! set up — or twice in a row — succeeds with `changed=0`.
+
+use serde_json::{Map, Value as Json};
+
+use super::{Arg, Cx, Module, ModuleError, Outcome};
+use crate::ssh::{argv, quote, BoxFuture};
+
+#[derive(Debug)]
+pub(crate) struct Restore;
+
+fn s<'a>(r: &'a Json, k: &str) -> &'a str {
+    r.get(k).and_then(Json::as_str).unwrap_or("")
+}
+
+/// The shell lines undoing one record (each may fail on its own; the script counts failures).
+pub(crate) fn undo(r: &Json) -> (String, String) {
+    let kind = s(r, "kind");
+    let path = s(r, "path");
+    let p = quote(path);
+    match kind {
+        "file" => {
+            if r.get("existed").and_then(Json::as_bool) == Some(true) {
+                let b = quote(s(r, "backup"));
+                (
+                    format!("restore {path}"),
+                    format!("if [ -e {b} ] || [ -L {b} ]; then rm -rf {p} && mv -f {b} {p}; fi"),
+                )
+            } else {
+                (format!("remove {path}"), format!("rm -rf {p}"))
+            }
+        }
+        "dir" => (format!("remove directory {path}"), format!("rm -rf {p}")),
+        "meta" => (
+            format!("reset mode/owner of {path}"),
+            format!(
+                "if [ -e {p} ]; then chmod {} {p} && chown {} {p}; fi",
+                quote(s(r, "mode")),
+                quote(&format!("{}:{}", s(r, "uid"), s(r, "gid")))
+            ),
+        ),
+        "sysctl" => (
+            format!("sysctl {} = {}", s(r, "name"), s(r, "value")),
+            argv(&[
+                "sysctl",
+                "-q",
+                "-w",
+                &format!("{}={}", s(r, "name"), s(r, "value")),
+            ]),
+        ),
+        "address" => {
+            let addr = s(r, "address");
+            let dev = s(r, "dev");
+            if r.get("existed").and_then(Json::as_bool) == Some(true) {
+                let mut w = vec!["ip", "addr", "add", addr, "dev", dev];
+                let label = s(r, "label");
+                if !label.is_empty() {
+                    w.extend(["label", label]);
+                }
+                (
+                    format!("re-add {addr} on {dev}"),
+                    format!("{} 2>/dev/null || true", argv(&w)),
+                )
+            } else {
+                (
+                    format!("remove {addr} from {dev}"),
+                    format!(
+                        "if ip -o addr show dev {d} 2>/dev/null | grep -qF {a}; then {}; fi",
+                        argv(&["ip", "addr", "del", addr, "dev", dev]),
+                        d = quote(dev),
+                        a = quote(&format!(" {addr} "))
+                    ),
+                )
+            }
+        }
+        "ipvs" => {
+            let svc = s(r, "service");
+            let flag = s(r, "flag");
+            let mut lines = vec![format!(
+                "{} 2>/dev/null || true",
+                argv(&["ipvsadm", "-D", flag, svc])
+            )];
+            for l in r
+                .get("original")
+                .and_then(Json::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let words: Vec<String> = l
+                    .as_str()
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect();
+                let mut w = vec!["ipvsadm".to_string()];
+                w.extend(words);
+                lines.push(argv(&w));
+            }
+            (format!("IPVS service {svc}"), lines.join(" && "))
+        }
+        "service" => {
+            let name = s(r, "name");
+            let active = r.get("active").and_then(Json::as_bool).unwrap_or(false);
+            let verb = if active { "start" } else { "stop" };
+            let line = if s(r, "init") == "systemd" {
+                argv(&["systemctl", verb, name])
+            } else {
+                format!("{} >/dev/null 2>&1 || true", argv(&["service", name, verb]))
+            };
+            (
+                format!(
+                    "service {name} back to {}",
+                    if active { "started" } else { "stopped" }
+                ),
+                line,
+            )
+        }
+        "service_enabled" => {
+            let name = s(r, "name");
+            let e = r.get("enabled").and_then(Json::as_bool).unwrap_or(false);
+            let line = if s(r, "init") == "systemd" {
+                format!(
+                    "{} >/dev/null 2>&1",
+                    argv(&["systemctl", if e { "enable" } else { "disable" }, name])
+                )
+            } else if e {
+                format!(
+                    "update-rc.d {n} defaults 2>/dev/null || chkconfig {n} on",
+                    n = quote(name)
+                )
+            } else {
+                format!(
+                    "update-rc.d {n} disable 2>/dev/null || chkconfig {n} off",
+                    n = quote(name)
+                )
+            };
+            (
+                format!(
+                    "service {name} back to {}",
+                    if e { "enabled" } else { "disabled" }
+                ),
+                line,
+            )
+        }
+        "package" => {
+            let name = s(r, "name");
+            let line = match s(r, "manager") {
+                "apt" => format!(
+                    "DEBIAN_FRONTEND=noninteractive {}",
+                    argv(&["apt-get", "remove", "-y", "-q", name])
+                ),
+                m => argv(&[m, "remove", "-y", "-q", name]),
+            };
+            (format!("remove package {name}"), line)
+        }
+        other => (format!("unknown record kind `{other}`"), "false".into()),
+    }
+}
+
+impl Module for Restore {
+    fn name(&self) -> &'static str {
+        "restore"
+    }
+    fn args(&self) -> &'static [Arg] {
+        &[]
+    }
+    fn run<'a>(
+        &'a self,
+        _args: &'a Map<String, Json>,
+        cx: &'a mut Cx<'_>,
+    ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
+        Box::pin(async move {
+            let mut out = Outcome::default();
+            if cx.state.records.is_empty() {
+                out.msg = Some("nothing recorded: nothing to restore".into());
+                return Ok(out);
+            }
+            out.changed = true;
+            let steps: Vec<(String, String)> = cx.state.records.iter().rev().map(undo).collect();
+            out.msg = Some(
+                steps
+                    .iter()
+                    .map(|(what, _)| what.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            );
+            if cx.check {
+                return Ok(out);
+            }
+            let mut script = String::from("failed=0\n");
+            for (what, line) in &steps {
+                script.push_str(&format!(
+                    "if ! ( {line} ); then echo {} >&2; failed=1; fi\n",
+                    quote(&format!("restore step failed: {what}"))
+                ));
+            }
+            script.push_str(&format!(
+                "if [ $failed = 0 ]; then rm -rf {b} && rm -f {s}; fi\nexit $failed\n",
+                b = quote(&format!("{}/backup", cx.state.dir())),
+                s = quote(&cx.state.path)
+            ));
+            cx.exec_ok("restore failed", &script, None).await?;
+            cx.state.records.clear();
+            Ok(out)
+        })
+    }
+}

@@ -1,0 +1,146 @@
+//! What setup changed on a node, recorded *on the node* before the first change so teardown
+//! (the `restore` module) can put every value back exactly, even from another machine. One JSON
+//! file (default `/var/lib/lvslab/state.json`, variable `lvslab_state_file`) written atomically
+//! (temp file + rename), and a `backup/` directory beside it for the original files.
+
+use serde_json::{json, Value as Json};
+
+use crate::ssh::quote;
+
+/// Default location of the state file on a node.
+pub(crate) const DEFAULT_STATE_FILE: &str = "/var/lib/lvslab/state.json";
+
+/// The node's record of originals, loaded with the facts.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NodeState {
+    pub(crate) path: String,
+    pub(crate) records: Vec<Json>,
+}
+
+impl NodeState {
+    pub(crate) fn new(path: &str, text: &str) -> NodeState {
+        let records = serde_json::from_str::<Json>(text)
+            .ok()
+            .and_then(|v| v.get("records").and_then(|r| r.as_array()).cloned())
+            .unwrap_or_default();
+        NodeState {
+            path: path.to_string(),
+            records,
+        }
+    }
+
+    pub(crate) fn dir(&self) -> String {
+        match self.path.rsplit_once('/') {
+            Some(("", _)) => "/".to_string(),
+            Some((d, _)) => d.to_string(),
+            None => ".".to_string(),
+        }
+    }
+
+    /// Where the original of a file is kept.
+    pub(crate) fn backup_path(&self, path: &str) -> String {
+        let flat: String = path
+            .chars()
+            .map(|c| if c == '/' { '%' } else { c })
+            .collect();
+        format!("{}/backup/{flat}", self.dir())
+    }
+
+    pub(crate) fn has(&self, key: &str) -> bool {
+        self.records
+            .iter()
+            .any(|r| r.get("key").and_then(Json::as_str) == Some(key))
+    }
+
+    /// Record `rec` (which must carry a unique `key`) unless already recorded: returns the shell
+    /// lines that persist the state atomically, to run *before* the change. Empty when the
+    /// original was recorded earlier (the first original is the one teardown restores).
+    pub(crate) fn record(&mut self, rec: Json) -> String {
+        let key = rec.get("key").and_then(Json::as_str).unwrap_or("");
+        if self.has(key) {
+            return String::new();
+        }
+        self.records.push(rec);
+        self.persist()
+    }
+
+    /// Shell lines writing the whole state file atomically.
+    pub(crate) fn persist(&self) -> String {
+        let doc = json!({"version": 1, "records": self.records}).to_string();
+        let tmp = format!("{}.tmp", self.path);
+        format!(
+            "mkdir -p {dir}/backup && printf '%s\\n' {doc} > {tmp} && mv -f {tmp} {path}\n",
+            dir = quote(&self.dir()),
+            doc = quote(&doc),
+            tmp = quote(&tmp),
+            path = quote(&self.path)
+        )
+    }
+
+    /// Shell lines saving the original of an existing file, and the record for it, before the
+    /// file is changed. `existed` says whether it existed. Empty if already recorded.
+    pub(crate) fn record_file(&mut self, path: &str, existed: bool) -> String {
+        let key = format!("file:{path}");
+        if self.has(&key) {
+            return String::new();
+        }
+        let backup = self.backup_path(path);
+        let mut out = String::new();
+        let persist = self.record(json!({
+            "key": key, "kind": "file", "path": path, "existed": existed,
+            "backup": if existed { Json::String(backup.clone()) } else { Json::Null },
+        }));
+        if existed {
+            out.push_str(&format!(
+                "mkdir -p {d}/backup && cp -a {p} {b}\n",
+                d = quote(&self.dir()),
+                p = quote(path),
+                b = quote(&backup)
+            ));
+        }
+        out.push_str(&persist);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_once_keeps_first_original() {
+        let mut s = NodeState::new("/s/state.json", "");
+        let a = s.record(json!({"key": "sysctl:x", "value": "0"}));
+        assert!(a.contains("mv -f /s/state.json.tmp /s/state.json"));
+        assert_eq!(s.record(json!({"key": "sysctl:x", "value": "1"})), "");
+        assert_eq!(s.records.len(), 1);
+        assert_eq!(s.records[0]["value"], "0");
+    }
+
+    #[test]
+    fn loads_records_and_backup_paths() {
+        let s = NodeState::new("/v/state.json", r#"{"version":1,"records":[{"key":"a"}]}"#);
+        assert!(s.has("a"));
+        assert_eq!(s.backup_path("/etc/x.conf"), "/v/backup/%etc%x.conf");
+    }
+
+    #[test]
+    fn persisted_state_round_trips_through_sh() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("st ate.json");
+        let mut s = NodeState::new(path.to_str().unwrap(), "");
+        let script = s.record(json!({"key": "k", "v": "it's $(x)"}));
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let back = NodeState::new("", &std::fs::read_to_string(&path).unwrap());
+        assert_eq!(back.records[0]["v"], "it's $(x)");
+    }
+}

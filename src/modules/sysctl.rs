@@ -1,0 +1,182 @@
+//! `sysctl`: a kernel parameter's live value and its line in a file under `/etc/sysctl.d/`, so a
+//! reboot keeps it. The original live value and the original file are recorded for `restore`.
+
+use serde_json::{json, Map, Value as Json};
+
+use super::{choice, opt, req, Arg, Args, Cx, Diff, Module, ModuleError, Outcome, Ty};
+use crate::ssh::{argv, quote, BoxFuture};
+
+#[derive(Debug)]
+pub(crate) struct Sysctl;
+
+/// Where `sysctl` persists values unless told otherwise.
+pub(crate) const DEFAULT_FILE: &str = "/etc/sysctl.d/99-lvslab.conf";
+
+static ARGS: &[Arg] = &[
+    req("name", Ty::Str),
+    opt("value", Ty::Str),
+    choice("state", &["present", "absent"]),
+    opt("sysctl_file", Ty::Str),
+    opt("reload", Ty::Bool),
+];
+
+fn norm(v: &str) -> String {
+    v.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn key_of(line: &str) -> Option<&str> {
+    let t = line.trim_start();
+    if t.starts_with('#') || t.starts_with(';') {
+        return None;
+    }
+    let (k, _) = t.split_once('=')?;
+    Some(k.trim().trim_start_matches('-'))
+}
+
+/// The file with `name` set to `value` (or removed when `value` is `None`).
+pub(crate) fn edit_file(text: &str, name: &str, value: Option<&str>) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut done = false;
+    for l in text.lines() {
+        if key_of(l) == Some(name) {
+            if let (Some(v), false) = (value, done) {
+                out.push(format!("{name} = {v}"));
+                done = true;
+            }
+            continue;
+        }
+        out.push(l.to_string());
+    }
+    if let (Some(v), false) = (value, done) {
+        out.push(format!("{name} = {v}"));
+    }
+    if out.is_empty() {
+        String::new()
+    } else {
+        out.join("\n") + "\n"
+    }
+}
+
+impl Module for Sysctl {
+    fn name(&self) -> &'static str {
+        "sysctl"
+    }
+    fn args(&self) -> &'static [Arg] {
+        ARGS
+    }
+    fn run<'a>(
+        &'a self,
+        args: &'a Map<String, Json>,
+        cx: &'a mut Cx<'_>,
+    ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
+        Box::pin(async move {
+            let a = Args(args);
+            let name = a.req("name")?;
+            let present = a.str("state").as_deref() != Some("absent");
+            let value = a.str("value");
+            if present && value.is_none() {
+                return Err(ModuleError::msg(
+                    "`value` is required when state is present",
+                ));
+            }
+            let file = a.str("sysctl_file").unwrap_or_else(|| DEFAULT_FILE.into());
+            let f = quote(&file);
+            let check = format!(
+                "if v=$({} 2>/dev/null); then printf 'live %s\\n' \"$v\"; else echo missing; fi; if [ -f {f} ]; then echo file; cat {f}; else echo nofile; fi",
+                argv(&["sysctl", "-n", &name])
+            );
+            let o = cx.exec_ok("cannot read sysctl", &check, None).await?;
+            let text = o.stdout_str();
+            let mut it = text.splitn(3, '\n');
+            let live_line = it.next().unwrap_or("");
+            let file_flag = it.next().unwrap_or("");
+            let file_text = it.next().unwrap_or("").to_string();
+            let live = live_line.strip_prefix("live ").map(str::to_string);
+            if present && live.is_none() {
+                return Err(ModuleError::msg(format!("unknown kernel parameter {name}")));
+            }
+            let file_exists = file_flag == "file";
+            let new_file = edit_file(
+                &file_text,
+                &name,
+                if present { value.as_deref() } else { None },
+            );
+            let file_changes = new_file != file_text && (file_exists || present);
+            let live_changes = present && live.as_deref().map(norm) != value.as_deref().map(norm);
+            let mut out = Outcome::default();
+            if !file_changes && !live_changes {
+                return Ok(out);
+            }
+            out.changed = true;
+            if cx.diff && file_changes {
+                out.diffs.push(Diff {
+                    label: file.clone(),
+                    before: file_text.clone(),
+                    after: new_file.clone(),
+                });
+            }
+            if live_changes {
+                out.msg = Some(format!(
+                    "{name}: {} -> {}",
+                    live.clone().unwrap_or_default(),
+                    value.clone().unwrap_or_default()
+                ));
+            }
+            if cx.check {
+                return Ok(out);
+            }
+            let mut s = String::from("set -e\n");
+            if live_changes {
+                s.push_str(&cx.state.record(json!({
+                    "key": format!("sysctl:{name}"), "kind": "sysctl", "name": name,
+                    "value": live.clone().unwrap_or_default(),
+                })));
+            }
+            let mut stdin = None;
+            if file_changes {
+                s.push_str(&cx.state.record_file(&file, file_exists));
+                if new_file.is_empty() {
+                    s.push_str(&format!("rm -f {f}\n"));
+                } else {
+                    s.push_str(&format!(
+                        "mkdir -p \"$(dirname {f})\"\ntmp=$(mktemp {f}.lvslab-XXXXXX)\ncat > \"$tmp\"\nchmod 644 \"$tmp\"\nmv -f \"$tmp\" {f}\n"
+                    ));
+                    stdin = Some(new_file.into_bytes());
+                }
+            }
+            if live_changes && a.bool("reload")?.unwrap_or(true) {
+                s.push_str(&argv(&[
+                    "sysctl",
+                    "-q",
+                    "-w",
+                    &format!("{name}={}", value.unwrap_or_default()),
+                ]));
+                s.push('\n');
+            }
+            cx.exec_ok(&format!("cannot set {name}"), &s, stdin.as_deref())
+                .await?;
+            Ok(out)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edits_replace_append_and_remove() {
+        let t = "# c\nnet.a = 1\nnet.b=2\nnet.a = 3\n";
+        assert_eq!(
+            edit_file(t, "net.a", Some("5")),
+            "# c\nnet.a = 5\nnet.b=2\n"
+        );
+        assert_eq!(
+            edit_file(t, "net.c", Some("1")),
+            "# c\nnet.a = 1\nnet.b=2\nnet.a = 3\nnet.c = 1\n"
+        );
+        assert_eq!(edit_file(t, "net.a", None), "# c\nnet.b=2\n");
+        assert_eq!(edit_file("", "x", None), "");
+        assert_eq!(norm("32768\t60999"), "32768 60999");
+    }
+}

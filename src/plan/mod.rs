@@ -1,0 +1,720 @@
+//! Planning: everything that can be known before contacting a host is resolved and checked
+//! here — hosts of each play (patterns, `--limit`), connection parameters (addresses, ports, key
+//! files, known_hosts, the lab route), variables merged per host (inventory < play vars < `-e`),
+//! every argument and condition template checked against the variables that will exist
+//! (undefined names are errors now unless facts or registered results will define them), and
+//! template files found and compiled. A plan that builds is safe to run; one that does not has
+//! contacted nobody (exit 2).
+
+mod vars;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{Map, Value as Json};
+
+use crate::inventory::{Inventory, InventoryError, PatternError};
+use crate::modules;
+use crate::playbook::{Play, Playbook, PlaybookError, Task};
+use crate::ssh::SshParams;
+use crate::template::{self, Templates};
+use crate::yaml::{Diag, Node, Pos, Source, Value};
+
+pub(crate) use vars::{is_secret, resolve_templated};
+
+/// Errors found while planning: all are invalid input (exit 2), and nothing was contacted.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
+    #[error(transparent)]
+    Playbook(#[from] PlaybookError),
+    #[error("{0}")]
+    Invalid(#[from] Diag),
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// How to reach a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Conn {
+    Ssh(SshParams),
+    Local,
+}
+
+/// One host's fixed inputs.
+#[derive(Debug)]
+pub(crate) struct HostPlan {
+    pub(crate) conn: Conn,
+    /// Inventory variables plus magic variables (`inventory_hostname`, `groups`, ...).
+    pub(crate) vars: Map<String, Json>,
+    pub(crate) state_file: String,
+}
+
+/// One play with its hosts resolved.
+#[derive(Debug)]
+pub(crate) struct PlannedPlay {
+    pub(crate) index: usize,
+    pub(crate) hosts: Vec<String>,
+}
+
+/// What to run, validated.
+pub(crate) struct Plan {
+    pub(crate) playbook: Playbook,
+    pub(crate) plays: Vec<PlannedPlay>,
+    pub(crate) hosts: BTreeMap<String, HostPlan>,
+    /// Host names in inventory order (for reports).
+    pub(crate) order: Vec<String>,
+    pub(crate) extra: Map<String, Json>,
+    pub(crate) search: Vec<PathBuf>,
+    pub(crate) templates: Templates,
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plan")
+            .field("plays", &self.plays)
+            .field("hosts", &self.hosts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Plan {
+    pub(crate) fn play(&self, p: &PlannedPlay) -> &Play {
+        &self.playbook.plays[p.index]
+    }
+}
+
+/// What the command line asked for.
+pub(crate) struct Request<'a> {
+    pub(crate) inventory: &'a Path,
+    pub(crate) playbook: Option<&'a Path>,
+    pub(crate) limit: Option<&'a str>,
+    pub(crate) extra_vars: &'a [String],
+    pub(crate) check: bool,
+}
+
+/// Parse `-e KEY=VALUE` (or a JSON object).
+pub(crate) fn parse_extra(args: &[String]) -> Result<Map<String, Json>, PlanError> {
+    let mut out = Map::new();
+    for a in args {
+        let t = a.trim();
+        if t.starts_with('{') {
+            let v: Json = serde_json::from_str(t)
+                .map_err(|e| PlanError::Usage(format!("-e {a}: invalid JSON: {e}")))?;
+            if let Json::Object(m) = v {
+                out.extend(m);
+            }
+            continue;
+        }
+        let Some((k, v)) = t.split_once('=') else {
+            return Err(PlanError::Usage(format!(
+                "-e {a}: expected KEY=VALUE or a JSON object"
+            )));
+        };
+        if !crate::playbook::is_identifier(k) {
+            return Err(PlanError::Usage(format!(
+                "-e {a}: `{k}` is not a valid variable name"
+            )));
+        }
+        out.insert(k.to_string(), Json::String(v.to_string()));
+    }
+    Ok(out)
+}
+
+fn pattern_diag(node: &Node, e: PatternError, what: &str) -> Diag {
+    Diag::at(node, format!("{e} in {what}"))
+        .expected("an inventory host or group (patterns: `a:b`, `!x`, `&g`, `*`)")
+}
+
+/// A play for `lvslab ping`: every (limited) host, facts only.
+pub(crate) fn ping_playbook() -> Playbook {
+    let src = Source::new(Path::new("<ping>"), "hosts: all\n".into());
+    let node = Node {
+        v: Value::Str("all".into()),
+        pos: Pos { line: 1, col: 8 },
+        src,
+    };
+    Playbook {
+        path: PathBuf::from("<ping>"),
+        plays: vec![Play {
+            name: "ping".into(),
+            hosts: node,
+            vars: Vec::new(),
+            tasks: Vec::new(),
+            handlers: Vec::new(),
+            gather_facts: true,
+            sudo: false,
+        }],
+    }
+}
+
+/// Build and validate the plan.
+pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
+    let inv = Inventory::load(req.inventory)?;
+    let extra = parse_extra(req.extra_vars)?;
+    let playbook = match req.playbook {
+        Some(p) => Playbook::load(p)?,
+        None => ping_playbook(),
+    };
+    let limit: Option<Vec<String>> = match req.limit {
+        None => None,
+        Some(l) => {
+            let hs = inv
+                .resolve(l)
+                .map_err(|e| PlanError::Usage(format!("{e} in --limit `{l}`")))?;
+            if hs.is_empty() {
+                return Err(PlanError::Usage(format!(
+                    "--limit `{l}` matches no host of {}",
+                    inv.path().display()
+                )));
+            }
+            Some(hs)
+        }
+    };
+    let mut plays = Vec::new();
+    let mut targeted: BTreeSet<String> = BTreeSet::new();
+    for (i, play) in playbook.plays.iter().enumerate() {
+        let pat = play.hosts.as_scalar_str("a host pattern")?;
+        let mut hs = inv
+            .resolve(&pat)
+            .map_err(|e| pattern_diag(&play.hosts, e, "`hosts`"))?;
+        if let Some(l) = &limit {
+            hs.retain(|h| l.contains(h));
+        }
+        targeted.extend(hs.iter().cloned());
+        plays.push(PlannedPlay {
+            index: i,
+            hosts: hs,
+        });
+    }
+    if targeted.is_empty() {
+        let msg = match req.limit {
+            Some(l) => format!("no play of the playbook targets a host matching --limit `{l}`"),
+            None => "the playbook targets no host".to_string(),
+        };
+        return Err(PlanError::Usage(msg));
+    }
+    let route = crate::lab::ssh_route(req.inventory);
+    let templates = Templates::new();
+    let mut hosts = BTreeMap::new();
+    let groups = groups_var(&inv);
+    let hostvars = hostvars_var(&inv);
+    for name in &targeted {
+        let nodes = inv.host_var_nodes(name).unwrap_or_default();
+        let conn = connection(&inv, name, &nodes, route.as_ref())?;
+        let mut vars = inv.host_vars(name).unwrap_or_default();
+        vars.insert("inventory_hostname".into(), Json::String(name.clone()));
+        vars.insert(
+            "inventory_hostname_short".into(),
+            Json::String(name.split('.').next().unwrap_or(name).to_string()),
+        );
+        vars.insert("groups".into(), groups.clone());
+        vars.insert("hostvars".into(), hostvars.clone());
+        vars.insert(
+            "group_names".into(),
+            Json::Array(
+                inv.groups_of(name)
+                    .into_iter()
+                    .filter(|g| *g != "all")
+                    .map(|g| Json::String(g.to_string()))
+                    .collect(),
+            ),
+        );
+        vars.insert("ansible_check_mode".into(), Json::Bool(req.check));
+        // Inventory values may themselves be templates: resolve what is knowable now.
+        let resolved = resolve_templated(&templates, &vars, &extra);
+        if let Err((var, e)) = &resolved {
+            let node = nodes.get(var.as_str()).copied();
+            return Err(match node {
+                Some(n) => Diag::at(n, format!("in variable `{var}`: {e}")),
+                None => Diag::new(
+                    &play_src(&playbook),
+                    Pos { line: 1, col: 1 },
+                    format!("in variable `{var}`: {e}"),
+                ),
+            }
+            .expected("variables defined in the inventory, play vars or -e")
+            .into());
+        }
+        let state_file = vars
+            .get("lvslab_state_file")
+            .and_then(Json::as_str)
+            .unwrap_or(modules::state_default())
+            .to_string();
+        hosts.insert(
+            name.clone(),
+            HostPlan {
+                conn,
+                vars,
+                state_file,
+            },
+        );
+    }
+    let pb_dir = playbook
+        .path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let pb_dir = if pb_dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        pb_dir
+    };
+    let root = pb_dir
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                p.to_path_buf()
+            }
+        })
+        .unwrap_or_else(|| PathBuf::from("."));
+    let search = vec![root, pb_dir];
+    let plan = Plan {
+        playbook,
+        plays,
+        hosts,
+        order: inv.host_names().into_iter().map(str::to_string).collect(),
+        extra,
+        search,
+        templates,
+    };
+    check_templates(&plan)?;
+    Ok(plan)
+}
+
+fn play_src(pb: &Playbook) -> Arc<Source> {
+    pb.plays
+        .first()
+        .map(|p| p.hosts.src.clone())
+        .unwrap_or_else(|| Source::new(&pb.path, String::new()))
+}
+
+fn groups_var(inv: &Inventory) -> Json {
+    let mut m = Map::new();
+    for g in inv.group_names() {
+        let hs = inv.group_hosts(g).unwrap_or_default();
+        m.insert(
+            g.to_string(),
+            Json::Array(
+                hs.into_iter()
+                    .map(|h| Json::String(h.to_string()))
+                    .collect(),
+            ),
+        );
+    }
+    Json::Object(m)
+}
+
+fn hostvars_var(inv: &Inventory) -> Json {
+    let mut m = Map::new();
+    for h in inv.host_names() {
+        let mut v = inv.host_vars(h).unwrap_or_default();
+        v.insert("inventory_hostname".into(), Json::String(h.to_string()));
+        m.insert(h.to_string(), Json::Object(v));
+    }
+    Json::Object(m)
+}
+
+fn usable_address(a: &str) -> bool {
+    !a.is_empty()
+        && !a.starts_with('-')
+        && a.len() <= 253
+        && a.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '%'))
+}
+
+fn expand_home(p: &str) -> PathBuf {
+    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(p),
+    }
+}
+
+fn readable_file(n: &Node, what: &str) -> Result<PathBuf, Diag> {
+    let s = n.as_scalar_str(&format!("a path to {what}"))?;
+    let p = expand_home(&s);
+    match std::fs::File::open(&p) {
+        Ok(_) if p.is_file() => Ok(p),
+        Ok(_) => Err(Diag::at(n, format!("{what} `{s}` is not a file"))
+            .expected(format!("a readable {what}"))),
+        Err(e) => Err(Diag::at(n, format!("cannot read {what} `{s}`: {e}"))
+            .expected(format!("a readable {what}"))),
+    }
+}
+
+fn connection(
+    inv: &Inventory,
+    name: &str,
+    nodes: &HashMap<String, &Node>,
+    route: Option<&crate::lab::SshRoute>,
+) -> Result<Conn, Diag> {
+    if let Some(c) = nodes.get("ansible_connection") {
+        match c.as_scalar_str("`ssh` or `local`")?.as_str() {
+            "local" => return Ok(Conn::Local),
+            "ssh" | "smart" => {}
+            other => {
+                return Err(Diag::at(c, format!("unsupported connection `{other}`"))
+                    .expected("`ssh` or `local`"))
+            }
+        }
+    }
+    let address = match nodes.get("ansible_host") {
+        Some(n) => {
+            let a = n.as_scalar_str("an address (IP or DNS name)")?;
+            if !usable_address(&a) {
+                return Err(
+                    Diag::at(n, format!("host `{name}` has no usable address: `{a}`"))
+                        .expected("`ansible_host: ADDRESS` (an IP address or DNS name)"),
+                );
+            }
+            a
+        }
+        None => {
+            if !usable_address(name) {
+                let d = inv
+                    .host_diag(name, format!("host `{name}` has no usable address"))
+                    .unwrap_or_else(|| {
+                        Diag::new(
+                            &Source::new(inv.path(), String::new()),
+                            Pos::default(),
+                            "no address",
+                        )
+                    });
+                return Err(d.expected("`ansible_host: ADDRESS` (an IP address or DNS name)"));
+            }
+            name.to_string()
+        }
+    };
+    let port = match nodes.get("ansible_port") {
+        Some(n) => {
+            let s = n.as_scalar_str("a port number (1-65535)")?;
+            match s.parse::<u16>() {
+                Ok(p) if p > 0 => Some(p),
+                _ => {
+                    return Err(Diag::at(n, format!("invalid port `{s}`"))
+                        .expected("a port number (1-65535)"))
+                }
+            }
+        }
+        None => None,
+    };
+    let user = match nodes.get("ansible_user") {
+        Some(n) => Some(n.as_scalar_str("a user name")?),
+        None => None,
+    };
+    let mut key = match nodes.get("ansible_ssh_private_key_file") {
+        Some(n) => Some(readable_file(n, "private key file")?),
+        None => None,
+    };
+    let mut known_hosts = match nodes.get("lvslab_known_hosts_file") {
+        Some(n) => Some(readable_file(n, "known_hosts file")?),
+        None => None,
+    };
+    let mut proxy_command = None;
+    if let Some(r) = route {
+        proxy_command = Some(r.proxy_command.clone());
+        known_hosts = Some(r.known_hosts.clone());
+        if key.is_none() {
+            key = Some(r.identity.clone());
+        }
+    }
+    Ok(Conn::Ssh(SshParams {
+        address,
+        port,
+        user,
+        key,
+        known_hosts,
+        proxy_command,
+    }))
+}
+
+/// Names that will exist at run time but not now: facts, registered results, `set_fact`
+/// names, loop variables.
+fn runtime_names(pb: &Playbook) -> HashSet<String> {
+    let mut names: HashSet<String> = crate::facts::FACT_VARS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    names.insert("item".into());
+    for play in &pb.plays {
+        for t in play.tasks.iter().chain(&play.handlers) {
+            if let Some(r) = &t.register {
+                names.insert(r.clone());
+            }
+            if t.module.name() == "set_fact" {
+                if let Value::Map(m) = &t.args.v {
+                    names.extend(m.iter().map(|(k, _)| k.name.clone()));
+                }
+            }
+            names.extend(t.vars.iter().map(|(k, _)| k.name.clone()));
+        }
+    }
+    names
+}
+
+fn guarded(src: &str) -> bool {
+    src.contains("defined") || src.contains("default") || src.contains(" d(")
+}
+
+const EXPECT_VAR: &str =
+    "a variable from the inventory, play vars, -e, facts, `register` or `set_fact`";
+
+/// Check one templated string (an argument or a condition) for a host.
+fn check_str(
+    t: &Templates,
+    node: &Node,
+    s: &str,
+    is_cond: bool,
+    ctx: &Map<String, Json>,
+    runtime: &HashSet<String>,
+) -> Result<(), Diag> {
+    let src = if is_cond {
+        template::single_expression(s.trim()).unwrap_or(s)
+    } else {
+        s
+    };
+    let syntax = if is_cond {
+        t.check_expr_syntax(src)
+    } else {
+        t.check_syntax(src)
+    };
+    syntax.map_err(|e| {
+        Diag::at(node, format!("template error: {e}")).expected("a valid minijinja template")
+    })?;
+    let used = if is_cond {
+        t.undeclared_expr(src)
+    } else {
+        t.undeclared(src)
+    };
+    let mut unknown: Vec<&String> = used
+        .iter()
+        .filter(|v| !ctx.contains_key(*v) && !runtime.contains(*v))
+        .collect();
+    unknown.sort();
+    if !unknown.is_empty() && !guarded(src) {
+        let names: Vec<String> = unknown.iter().map(|u| format!("`{u}`")).collect();
+        return Err(
+            Diag::at(node, format!("undefined variable {}", names.join(", "))).expected(EXPECT_VAR),
+        );
+    }
+    let needs_runtime = used.iter().any(|v| !ctx.contains_key(v));
+    if !needs_runtime {
+        let r = if is_cond {
+            t.eval_bool(s, ctx).map(|_| ())
+        } else {
+            t.render_value(&Json::String(s.to_string()), ctx)
+                .map(|_| ())
+        };
+        r.map_err(|e| Diag::at(node, format!("template error: {e}")).expected(EXPECT_VAR))?;
+    }
+    Ok(())
+}
+
+fn walk_strings<'n>(n: &'n Node, out: &mut Vec<(&'n Node, &'n str)>) {
+    match &n.v {
+        Value::Str(s) if template::is_templated(s) => out.push((n, s)),
+        Value::Seq(xs) => xs.iter().for_each(|x| walk_strings(x, out)),
+        Value::Map(m) => m.iter().for_each(|(_, v)| walk_strings(v, out)),
+        _ => {}
+    }
+}
+
+fn check_task(
+    plan: &Plan,
+    task: &Task,
+    ctx: &Map<String, Json>,
+    runtime: &HashSet<String>,
+) -> Result<(), Diag> {
+    let t = &plan.templates;
+    let mut strs = Vec::new();
+    walk_strings(&task.args, &mut strs);
+    if let Some(l) = &task.loop_ {
+        walk_strings(l, &mut strs);
+    }
+    // Conditions are bare expressions.
+    let mut conds: Vec<&Node> = task.when.iter().collect();
+    conds.extend(task.changed_when.iter());
+    conds.extend(task.failed_when.iter());
+    if task.module.name() == "assert" {
+        if let Some(that) = task.args.get("that") {
+            match &that.v {
+                Value::Seq(xs) => conds.extend(xs.iter()),
+                _ => conds.push(that),
+            }
+        }
+    }
+    let cond_ptrs: HashSet<*const Node> = conds.iter().map(|n| *n as *const Node).collect();
+    let mut ctx = ctx.clone();
+    for (k, v) in &task.vars {
+        ctx.insert(k.name.clone(), v.to_json());
+    }
+    for (node, s) in strs {
+        if cond_ptrs.contains(&(node as *const Node)) {
+            continue;
+        }
+        check_str(t, node, s, false, &ctx, runtime)?;
+    }
+    for c in conds {
+        if let Value::Str(s) = &c.v {
+            check_str(t, c, s, true, &ctx, runtime)?;
+        }
+    }
+    if task.module.name() == "template" {
+        if let Some(src_node) = task.args.get("src") {
+            if let Value::Str(src) = &src_node.v {
+                if !template::is_templated(src) {
+                    check_template_file(plan, src_node, src, &ctx, runtime)?;
+                }
+            }
+        }
+    }
+    if task.module.name() == "copy" {
+        if let Some(src_node) = task.args.get("src") {
+            if let Value::Str(src) = &src_node.v {
+                if !template::is_templated(src)
+                    && modules::find_source(&plan.search, "files", src).is_none()
+                {
+                    return Err(Diag::at(src_node, format!("source file `{src}` not found"))
+                        .expected(search_text(&plan.search, "files")));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn search_text(search: &[PathBuf], sub: &str) -> String {
+    let dirs: Vec<String> = search
+        .iter()
+        .map(|d| d.join(sub).display().to_string())
+        .collect();
+    format!(
+        "a file under {} (or a path relative to them)",
+        dirs.join(" or ")
+    )
+}
+
+fn check_template_file(
+    plan: &Plan,
+    src_node: &Node,
+    src: &str,
+    ctx: &Map<String, Json>,
+    runtime: &HashSet<String>,
+) -> Result<(), Diag> {
+    let Some(path) = modules::find_source(&plan.search, "templates", src) else {
+        return Err(Diag::at(src_node, format!("template `{src}` not found"))
+            .expected(search_text(&plan.search, "templates")));
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Diag::at(
+            src_node,
+            format!("cannot read template {}: {e}", path.display()),
+        )
+    })?;
+    let tsrc = Source::new(&path, text.clone());
+    let at = |e: &template::TemplateError| -> Pos {
+        match (e.offset, e.line) {
+            (Some(o), _) => {
+                let (line, col) = template::line_col(&text, o);
+                Pos { line, col }
+            }
+            (None, Some(line)) => Pos { line, col: 1 },
+            _ => Pos { line: 1, col: 1 },
+        }
+    };
+    let t = &plan.templates;
+    if let Err(e) = t.check_syntax(&text) {
+        return Err(
+            Diag::new(&tsrc, at(&e), format!("template syntax error: {e}"))
+                .expected("a valid minijinja template"),
+        );
+    }
+    let used = t.undeclared(&text);
+    let mut unknown: Vec<&String> = used
+        .iter()
+        .filter(|v| !ctx.contains_key(*v) && !runtime.contains(*v))
+        .collect();
+    unknown.sort();
+    if let Some(first) = unknown.first() {
+        // Only when the template cannot be guarding it with `is defined` / `default`.
+        let guarded_here = text.contains(&format!("{first} is defined"))
+            || text.contains(&format!("{first} is not defined"))
+            || text.contains(&format!("{first} | default"))
+            || text.contains(&format!("{first}|default"));
+        if !guarded_here {
+            let off = template::find_word(&text, first).unwrap_or(0);
+            let (line, col) = template::line_col(&text, off);
+            let mut d = Diag::new(
+                &tsrc,
+                Pos { line, col },
+                format!("undefined variable `{first}`"),
+            );
+            d.width = first.len();
+            return Err(d.expected(EXPECT_VAR));
+        }
+    }
+    if used.iter().all(|v| ctx.contains_key(v)) {
+        if let Err(e) = t.render_str(&text, ctx) {
+            let mut d = Diag::new(&tsrc, at(&e), format!("template error: {e}"));
+            if let Some(o) = e.offset {
+                let w: usize = text[o..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .count();
+                d.width = w.max(1);
+            }
+            return Err(d.expected(EXPECT_VAR));
+        }
+    }
+    Ok(())
+}
+
+/// Per play and host: the static context, then every task and handler checked against it.
+fn check_templates(plan: &Plan) -> Result<(), Diag> {
+    let runtime = runtime_names(&plan.playbook);
+    for pp in &plan.plays {
+        let play = plan.play(pp);
+        for h in &pp.hosts {
+            let Some(hp) = plan.hosts.get(h) else {
+                continue;
+            };
+            let ctx = static_context(plan, play, hp)
+                .map_err(|(n, e)| Diag::at(n, format!("in variable: {e}")).expected(EXPECT_VAR))?;
+            for t in play.tasks.iter().chain(&play.handlers) {
+                check_task(plan, t, &ctx, &runtime)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Inventory < play vars < `-e`, with templated values resolved where possible.
+pub(crate) fn static_context<'p>(
+    plan: &'p Plan,
+    play: &'p Play,
+    hp: &HostPlan,
+) -> Result<Map<String, Json>, (&'p Node, template::TemplateError)> {
+    let mut ctx = hp.vars.clone();
+    for (k, v) in &play.vars {
+        ctx.insert(k.name.clone(), v.to_json());
+    }
+    match resolve_templated(&plan.templates, &ctx, &plan.extra) {
+        Ok(c) => Ok(c),
+        Err((var, e)) => {
+            let node = play
+                .vars
+                .iter()
+                .find(|(k, _)| k.name == var)
+                .map(|(_, v)| v)
+                .unwrap_or(&play.hosts);
+            Err((node, e))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,305 @@
+//! Playbooks: a list of plays (`name`, `hosts`, `vars`, `tasks`, `handlers`), each task one
+//! module plus Ansible's task keywords. Parsed from the located YAML tree so every mistake is
+//! reported at file:line:column with what was expected; module arguments are checked against
+//! each module's declared arguments here, before anything runs.
+
+use std::path::{Path, PathBuf};
+
+use crate::modules::{self, Module};
+use crate::yaml::{self, Diag, Key, LoadError, Node, Value};
+
+/// Errors loading a playbook.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaybookError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("{0}")]
+    Invalid(#[from] Diag),
+}
+
+/// A loaded playbook.
+#[derive(Debug)]
+pub(crate) struct Playbook {
+    pub(crate) path: PathBuf,
+    pub(crate) plays: Vec<Play>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Play {
+    pub(crate) name: String,
+    /// The `hosts:` value (a pattern), kept as a node for error locations.
+    pub(crate) hosts: Node,
+    pub(crate) vars: Vec<(Key, Node)>,
+    pub(crate) tasks: Vec<Task>,
+    pub(crate) handlers: Vec<Task>,
+    pub(crate) gather_facts: bool,
+    pub(crate) sudo: bool,
+}
+
+/// One task: a module and its (untemplated) arguments, plus keywords.
+#[derive(Debug)]
+pub(crate) struct Task {
+    pub(crate) name: String,
+    pub(crate) module: &'static dyn Module,
+    /// Where the module name was written.
+    pub(crate) module_key: Key,
+    /// The arguments as a mapping node (free-form `command: x` becomes `{cmd: x}`).
+    pub(crate) args: Node,
+    pub(crate) when: Vec<Node>,
+    pub(crate) notify: Vec<String>,
+    /// Names this handler answers to (`name` and `listen`).
+    pub(crate) listen: Vec<String>,
+    pub(crate) register: Option<String>,
+    pub(crate) tags: Vec<String>,
+    pub(crate) loop_: Option<Node>,
+    pub(crate) ignore_errors: bool,
+    pub(crate) changed_when: Option<Node>,
+    pub(crate) failed_when: Option<Node>,
+    pub(crate) sudo: Option<bool>,
+    pub(crate) no_log: bool,
+    pub(crate) vars: Vec<(Key, Node)>,
+    /// `check_mode: false` runs the task for real even under `--check` (read-only probes);
+    /// `true` always runs it in check mode.
+    pub(crate) check_mode: Option<bool>,
+}
+
+const PLAY_KEYS: &[&str] = &[
+    "name",
+    "hosts",
+    "vars",
+    "tasks",
+    "handlers",
+    "gather_facts",
+    "become",
+];
+const TASK_KEYS: &[&str] = &[
+    "name",
+    "when",
+    "notify",
+    "register",
+    "tags",
+    "loop",
+    "with_items",
+    "ignore_errors",
+    "changed_when",
+    "failed_when",
+    "become",
+    "no_log",
+    "check_mode",
+    "listen",
+    "vars",
+];
+
+fn one_of(xs: &[&str]) -> String {
+    let v: Vec<String> = xs.iter().map(|x| format!("`{x}`")).collect();
+    format!("one of {}", v.join(", "))
+}
+
+/// A string, or a list of strings (`notify: x` or `notify: [x, y]`).
+fn str_or_list(n: &Node, what: &str) -> Result<Vec<String>, Diag> {
+    match &n.v {
+        Value::Seq(items) => items
+            .iter()
+            .map(|i| i.as_scalar_str(what))
+            .collect::<Result<_, _>>(),
+        Value::Null => Ok(Vec::new()),
+        _ => Ok(vec![n.as_scalar_str(what)?]),
+    }
+}
+
+/// A condition, or a list of conditions all of which must hold.
+fn conditions(n: &Node) -> Result<Vec<Node>, Diag> {
+    const WHAT: &str = "a condition (an expression string) or a list of them";
+    match &n.v {
+        Value::Seq(items) => {
+            for i in items {
+                i.as_scalar_str(WHAT)?;
+            }
+            Ok(items.clone())
+        }
+        Value::Str(_) | Value::Bool(_) => Ok(vec![n.clone()]),
+        _ => Err(n.type_error(WHAT)),
+    }
+}
+
+impl Playbook {
+    pub(crate) fn load(path: &Path) -> Result<Playbook, PlaybookError> {
+        let root = yaml::load_file(path)?;
+        let plays_n = root.as_seq("a list of plays")?;
+        if matches!(root.v, Value::Null) {
+            return Err(Diag::at(&root, "the playbook is empty")
+                .expected("a list of plays")
+                .into());
+        }
+        let mut plays = Vec::new();
+        for p in plays_n {
+            plays.push(parse_play(p)?);
+        }
+        Ok(Playbook {
+            path: path.to_path_buf(),
+            plays,
+        })
+    }
+}
+
+fn parse_play(n: &Node) -> Result<Play, Diag> {
+    let m = n.as_map("a play (a mapping with `hosts` and `tasks`)")?;
+    if !matches!(n.v, Value::Map(_)) {
+        return Err(n.type_error("a play (a mapping with `hosts` and `tasks`)"));
+    }
+    let mut play = Play {
+        name: String::new(),
+        hosts: n.clone(),
+        vars: Vec::new(),
+        tasks: Vec::new(),
+        handlers: Vec::new(),
+        gather_facts: true,
+        sudo: false,
+    };
+    let mut has_hosts = false;
+    for (k, v) in m {
+        match k.name.as_str() {
+            "name" => play.name = v.as_scalar_str("a play name (a string)")?,
+            "hosts" => {
+                v.as_scalar_str("a host pattern (a string)")?;
+                play.hosts = v.clone();
+                has_hosts = true;
+            }
+            "vars" => play.vars = v.as_map("a mapping of variables")?.to_vec(),
+            "tasks" => {
+                for t in v.as_seq("a list of tasks")? {
+                    play.tasks.push(parse_task(t)?);
+                }
+            }
+            "handlers" => {
+                for t in v.as_seq("a list of handlers")? {
+                    play.handlers.push(parse_task(t)?);
+                }
+            }
+            "gather_facts" => play.gather_facts = v.as_bool("true or false")?,
+            "become" => play.sudo = v.as_bool("true or false")?,
+            other => {
+                return Err(
+                    Diag::at_key(k, &n.src, format!("unknown play keyword `{other}`"))
+                        .expected(one_of(PLAY_KEYS)),
+                )
+            }
+        }
+    }
+    if !has_hosts {
+        let d = match m.first() {
+            Some((k, _)) => Diag::at_key(k, &n.src, "play has no `hosts`"),
+            None => Diag::at(n, "play has no `hosts`"),
+        };
+        return Err(d.expected("`hosts: PATTERN`"));
+    }
+    if play.name.is_empty() {
+        play.name = play.hosts.as_scalar_str("")?;
+    }
+    Ok(play)
+}
+
+fn parse_task(n: &Node) -> Result<Task, Diag> {
+    const WHAT: &str = "a task (a mapping with a module, e.g. `command: ...`)";
+    if !matches!(n.v, Value::Map(_)) {
+        return Err(n.type_error(WHAT));
+    }
+    let m = n.as_map(WHAT)?;
+    let mut module: Option<(&Key, &Node, &'static dyn Module)> = None;
+    let mut t = Task {
+        name: String::new(),
+        module: modules::lookup("debug").ok_or_else(|| Diag::at(n, "internal: no debug module"))?,
+        module_key: Key {
+            name: String::new(),
+            pos: n.pos,
+        },
+        args: n.clone(),
+        when: Vec::new(),
+        notify: Vec::new(),
+        listen: Vec::new(),
+        register: None,
+        tags: Vec::new(),
+        loop_: None,
+        ignore_errors: false,
+        changed_when: None,
+        failed_when: None,
+        sudo: None,
+        no_log: false,
+        vars: Vec::new(),
+        check_mode: None,
+    };
+    for (k, v) in m {
+        match k.name.as_str() {
+            "name" => t.name = v.as_scalar_str("a task name (a string)")?,
+            "when" => t.when = conditions(v)?,
+            "notify" => t.notify = str_or_list(v, "a handler name or a list of them")?,
+            "listen" => t.listen = str_or_list(v, "a topic name or a list of them")?,
+            "register" => {
+                let r = v.as_str("a variable name")?;
+                if !is_identifier(r) {
+                    return Err(Diag::at(v, format!("invalid variable name `{r}`"))
+                        .expected("a variable name (letters, digits, `_`)"));
+                }
+                t.register = Some(r.to_string())
+            }
+            "tags" => t.tags = str_or_list(v, "a tag or a list of tags")?,
+            "loop" | "with_items" => {
+                if !matches!(v.v, Value::Seq(_) | Value::Str(_)) {
+                    return Err(v.type_error("a list, or a `{{ }}` expression giving one"));
+                }
+                t.loop_ = Some(v.clone())
+            }
+            "ignore_errors" => t.ignore_errors = v.as_bool("true or false")?,
+            "changed_when" => t.changed_when = Some(v.clone()),
+            "failed_when" => t.failed_when = Some(v.clone()),
+            "become" => t.sudo = Some(v.as_bool("true or false")?),
+            "no_log" => t.no_log = v.as_bool("true or false")?,
+            "check_mode" => t.check_mode = Some(v.as_bool("true or false")?),
+            "vars" => t.vars = v.as_map("a mapping of variables")?.to_vec(),
+            other => match modules::lookup(other) {
+                Some(md) => {
+                    if let Some((prev, _, _)) = module {
+                        return Err(Diag::at_key(
+                            k,
+                            &n.src,
+                            format!("task has two modules: `{}` and `{other}`", prev.name),
+                        )
+                        .expected("exactly one module per task"));
+                    }
+                    module = Some((k, v, md));
+                }
+                None => {
+                    return Err(Diag::at_key(k, &n.src, format!("unknown module `{other}`"))
+                        .expected(format!(
+                            "a task keyword ({}) or a module ({})",
+                            TASK_KEYS.join(", "),
+                            modules::names().join(", ")
+                        )))
+                }
+            },
+        }
+    }
+    let Some((key, args, md)) = module else {
+        return Err(Diag::at(n, "task has no module")
+            .expected(format!("one of: {}", modules::names().join(", "))));
+    };
+    t.module = md;
+    t.module_key = key.clone();
+    t.args = modules::normalize_args(md, key, args)?;
+    if t.name.is_empty() {
+        t.name = key.name.clone();
+    }
+    if t.listen.is_empty() || !t.listen.contains(&t.name) {
+        t.listen.push(t.name.clone());
+    }
+    Ok(t)
+}
+
+pub(crate) fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests;

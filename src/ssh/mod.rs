@@ -1,0 +1,61 @@
+//! How commands reach a host: the [`Transport`] trait, its ssh implementation (openssh with one
+//! ControlMaster per host, reused by every task) and a local one (module logic tests, and
+//! `ansible_connection: local`), plus the one quoting function every remote word goes through.
+
+mod local;
+mod quote;
+mod session;
+
+use std::future::Future;
+use std::pin::Pin;
+
+pub(crate) use local::Local;
+pub(crate) use quote::{argv, quote};
+pub(crate) use session::{Connector, SshParams};
+
+/// A boxed future, for the object-safe async traits of the engine.
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a remote command returned.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Output {
+    /// Exit status; `None` when the command was killed by a signal.
+    pub(crate) status: Option<i32>,
+    pub(crate) stdout: Vec<u8>,
+    pub(crate) stderr: Vec<u8>,
+}
+
+impl Output {
+    pub(crate) fn ok(&self) -> bool {
+        self.status == Some(0)
+    }
+    pub(crate) fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub(crate) fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// The connection could not carry the command.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct TransportError(pub(crate) String);
+
+/// Runs shell command lines on one host.
+pub(crate) trait Transport: Send + Sync {
+    /// Run `cmd` (a POSIX shell command line, every word already quoted) with optional stdin.
+    fn exec<'a>(
+        &'a self,
+        cmd: &'a str,
+        stdin: Option<&'a [u8]>,
+    ) -> BoxFuture<'a, Result<Output, TransportError>>;
+
+    /// End every command of this run still running on the host (after Ctrl-C).
+    fn interrupt(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+
+    /// Close the connection (ends the ControlMaster, removes its socket).
+    fn close(&self) -> BoxFuture<'_, ()>;
+}

@@ -1,0 +1,226 @@
+//! The ssh transport: one ControlMaster per host (openssh crate, native mux: each command is a
+//! new channel on the master's socket, no ssh process per command), host keys checked against
+//! a known_hosts file with `StrictHostKeyChecking=yes`, and the lab's ProxyCommand when the
+//! inventory's embedded lab is up.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use tokio::io::AsyncWriteExt;
+
+use super::{BoxFuture, Output, Transport, TransportError};
+
+/// How to reach one host (from its inventory variables and the lab route).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SshParams {
+    pub(crate) address: String,
+    pub(crate) port: Option<u16>,
+    pub(crate) user: Option<String>,
+    pub(crate) key: Option<PathBuf>,
+    pub(crate) known_hosts: Option<PathBuf>,
+    pub(crate) proxy_command: Option<String>,
+}
+
+/// Opens ssh connections for one run; owns the directory holding the control sockets.
+pub(crate) struct Connector {
+    dir: tempfile::TempDir,
+    /// Tags every remote command of this run (`$0` of its shell) so Ctrl-C can find and end them.
+    marker: String,
+}
+
+impl Connector {
+    pub(crate) fn new() -> Result<Connector, TransportError> {
+        // Short path: unix socket paths are limited to ~108 bytes.
+        let dir = tempfile::Builder::new()
+            .prefix("lvslab-")
+            .tempdir_in(std::env::temp_dir())
+            .map_err(|e| TransportError(format!("cannot create control directory: {e}")))?;
+        let id: String = dir
+            .path()
+            .file_name()
+            .map(|n| {
+                n.to_string_lossy()
+                    .trim_start_matches("lvslab-")
+                    .to_string()
+            })
+            .unwrap_or_default()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
+        Ok(Connector {
+            dir,
+            marker: format!("lvslab-run-{}-{id}", std::process::id()),
+        })
+    }
+
+    fn config_for(&self, name: &str, p: &SshParams) -> Result<Option<PathBuf>, TransportError> {
+        let Some(proxy) = &p.proxy_command else {
+            return Ok(None);
+        };
+        // ProxyCommand has no SessionBuilder setter: a generated config file carries it.
+        let path = self.dir.path().join(format!("config-{name}"));
+        let text = format!("Host *\n  ProxyCommand {proxy}\n");
+        std::fs::write(&path, text)
+            .map_err(|e| TransportError(format!("cannot write ssh config: {e}")))?;
+        Ok(Some(path))
+    }
+
+    /// Open the master connection to one host.
+    pub(crate) async fn connect(
+        &self,
+        name: &str,
+        p: &SshParams,
+    ) -> Result<Box<dyn Transport>, TransportError> {
+        let mut b = SessionBuilder::default();
+        b.known_hosts_check(KnownHosts::Strict)
+            .control_directory(self.dir.path())
+            .connect_timeout(Duration::from_secs(10))
+            .server_alive_interval(Duration::from_secs(15));
+        if let Some(port) = p.port {
+            b.port(port);
+        }
+        if let Some(user) = &p.user {
+            b.user(user.clone());
+        }
+        if let Some(key) = &p.key {
+            b.keyfile(key);
+        }
+        if let Some(kh) = &p.known_hosts {
+            b.user_known_hosts_file(kh);
+        }
+        if let Some(cfg) = self.config_for(name, p)? {
+            b.config_file(cfg);
+        }
+        let session = b
+            .connect_mux(&p.address)
+            .await
+            .map_err(|e| TransportError(ssh_reason(&e)))?;
+        Ok(Box::new(Ssh {
+            session: Mutex::new(Some(Arc::new(session))),
+            marker: self.marker.clone(),
+        }))
+    }
+}
+
+/// ssh's own words for a failure (the source chain of openssh's error).
+fn ssh_reason(e: &openssh::Error) -> String {
+    use std::error::Error as _;
+    let mut parts = vec![e.to_string()];
+    let mut src = e.source();
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !parts.iter().any(|p| p.contains(&t)) {
+            parts.push(t);
+        }
+        src = s.source();
+    }
+    parts
+        .into_iter()
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+struct Ssh {
+    /// Shared with commands in flight; taken (and closed) by `close`.
+    session: Mutex<Option<Arc<Session>>>,
+    marker: String,
+}
+
+impl Ssh {
+    fn session(&self) -> Option<Arc<Session>> {
+        self.session.lock().ok().and_then(|g| g.clone())
+    }
+}
+
+impl Transport for Ssh {
+    fn exec<'a>(
+        &'a self,
+        cmd: &'a str,
+        stdin: Option<&'a [u8]>,
+    ) -> BoxFuture<'a, Result<Output, TransportError>> {
+        Box::pin(async move {
+            let session = self
+                .session()
+                .ok_or_else(|| TransportError("connection closed".into()))?;
+            // Always POSIX sh (whatever the login shell), tagged with the run's marker as $0;
+            // `exec` keeps it the session's process-group leader, so Ctrl-C can end the group.
+            let line = format!("exec sh -c {} {}", super::quote(cmd), self.marker);
+            let mut c = session.raw_command(&line);
+            c.stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+            let mut child = c
+                .spawn()
+                .await
+                .map_err(|e| TransportError(ssh_reason(&e)))?;
+            if let (Some(data), Some(mut w)) = (stdin, child.stdin().take()) {
+                w.write_all(data)
+                    .await
+                    .map_err(|e| TransportError(format!("writing stdin: {e}")))?;
+                w.shutdown()
+                    .await
+                    .map_err(|e| TransportError(format!("closing stdin: {e}")))?;
+                drop(w);
+            }
+            let out = child
+                .wait_with_output()
+                .await
+                .map_err(|e| TransportError(ssh_reason(&e)))?;
+            Ok(Output {
+                status: out.status.code(),
+                stdout: out.stdout,
+                stderr: out.stderr,
+            })
+        })
+    }
+
+    fn interrupt(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let Some(session) = self.session() else {
+                return;
+            };
+            // `[-]` keeps this command's own command line from matching its pattern.
+            let (head, tail) = self.marker.split_at("lvslab-run".len());
+            let pattern = format!("{head}[{}]{}", &tail[..1], &tail[1..]);
+            let script = format!(
+                "for p in $(pgrep -f {pat}); do g=$(ps -o pgid= -p \"$p\" | tr -d ' '); kill -TERM -- \"-$g\" 2>/dev/null || kill -TERM \"$p\" 2>/dev/null; done; true",
+                pat = super::quote(&pattern)
+            );
+            let run = async {
+                let _ = session.raw_command(&script).output().await;
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(5), run).await;
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        let taken = self.session.lock().ok().and_then(|mut g| g.take());
+        Box::pin(async move {
+            let Some(arc) = taken else { return };
+            match Arc::try_unwrap(arc) {
+                Ok(session) => {
+                    let _ = session.close().await;
+                }
+                Err(arc) => {
+                    // A command is still holding the session: stop the master directly.
+                    let _ = tokio::process::Command::new("ssh")
+                        .arg("-S")
+                        .arg(arc.control_socket())
+                        .args(["-O", "exit", "lvslab"])
+                        .stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::null())
+                        .status()
+                        .await;
+                }
+            }
+        })
+    }
+}

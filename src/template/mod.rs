@@ -1,0 +1,356 @@
+//! Templating: one minijinja environment with strict undefined (a misspelt variable is an error,
+//! never an empty string), Ansible's habits (`trim_blocks`, trailing newline kept, a whole-value
+//! `"{{ x }}"` keeps x's type), a few Ansible filters, and the plan-time analysis that finds
+//! undefined variables before any host is contacted.
+
+use std::collections::{BTreeSet, HashSet};
+
+use minijinja::{Environment, UndefinedBehavior, Value};
+use serde_json::{Map, Value as Json};
+
+/// The shared template environment.
+pub(crate) struct Templates {
+    env: Environment<'static>,
+    globals: HashSet<String>,
+}
+
+/// A template failure, with the undefined variables it found when that was the cause.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{msg}")]
+pub struct TemplateError {
+    pub(crate) msg: String,
+    /// 1-based line inside the template text, when known.
+    pub(crate) line: Option<usize>,
+    /// Byte offset inside the template text, when known.
+    pub(crate) offset: Option<usize>,
+}
+
+/// Does this string need rendering at all?
+pub(crate) fn is_templated(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%") || s.contains("{#")
+}
+
+fn to_bool(v: Value) -> bool {
+    if let Some(s) = v.as_str() {
+        return matches!(
+            s.trim().to_ascii_lowercase().as_str(),
+            "yes" | "on" | "1" | "true" | "y"
+        );
+    }
+    v.is_true()
+}
+
+impl Templates {
+    pub(crate) fn new() -> Templates {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_trim_blocks(true);
+        env.set_keep_trailing_newline(true);
+        env.add_filter("bool", to_bool);
+        env.add_filter("quote", |s: String| crate::ssh::quote(&s));
+        env.add_filter("to_json", |v: Value| {
+            serde_json::to_string(&v).unwrap_or_default()
+        });
+        env.add_filter("to_nice_json", |v: Value| {
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        });
+        env.add_filter(
+            "ternary",
+            |v: Value, a: Value, b: Value| {
+                if to_bool(v) {
+                    a
+                } else {
+                    b
+                }
+            },
+        );
+        env.add_filter("mandatory", |v: Value| -> Result<Value, minijinja::Error> {
+            if v.is_undefined() {
+                Err(minijinja::Error::new(
+                    minijinja::ErrorKind::UndefinedError,
+                    "mandatory variable is not defined",
+                ))
+            } else {
+                Ok(v)
+            }
+        });
+        env.add_filter("regex_escape", |s: String| {
+            s.chars()
+                .flat_map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '_' {
+                        vec![c]
+                    } else {
+                        vec!['\\', c]
+                    }
+                })
+                .collect::<String>()
+        });
+        let globals = env.globals().map(|(k, _)| k.to_string()).collect();
+        Templates { env, globals }
+    }
+
+    fn explain(&self, e: &minijinja::Error, src: &str, ctx: &Map<String, Json>) -> TemplateError {
+        let missing: BTreeSet<String> = self
+            .undeclared(src)
+            .into_iter()
+            .filter(|v| !ctx.contains_key(v))
+            .collect();
+        let msg = if e.kind() == minijinja::ErrorKind::UndefinedError && !missing.is_empty() {
+            let names: Vec<String> = missing.iter().map(|m| format!("`{m}`")).collect();
+            format!("undefined variable {}", names.join(", "))
+        } else {
+            let mut m = e.kind().to_string();
+            if let Some(d) = e.detail() {
+                m = format!("{m}: {d}");
+            }
+            m
+        };
+        let offset = e
+            .range()
+            .map(|r| r.start)
+            .or_else(|| missing.iter().next().and_then(|name| find_word(src, name)));
+        TemplateError {
+            msg,
+            line: e.line(),
+            offset,
+        }
+    }
+
+    /// Variables a template or expression reads that it does not define itself, minus the
+    /// environment's globals (functions like `range`).
+    pub(crate) fn undeclared(&self, src: &str) -> HashSet<String> {
+        let vars = match self.env.template_from_str(src) {
+            Ok(t) => t.undeclared_variables(false),
+            Err(_) => HashSet::new(),
+        };
+        vars.into_iter()
+            .filter(|v| !self.globals.contains(v))
+            .collect()
+    }
+
+    /// Variables an expression (`when:`) reads.
+    pub(crate) fn undeclared_expr(&self, src: &str) -> HashSet<String> {
+        match self.env.compile_expression(src) {
+            Ok(e) => e
+                .undeclared_variables(false)
+                .into_iter()
+                .filter(|v| !self.globals.contains(v))
+                .collect(),
+            Err(_) => HashSet::new(),
+        }
+    }
+
+    /// Check a template's syntax without rendering it.
+    pub(crate) fn check_syntax(&self, src: &str) -> Result<(), TemplateError> {
+        self.env
+            .template_from_str(src)
+            .map(|_| ())
+            .map_err(|e| self.explain(&e, src, &Map::new()))
+    }
+
+    /// Check an expression's syntax without evaluating it.
+    pub(crate) fn check_expr_syntax(&self, src: &str) -> Result<(), TemplateError> {
+        self.env
+            .compile_expression(src)
+            .map(|_| ())
+            .map_err(|e| self.explain(&e, src, &Map::new()))
+    }
+
+    /// Render a template text to a string.
+    pub(crate) fn render_str(
+        &self,
+        src: &str,
+        ctx: &Map<String, Json>,
+    ) -> Result<String, TemplateError> {
+        if !is_templated(src) {
+            return Ok(src.to_string());
+        }
+        let t = self
+            .env
+            .template_from_str(src)
+            .map_err(|e| self.explain(&e, src, ctx))?;
+        t.render(ctx).map_err(|e| self.explain(&e, src, ctx))
+    }
+
+    /// Render one argument value: strings are rendered; a string that is exactly one
+    /// `{{ expression }}` keeps the expression's type (a list stays a list); containers recurse.
+    pub(crate) fn render_value(
+        &self,
+        v: &Json,
+        ctx: &Map<String, Json>,
+    ) -> Result<Json, TemplateError> {
+        match v {
+            Json::String(s) if is_templated(s) => {
+                if let Some(expr) = single_expression(s) {
+                    let e = self
+                        .env
+                        .compile_expression(expr)
+                        .map_err(|e| self.explain(&e, expr, ctx))?;
+                    let out = e.eval(ctx).map_err(|e| self.explain(&e, expr, ctx))?;
+                    if out.is_undefined() {
+                        return Err(TemplateError {
+                            msg: format!("undefined value `{expr}`"),
+                            line: None,
+                            offset: None,
+                        });
+                    }
+                    // Strings stay strings; everything else keeps its type.
+                    return Ok(serde_json::to_value(&out).unwrap_or(Json::Null));
+                }
+                Ok(Json::String(self.render_str(s, ctx)?))
+            }
+            Json::Array(a) => a
+                .iter()
+                .map(|x| self.render_value(x, ctx))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Json::Array),
+            Json::Object(m) => {
+                let mut out = Map::new();
+                for (k, x) in m {
+                    out.insert(k.clone(), self.render_value(x, ctx)?);
+                }
+                Ok(Json::Object(out))
+            }
+            other => Ok(other.clone()),
+        }
+    }
+
+    /// Evaluate a condition (`when:`, `assert: that:`): a bare expression, or a `{{ }}` one.
+    pub(crate) fn eval_bool(
+        &self,
+        src: &str,
+        ctx: &Map<String, Json>,
+    ) -> Result<bool, TemplateError> {
+        let expr = single_expression(src.trim()).unwrap_or(src);
+        let e = self
+            .env
+            .compile_expression(expr)
+            .map_err(|e| self.explain(&e, expr, ctx))?;
+        let v = e.eval(ctx).map_err(|e| self.explain(&e, expr, ctx))?;
+        if v.is_undefined() {
+            return Err(TemplateError {
+                msg: format!("undefined value in condition `{expr}`"),
+                line: None,
+                offset: None,
+            });
+        }
+        Ok(to_bool(v))
+    }
+}
+
+/// `"{{ expr }}"` (and nothing else) → `expr`.
+pub(crate) fn single_expression(s: &str) -> Option<&str> {
+    // No trimming: `"{{ x }}\n"` is a string with a newline, not x.
+    let inner = s.strip_prefix("{{")?.strip_suffix("}}")?;
+    if inner.contains("{{") || inner.contains("}}") {
+        return None;
+    }
+    Some(inner.trim())
+}
+
+/// Byte offset of the first whole-word occurrence of `word` in `src`.
+pub(crate) fn find_word(src: &str, word: &str) -> Option<usize> {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut start = 0;
+    while let Some(i) = src[start..].find(word) {
+        let at = start + i;
+        let before = src[..at].chars().next_back();
+        let after = src[at + word.len()..].chars().next();
+        if !before.is_some_and(is_ident) && !after.is_some_and(is_ident) {
+            return Some(at);
+        }
+        start = at + word.len();
+    }
+    None
+}
+
+/// 1-based line and column of a byte offset.
+pub(crate) fn line_col(src: &str, offset: usize) -> (usize, usize) {
+    let before = &src[..offset.min(src.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx(v: Json) -> Map<String, Json> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn strict_undefined_names_the_variable() {
+        let t = Templates::new();
+        let e = t
+            .render_str("vip {{ lvs_vipp }}", &ctx(json!({"lvs_vip": "1.2.3.4"})))
+            .unwrap_err();
+        assert_eq!(e.msg, "undefined variable `lvs_vipp`");
+        assert_eq!(e.offset, Some(7));
+    }
+
+    #[test]
+    fn whole_expression_keeps_type() {
+        let t = Templates::new();
+        let c = ctx(json!({"xs": [1, 2], "n": 3}));
+        assert_eq!(
+            t.render_value(&json!("{{ xs }}"), &c).unwrap(),
+            json!([1, 2])
+        );
+        assert_eq!(t.render_value(&json!("{{ n + 1 }}"), &c).unwrap(), json!(4));
+        assert_eq!(
+            t.render_value(&json!("n={{ n }}"), &c).unwrap(),
+            json!("n=3")
+        );
+    }
+
+    #[test]
+    fn defaults_and_defined_work_in_strict_mode() {
+        let t = Templates::new();
+        let c = ctx(json!({}));
+        assert_eq!(t.render_str("{{ x | default('d') }}", &c).unwrap(), "d");
+        assert!(!t.eval_bool("x is defined", &c).unwrap());
+        assert!(t.eval_bool("{{ 'yes' | bool }}", &c).unwrap());
+    }
+
+    #[test]
+    fn trailing_newline_and_trim_blocks() {
+        let t = Templates::new();
+        let c = ctx(json!({"xs": ["a", "b"]}));
+        assert_eq!(
+            t.render_str("{% for x in xs %}\n{{ x }}\n{% endfor %}\n", &c)
+                .unwrap(),
+            "a\nb\n"
+        );
+    }
+
+    #[test]
+    fn undeclared_excludes_locals_and_globals() {
+        let t = Templates::new();
+        let u = t.undeclared("{% for x in xs %}{{ x }}{{ range(3) }}{% endfor %}{{ y.z }}");
+        let mut u: Vec<_> = u.into_iter().collect();
+        u.sort();
+        assert_eq!(u, vec!["xs", "y"]);
+    }
+
+    #[test]
+    fn syntax_error_has_line() {
+        let t = Templates::new();
+        let e = t.check_syntax("a\n{% if %}\n").unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(e.msg.starts_with("syntax error"), "{}", e.msg);
+    }
+
+    #[test]
+    fn line_col_of_offset() {
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+        assert_eq!(find_word("xfoo foo", "foo"), Some(5));
+    }
+}

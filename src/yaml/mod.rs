@@ -1,0 +1,447 @@
+//! YAML with source locations.
+//!
+//! Every user error must name file:line:column, so inventories and playbooks are not
+//! deserialised straight into structs: they are parsed into a small located tree ([`Node`]) that
+//! keeps the position of every key and value, and the typed layers walk that tree by hand. Syntax
+//! errors come from `serde_yaml_ng` (libyaml's messages); the located tree from `marked-yaml`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value as Json;
+
+/// A loaded user file: its path (as given) and its text, kept to print the offending line.
+#[derive(Debug)]
+pub struct Source {
+    pub(crate) path: PathBuf,
+    pub(crate) text: String,
+}
+
+impl Source {
+    pub(crate) fn new(path: &Path, text: String) -> Arc<Source> {
+        Arc::new(Source {
+            path: path.to_path_buf(),
+            text,
+        })
+    }
+    /// The text of 1-based line `line`, without its newline.
+    pub(crate) fn line(&self, line: usize) -> &str {
+        self.text.lines().nth(line.saturating_sub(1)).unwrap_or("")
+    }
+}
+
+/// A 1-based line and column in a [`Source`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pos {
+    pub(crate) line: usize,
+    pub(crate) col: usize,
+}
+
+/// A user-facing error located in a file: printed like `just` does, with the source line and a
+/// caret under the mistake, plus what was expected.
+#[derive(Debug, Clone)]
+pub struct Diag {
+    pub(crate) src: Arc<Source>,
+    pub(crate) pos: Pos,
+    pub(crate) width: usize,
+    pub(crate) msg: String,
+    pub(crate) expected: Option<String>,
+}
+
+impl Diag {
+    pub(crate) fn new(src: &Arc<Source>, pos: Pos, msg: impl Into<String>) -> Diag {
+        Diag {
+            src: src.clone(),
+            pos,
+            width: 1,
+            msg: msg.into(),
+            expected: None,
+        }
+    }
+    pub(crate) fn at(node: &Node, msg: impl Into<String>) -> Diag {
+        let mut d = Diag::new(&node.src, node.pos, msg);
+        d.width = node.width();
+        d
+    }
+    pub(crate) fn at_key(key: &Key, src: &Arc<Source>, msg: impl Into<String>) -> Diag {
+        let mut d = Diag::new(src, key.pos, msg);
+        d.width = key.name.chars().count().max(1);
+        d
+    }
+    pub(crate) fn expected(mut self, what: impl Into<String>) -> Diag {
+        self.expected = Some(what.into());
+        self
+    }
+    /// `file:line:column`
+    pub(crate) fn location(&self) -> String {
+        format!(
+            "{}:{}:{}",
+            self.src.path.display(),
+            self.pos.line,
+            self.pos.col
+        )
+    }
+}
+
+impl std::error::Error for Diag {}
+
+impl fmt::Display for Diag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let line_no = self.pos.line.to_string();
+        let pad = " ".repeat(line_no.len());
+        let line = self.src.line(self.pos.line);
+        writeln!(f, "{}", self.msg)?;
+        writeln!(f, "{pad}——▶ {}", self.location())?;
+        writeln!(f, "{pad} │")?;
+        writeln!(f, "{line_no} │ {line}")?;
+        let indent: String = line
+            .chars()
+            .take(self.pos.col.saturating_sub(1))
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        let avail = line
+            .chars()
+            .count()
+            .saturating_sub(self.pos.col.saturating_sub(1));
+        let width = self.width.min(avail.max(1)).max(1);
+        write!(f, "{pad} │ {indent}{}", "^".repeat(width))?;
+        if let Some(exp) = &self.expected {
+            write!(f, "\n{pad} = expected {exp}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A mapping key with its position.
+#[derive(Debug, Clone)]
+pub struct Key {
+    pub(crate) name: String,
+    pub(crate) pos: Pos,
+}
+
+/// A YAML value with its position and the file it came from.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub(crate) v: Value,
+    pub(crate) pos: Pos,
+    pub(crate) src: Arc<Source>,
+}
+
+/// The YAML core-schema value of a [`Node`].
+#[derive(Debug, Clone)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    Map(Vec<(Key, Node)>),
+}
+
+impl Node {
+    /// A human name for this node's type, for "expected X, found Y" messages.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self.v {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Int(_) | Value::Float(_) => "a number",
+            Value::Str(_) => "a string",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+        }
+    }
+    fn width(&self) -> usize {
+        match &self.v {
+            Value::Str(s) => s
+                .lines()
+                .next()
+                .map(|l| l.chars().count())
+                .unwrap_or(1)
+                .max(1),
+            Value::Int(i) => i.to_string().len(),
+            Value::Bool(b) => b.to_string().len(),
+            _ => 1,
+        }
+    }
+    pub(crate) fn type_error(&self, expected: &str) -> Diag {
+        Diag::at(self, format!("wrong type: found {}", self.kind())).expected(expected.to_string())
+    }
+    pub(crate) fn as_map(&self, expected: &str) -> Result<&[(Key, Node)], Diag> {
+        match &self.v {
+            Value::Map(m) => Ok(m),
+            Value::Null => Ok(&[]),
+            _ => Err(self.type_error(expected)),
+        }
+    }
+    pub(crate) fn as_seq(&self, expected: &str) -> Result<&[Node], Diag> {
+        match &self.v {
+            Value::Seq(s) => Ok(s),
+            Value::Null => Ok(&[]),
+            _ => Err(self.type_error(expected)),
+        }
+    }
+    /// A scalar as text (strings, numbers and booleans; YAML authors write `port: 22`).
+    pub(crate) fn as_scalar_str(&self, expected: &str) -> Result<String, Diag> {
+        match &self.v {
+            Value::Str(s) => Ok(s.clone()),
+            Value::Int(i) => Ok(i.to_string()),
+            Value::Float(x) => Ok(x.to_string()),
+            Value::Bool(b) => Ok(b.to_string()),
+            _ => Err(self.type_error(expected)),
+        }
+    }
+    pub(crate) fn as_str(&self, expected: &str) -> Result<&str, Diag> {
+        match &self.v {
+            Value::Str(s) => Ok(s),
+            _ => Err(self.type_error(expected)),
+        }
+    }
+    pub(crate) fn as_bool(&self, expected: &str) -> Result<bool, Diag> {
+        match &self.v {
+            Value::Bool(b) => Ok(*b),
+            _ => Err(self.type_error(expected)),
+        }
+    }
+    /// Drop locations: the plain JSON value (variables, module arguments).
+    pub(crate) fn to_json(&self) -> Json {
+        match &self.v {
+            Value::Null => Json::Null,
+            Value::Bool(b) => Json::Bool(*b),
+            Value::Int(i) => Json::from(*i),
+            Value::Float(x) => serde_json::Number::from_f64(*x)
+                .map(Json::Number)
+                .unwrap_or(Json::Null),
+            Value::Str(s) => Json::String(s.clone()),
+            Value::Seq(s) => Json::Array(s.iter().map(Node::to_json).collect()),
+            Value::Map(m) => Json::Object(
+                m.iter()
+                    .map(|(k, v)| (k.name.clone(), v.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+    /// The value of `key` in a mapping node.
+    pub(crate) fn get(&self, key: &str) -> Option<&Node> {
+        match &self.v {
+            Value::Map(m) => m.iter().find(|(k, _)| k.name == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+}
+
+/// Read and parse a YAML file into a located tree.
+pub(crate) fn load_file(path: &Path) -> Result<Node, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|e| LoadError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    parse(Source::new(path, text)).map_err(LoadError::Syntax)
+}
+
+/// Errors reading a user file.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Syntax(Diag),
+}
+
+/// Parse YAML text into a located tree.
+pub(crate) fn parse(src: Arc<Source>) -> Result<Node, Diag> {
+    // libyaml (through serde_yaml_ng) gives the better syntax messages; check with it first.
+    let top = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&src.text);
+    if let Err(e) = &top {
+        let pos = e
+            .location()
+            .map(|l| Pos {
+                line: l.line(),
+                col: l.column(),
+            })
+            .unwrap_or(Pos { line: 1, col: 1 });
+        let msg = e.to_string();
+        // serde_yaml_ng appends " at line X column Y"; the location is printed separately.
+        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+        return Err(
+            Diag::new(&src, pos, format!("YAML syntax error: {msg}")).expected("valid YAML")
+        );
+    }
+    if src.text.trim().is_empty() {
+        return Ok(Node {
+            v: Value::Null,
+            pos: Pos { line: 1, col: 1 },
+            src,
+        });
+    }
+    let opts = marked_yaml::LoaderOptions::default()
+        .error_on_duplicate_keys(true)
+        .prevent_coercion(true);
+    let opts = match top {
+        Ok(serde_yaml_ng::Value::Sequence(_)) => opts.toplevel_sequence(),
+        Ok(serde_yaml_ng::Value::Mapping(_)) => opts.toplevel_mapping(),
+        Ok(other) => {
+            // A lone scalar: callers report it as the wrong type.
+            let v = match other {
+                serde_yaml_ng::Value::Bool(b) => Value::Bool(b),
+                serde_yaml_ng::Value::Number(n) => n
+                    .as_i64()
+                    .map(Value::Int)
+                    .unwrap_or_else(|| Value::Float(n.as_f64().unwrap_or(0.0))),
+                serde_yaml_ng::Value::String(s) => Value::Str(s),
+                _ => Value::Null,
+            };
+            let col = src.text.len() - src.text.trim_start().len() + 1;
+            return Ok(Node {
+                v,
+                pos: Pos {
+                    line: 1,
+                    col: col.max(1),
+                },
+                src,
+            });
+        }
+        Err(_) => opts,
+    };
+    let root = marked_yaml::parse_yaml_with_options(0, &src.text, opts).map_err(|e| {
+        use marked_yaml::LoadError as E;
+        let (m, msg) = match &e {
+            E::UnexpectedAnchor(m) => (Some(*m), "YAML anchors and aliases are not supported"),
+            E::UnexpectedTag(m) => (Some(*m), "YAML tags are not supported"),
+            E::MappingKeyMustBeScalar(m) => (Some(*m), "mapping keys must be plain scalars"),
+            E::DuplicateKey(inner) => (inner.key.span().start().copied(), "duplicate key"),
+            _ => (None, "YAML error"),
+        };
+        let pos = m
+            .map(|m| Pos {
+                line: m.line(),
+                col: m.column(),
+            })
+            .unwrap_or(Pos { line: 1, col: 1 });
+        Diag::new(&src, pos, msg.to_string()).expected("plain YAML data")
+    })?;
+    Ok(convert(&root, &src))
+}
+
+fn pos_of(span: &marked_yaml::Span) -> Pos {
+    span.start()
+        .map(|m| Pos {
+            line: m.line(),
+            col: m.column(),
+        })
+        .unwrap_or(Pos { line: 1, col: 1 })
+}
+
+fn convert(node: &marked_yaml::Node, src: &Arc<Source>) -> Node {
+    use marked_yaml::Node as M;
+    let pos = pos_of(node.span());
+    let v = match node {
+        M::Scalar(s) => scalar(s),
+        M::Sequence(seq) => Value::Seq(seq.iter().map(|n| convert(n, src)).collect()),
+        M::Mapping(map) => Value::Map(
+            map.iter()
+                .map(|(k, v)| {
+                    (
+                        Key {
+                            name: k.as_str().to_string(),
+                            pos: pos_of(k.span()),
+                        },
+                        convert(v, src),
+                    )
+                })
+                .collect(),
+        ),
+    };
+    Node {
+        v,
+        pos,
+        src: src.clone(),
+    }
+}
+
+/// The YAML 1.2 core schema (plus YAML 1.1's yes/no, as Ansible reads them) for plain scalars.
+fn scalar(s: &marked_yaml::types::MarkedScalarNode) -> Value {
+    let text = s.as_str();
+    if !s.may_coerce() {
+        return Value::Str(text.to_string());
+    }
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" => return Value::Bool(true),
+        "false" | "False" | "FALSE" | "no" | "No" | "NO" => return Value::Bool(false),
+        _ => {}
+    }
+    if let Ok(i) = text.parse::<i64>() {
+        return Value::Int(i);
+    }
+    if let Some(hex) = text.strip_prefix("0x") {
+        if let Ok(i) = i64::from_str_radix(hex, 16) {
+            return Value::Int(i);
+        }
+    }
+    if let Some(oct) = text.strip_prefix("0o") {
+        if let Ok(i) = i64::from_str_radix(oct, 8) {
+            return Value::Int(i);
+        }
+    }
+    let looks_float = text
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))
+        && text.chars().any(|c| c.is_ascii_digit())
+        && text.contains('.');
+    if looks_float {
+        if let Ok(x) = text.parse::<f64>() {
+            return Value::Float(x);
+        }
+    }
+    Value::Str(text.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(text: &str) -> Result<Node, Diag> {
+        parse(Source::new(Path::new("t.yml"), text.to_string()))
+    }
+
+    #[test]
+    fn typed_scalars_and_positions() {
+        let n = p("a: 1\nb: 'x'\nc: yes\nd: 1.5\ne:\n  - 0644\nf: \"0644\"\n").unwrap();
+        assert!(matches!(n.get("a").unwrap().v, Value::Int(1)));
+        assert!(matches!(n.get("b").unwrap().v, Value::Str(ref s) if s == "x"));
+        assert!(matches!(n.get("c").unwrap().v, Value::Bool(true)));
+        assert!(matches!(n.get("d").unwrap().v, Value::Float(_)));
+        assert!(matches!(n.get("f").unwrap().v, Value::Str(ref s) if s == "0644"));
+        assert_eq!(n.get("b").unwrap().pos, Pos { line: 2, col: 4 });
+    }
+
+    #[test]
+    fn syntax_error_is_located() {
+        let e = p("a: [1, 2\nb: 3\n").unwrap_err();
+        assert!(e.msg.starts_with("YAML syntax error"), "{}", e.msg);
+        assert_eq!(e.src.path, Path::new("t.yml"));
+        assert!(e.pos.line >= 1);
+    }
+
+    #[test]
+    fn renders_caret_under_value() {
+        let n = p("hosts:\n  web: 12\n").unwrap();
+        let v = n.get("hosts").unwrap().get("web").unwrap();
+        let d = v.type_error("a mapping");
+        assert_eq!(
+            d.to_string(),
+            "wrong type: found a number\n ——▶ t.yml:2:8\n  │\n2 │   web: 12\n  │        ^^\n  = expected a mapping"
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_rejected() {
+        let e = p("a: 1\na: 2\n").unwrap_err();
+        assert_eq!(e.msg, "YAML syntax error: duplicate entry with key \"a\"");
+    }
+}

@@ -1,0 +1,521 @@
+//! Integration tests: the real `lvslab` binary against real sshd instances on 127.0.0.1.
+//! Everything these tests change lives under their temporary directories; they never touch this
+//! machine's sysctls, addresses, routes, IPVS, packages or services.
+
+mod util;
+
+use util::Lab;
+
+const MODULES_PB: &str = r#"
+- name: every plain-host module
+  hosts: all
+  vars:
+    d: "{{ node_dir }}"
+    motd_text: "hello from {{ inventory_hostname }}"
+  tasks:
+    - name: make a directory
+      file: {path: "{{ d }}/etc", state: directory, mode: "0755"}
+    - name: touch a marker
+      file: {path: "{{ d }}/etc/marker", state: touch}
+    - name: marker mode
+      file: {path: "{{ d }}/etc/marker", mode: "0600"}
+    - name: copy content
+      copy:
+        dest: "{{ d }}/etc/motd"
+        content: "{{ motd_text }}\n"
+        mode: "0644"
+      notify: motd changed
+    - name: render a template
+      template:
+        src: app.conf.j2
+        dest: "{{ d }}/etc/app.conf"
+        validate: "grep -q listen %s"
+    - name: command with creates
+      command:
+        argv: [touch, "{{ d }}/created-by-command"]
+        creates: "{{ d }}/created-by-command"
+    - name: shell with removes
+      shell: "rm -f {{ d | quote }}/nothing-here && echo never"
+      args_placeholder: null
+    - name: read something back
+      command: cat {{ d }}/etc/motd
+      register: motd
+      changed_when: false
+    - name: remember it
+      set_fact:
+        motd_line: "{{ motd.stdout }}"
+    - name: check it
+      assert:
+        that:
+          - motd_line == motd_text
+          - "'hello' in motd.stdout"
+        fail_msg: motd is wrong
+    - name: sshd port is open
+      wait_for: {port: "{{ ansible_port }}", timeout: 5}
+    - name: nothing listens here
+      wait_for: {port: 1, state: stopped, timeout: 5}
+  handlers:
+    - name: motd changed
+      command: touch {{ d }}/handler-ran
+"#;
+
+const APP_TEMPLATE: &str = "# {{ inventory_hostname }}\nlisten {{ ansible_port }}\n{% for g in group_names %}group {{ g }}\n{% endfor %}os {{ ansible_facts.os_family }}\n";
+
+fn modules_lab(n: usize) -> Lab {
+    let lab = Lab::new(n);
+    lab.write(
+        "playbooks/modules.yml",
+        &MODULES_PB
+            .replace("      args_placeholder: null\n", "      args: {}\n")
+            .replace("      args: {}\n", ""),
+    );
+    lab.write("templates/app.conf.j2", APP_TEMPLATE);
+    lab
+}
+
+#[test]
+fn ping_reaches_every_host_and_summarises_facts() {
+    let lab = Lab::new(2);
+    let r = lab.lvslab(&["--json", "ping"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let j = r.json();
+    for h in ["node01", "node02"] {
+        assert_eq!(j["hosts"][h]["unreachable"], 0, "{}", r.all());
+        assert_eq!(j["facts"][h]["os_family"], "Debian", "{}", r.all());
+        assert!(j["facts"][h]["all_ipv4_addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "127.0.0.1"));
+    }
+    assert!(r.stderr.contains("ok: [node01] debian"), "{}", r.all());
+}
+
+#[test]
+fn modules_change_then_second_run_changes_nothing() {
+    let lab = modules_lab(3);
+    let r = lab.lvslab(&["--json", "run", "playbooks/modules.yml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    for h in &lab.names {
+        let (ok, changed, failed, unreachable, _skipped) = r.counts(h);
+        assert_eq!((failed, unreachable), (0, 0), "{}", r.all());
+        // dir, touch, mode, copy, template, command, shell, handler
+        assert_eq!(changed, 8, "{h}: {}", r.all());
+        assert!(ok >= 13, "{}", r.all());
+        let d = lab.node_dir(h);
+        assert_eq!(
+            std::fs::read_to_string(d.join("etc/motd")).unwrap(),
+            format!("hello from {h}\n")
+        );
+        let app = std::fs::read_to_string(d.join("etc/app.conf")).unwrap();
+        assert!(app.starts_with(&format!("# {h}\nlisten ")), "{app}");
+        assert!(app.ends_with("os Debian\n"), "{app}");
+        assert!(d.join("handler-ran").exists());
+        assert!(d.join("created-by-command").exists());
+        let mode = std::fs::metadata(d.join("etc/marker")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(mode.permissions().mode() & 0o777, 0o600);
+    }
+    let r2 = lab.lvslab(&["--json", "run", "playbooks/modules.yml"]);
+    assert_eq!(r2.code, 0, "{}", r2.all());
+    for h in &lab.names {
+        let (_, changed, failed, _, _) = r2.counts(h);
+        // Only the `shell` task (no creates/removes) reports a change, as in Ansible.
+        assert_eq!((changed, failed), (1, 0), "{h}: {}", r2.all());
+    }
+    assert!(
+        r2.stderr.contains(&format!("{} : ok=", lab.names[0])),
+        "{}",
+        r2.all()
+    );
+}
+
+const CHECK_PB: &str = r#"
+- hosts: all
+  tasks:
+    - name: make a directory
+      file: {path: "{{ node_dir }}/etc", state: directory}
+    - name: copy content
+      copy: {dest: "{{ node_dir }}/etc/motd", content: "hi\n"}
+    - name: render a template
+      template: {src: app.conf.j2, dest: "{{ node_dir }}/etc/app.conf"}
+    - name: command with creates
+      command: {argv: [touch, "{{ node_dir }}/x"], creates: "{{ node_dir }}/x"}
+    - name: probe runs even in check mode
+      command: ls /
+      check_mode: false
+      changed_when: false
+      register: probe
+    - assert: {that: "probe.rc == 0"}
+"#;
+
+#[test]
+fn check_mode_reports_changes_and_changes_nothing() {
+    let lab = modules_lab(1);
+    lab.write("playbooks/check.yml", CHECK_PB);
+    let r = lab.lvslab(&["--json", "run", "--check", "playbooks/check.yml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    // 3 changes, 1 command that would run (skipped), the probe and the assert ok
+    assert_eq!(r.counts("node01"), (5, 3, 0, 0, 1), "{}", r.all());
+    let d = lab.node_dir("node01");
+    assert!(
+        !d.join("etc").exists(),
+        "check mode created files: {}",
+        r.all()
+    );
+    assert!(
+        !d.join("state").exists(),
+        "check mode wrote state: {}",
+        r.all()
+    );
+    let j = r.json();
+    let changed: Vec<&str> = j["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["status"] == "changed")
+        .map(|x| x["task"].as_str().unwrap())
+        .collect();
+    assert!(changed.contains(&"make a directory"), "{}", r.all());
+    assert!(changed.contains(&"copy content"), "{}", r.all());
+}
+
+#[test]
+fn diff_shows_unified_diffs() {
+    let lab = Lab::new(1);
+    let d = lab.node_dir("node01");
+    std::fs::write(d.join("conf"), "a\nb\nc\n").unwrap();
+    lab.write(
+        "playbooks/diff.yml",
+        "- hosts: all\n  tasks:\n    - copy: {dest: \"{{ node_dir }}/conf\", content: \"a\\nB\\nc\\n\"}\n",
+    );
+    let r = lab.lvslab(&["run", "--diff", "playbooks/diff.yml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let conf = d.join("conf");
+    assert!(
+        r.stdout
+            .contains(&format!("--- before: {}", conf.display())),
+        "{}",
+        r.all()
+    );
+    assert!(r.stdout.contains("-b\n+B\n"), "{}", r.all());
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), "a\nB\nc\n");
+}
+
+#[test]
+fn failing_command_names_host_task_status_and_stderr() {
+    let lab = Lab::new(2);
+    lab.write(
+        "playbooks/fail.yml",
+        "- hosts: all\n  tasks:\n    - name: break on node02\n      shell: \"if [ {{ inventory_hostname }} = node02 ]; then echo boom >&2; exit 3; fi\"\n    - name: after\n      command: \"true\"\n",
+    );
+    let r = lab.lvslab(&["run", "playbooks/fail.yml"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("failed: [node02] task \"break on node02\": non-zero return code"),
+        "{}",
+        r.all()
+    );
+    assert!(
+        r.stdout.contains(
+            "  command: /bin/sh -c 'if [ node02 = node02 ]; then echo boom >&2; exit 3; fi'"
+        ),
+        "{}",
+        r.all()
+    );
+    assert!(r.stdout.contains("  exit status: 3"), "{}", r.all());
+    assert!(r.stdout.contains("  stderr: boom"), "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("node01 : ok=2 changed=2 failed=0 unreachable=0 skipped=0"),
+        "{}",
+        r.all()
+    );
+    assert!(
+        r.stdout
+            .contains("node02 : ok=0 changed=0 failed=1 unreachable=0 skipped=0"),
+        "{}",
+        r.all()
+    );
+}
+
+#[test]
+fn unreachable_host_is_reported_with_ssh_reason() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let lab = Lab::with_extra_hosts(
+        1,
+        &format!("    dead:\n      ansible_host: 127.0.0.1\n      ansible_port: {port}\n"),
+    );
+    lab.write(
+        "playbooks/p.yml",
+        "- hosts: all\n  tasks:\n    - command: \"true\"\n",
+    );
+    let r = lab.lvslab(&["run", "playbooks/p.yml"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stdout.contains("unreachable: [dead]"), "{}", r.all());
+    assert!(r.stdout.contains("Connection refused"), "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("dead : ok=0 changed=0 failed=0 unreachable=1 skipped=0"),
+        "{}",
+        r.all()
+    );
+    assert!(
+        r.stdout.contains("node01 : ok=1 changed=1 failed=0"),
+        "{}",
+        r.all()
+    );
+}
+
+#[test]
+fn unknown_host_key_is_refused() {
+    let lab = Lab::new(1);
+    std::fs::write(lab.path().join("known_hosts"), "").unwrap();
+    let r = lab.lvslab(&["ping"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stdout.contains("Host key verification failed"),
+        "{}",
+        r.all()
+    );
+}
+
+#[test]
+fn restore_puts_files_back_and_is_idempotent() {
+    let lab = Lab::new(1);
+    let d = lab.node_dir("node01");
+    std::fs::write(d.join("existing.conf"), "original\n").unwrap();
+    lab.write(
+        "playbooks/setup.yml",
+        "- hosts: all\n  tasks:\n    - copy: {dest: \"{{ node_dir }}/existing.conf\", content: \"managed\\n\", mode: \"0600\"}\n    - copy: {dest: \"{{ node_dir }}/new.conf\", content: \"new\\n\"}\n    - file: {path: \"{{ node_dir }}/newdir\", state: directory}\n    - copy: {dest: \"{{ node_dir }}/newdir/inner\", content: \"x\\n\"}\n",
+    );
+    lab.write(
+        "playbooks/teardown.yml",
+        "- hosts: all\n  tasks:\n    - name: restore\n      restore: {}\n",
+    );
+    let r = lab.lvslab(&["--json", "setup"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(
+        std::fs::read_to_string(d.join("existing.conf")).unwrap(),
+        "managed\n"
+    );
+    assert!(d.join("state/state.json").exists());
+    // teardown --check changes nothing
+    let c = lab.lvslab(&["--json", "teardown", "--check"]);
+    assert_eq!(c.counts("node01").1, 1, "{}", c.all());
+    assert!(d.join("new.conf").exists());
+    let t = lab.lvslab(&["--json", "teardown"]);
+    assert_eq!(t.code, 0, "{}", t.all());
+    assert_eq!(t.counts("node01").1, 1, "{}", t.all());
+    assert_eq!(
+        std::fs::read_to_string(d.join("existing.conf")).unwrap(),
+        "original\n"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(d.join("existing.conf"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o644
+    );
+    assert!(!d.join("new.conf").exists());
+    assert!(!d.join("newdir").exists());
+    assert!(!d.join("state/state.json").exists());
+    let t2 = lab.lvslab(&["--json", "teardown"]);
+    assert_eq!(t2.code, 0, "{}", t2.all());
+    assert_eq!(t2.counts("node01").1, 0, "{}", t2.all());
+}
+
+#[test]
+fn teardown_of_a_node_never_set_up_changes_nothing() {
+    let lab = Lab::new(1);
+    lab.write(
+        "playbooks/teardown.yml",
+        "- hosts: all\n  tasks:\n    - restore: {}\n",
+    );
+    let t = lab.lvslab(&["--json", "teardown"]);
+    assert_eq!(t.code, 0, "{}", t.all());
+    assert_eq!(t.counts("node01"), (1, 0, 0, 0, 0), "{}", t.all());
+}
+
+#[test]
+fn failed_validation_leaves_live_file_alone() {
+    let lab = Lab::new(1);
+    let d = lab.node_dir("node01");
+    std::fs::write(d.join("live.conf"), "good\n").unwrap();
+    lab.write("templates/bad.j2", "broken {{ inventory_hostname }}\n");
+    lab.write(
+        "playbooks/v.yml",
+        "- hosts: all\n  tasks:\n    - template: {src: bad.j2, dest: \"{{ node_dir }}/live.conf\", validate: \"grep -q good %s\"}\n",
+    );
+    let r = lab.lvslab(&["run", "playbooks/v.yml"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stdout.contains("validation failed: grep -q good %s"),
+        "{}",
+        r.all()
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("live.conf")).unwrap(),
+        "good\n"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("lvslab-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+}
+
+#[test]
+fn secrets_never_appear_in_output() {
+    let lab = Lab::new(1);
+    lab.write(
+        "playbooks/s.yml",
+        "- hosts: all\n  vars:\n    keepalived_auth_pass: Sup3rS3cretPW\n  tasks:\n    - copy: {dest: \"{{ node_dir }}/k.conf\", content: \"auth_pass {{ keepalived_auth_pass }}\\n\"}\n    - command: echo {{ keepalived_auth_pass }}\n    - debug: {msg: \"pass is {{ keepalived_auth_pass }}\"}\n    - fail: {msg: \"oops {{ keepalived_auth_pass }}\"}\n",
+    );
+    for args in [
+        vec!["-vv", "run", "--diff", "playbooks/s.yml"],
+        vec!["-vv", "--json", "run", "--diff", "playbooks/s.yml"],
+    ] {
+        let r = lab.lvslab(&args);
+        assert_eq!(r.code, 1, "{}", r.all());
+        let all = r.all();
+        assert!(!all.contains("Sup3rS3cretPW"), "{all}");
+        assert!(!all.contains("Sup3rS3c"), "first 8 chars leaked: {all}");
+        assert!(all.contains("auth_pass ********"), "{all}");
+    }
+}
+
+#[test]
+fn bad_input_exits_2_and_contacts_nobody() {
+    let lab = Lab::new(1);
+    lab.write(
+        "playbooks/bad.yml",
+        "- hosts: all\n  tasks:\n    - name: oops\n      copy: {dest: /x, conten: y}\n",
+    );
+    let r = lab.lvslab(&["run", "playbooks/bad.yml"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("unknown argument `conten` for module `copy`"),
+        "{}",
+        r.all()
+    );
+    assert!(
+        r.stderr.contains("——▶ playbooks/bad.yml:4:24"),
+        "{}",
+        r.all()
+    );
+    assert!(r.stdout.is_empty(), "{}", r.all());
+    let r = lab.lvslab(&["run", "--limit", "nosuch", "playbooks/bad.yml"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    let r = lab.lvslab(&["verify"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("not available yet"), "{}", r.all());
+    // The sshd log shows no connection at all.
+    let log = std::fs::read_to_string(lab.path().join("sshd_0.log")).unwrap_or_default();
+    assert!(!log.contains("Accepted"), "{log}");
+}
+
+#[test]
+fn loops_when_and_registered_results() {
+    let lab = Lab::new(1);
+    lab.write(
+        "playbooks/l.yml",
+        "- hosts: all\n  tasks:\n    - name: files\n      copy: {dest: \"{{ node_dir }}/{{ item }}\", content: \"{{ item }}\\n\"}\n      loop: [a, b, c]\n      register: files\n    - name: skipped\n      command: \"false\"\n      when: files.results | length != 3\n    - name: ran\n      command: echo {{ files.results | map(attribute='changed') | select | list | length }}\n      register: n\n      when: ansible_facts.os_family == 'Debian'\n    - assert: {that: \"n.stdout == '3'\"}\n",
+    );
+    let r = lab.lvslab(&["--json", "run", "playbooks/l.yml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(r.counts("node01"), (3, 2, 0, 0, 1), "{}", r.all());
+    for f in ["a", "b", "c"] {
+        assert!(lab.node_dir("node01").join(f).exists());
+    }
+}
+
+#[test]
+fn limit_selects_hosts() {
+    let lab = Lab::new(3);
+    lab.write(
+        "playbooks/p.yml",
+        "- hosts: all\n  tasks:\n    - command: \"true\"\n",
+    );
+    let r = lab.lvslab(&["--json", "run", "--limit", "all:!node02", "playbooks/p.yml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let j = r.json();
+    assert!(j["hosts"].get("node02").is_none(), "{}", r.all());
+    assert_eq!(j["hosts"]["node03"]["changed"], 1);
+}
+
+#[test]
+fn ctrl_c_stops_cleanly() {
+    let lab = Lab::new(1);
+    lab.write(
+        "playbooks/slow.yml",
+        "- hosts: all\n  tasks:\n    - command: sleep 37.25\n",
+    );
+    let tmp = lab.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_lvslab"))
+        .current_dir(lab.path())
+        .env("TMPDIR", &tmp)
+        .args(["-i", "inventory.yml", "run", "playbooks/slow.yml"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    unsafe_kill(child.id(), 2);
+    let start = std::time::Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("interrupted"), "{stdout}");
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "control directories left: {left:?}");
+    // The remote command ended too (the test's sshd is still running).
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let ps = std::process::Command::new("pgrep")
+        .args(["-f", "sleep 37[.]25"])
+        .output()
+        .unwrap();
+    assert!(
+        ps.stdout.is_empty(),
+        "remote command still running: {}",
+        String::from_utf8_lossy(&ps.stdout)
+    );
+}
+
+fn unsafe_kill(pid: u32, sig: i32) {
+    let _ = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+#[test]
+fn precedence_inventory_play_set_fact_extra() {
+    let lab = Lab::new(1);
+    lab.write(
+        "playbooks/p.yml",
+        "- hosts: all\n  vars: {a: play, b: play, c: play}\n  tasks:\n    - set_fact: {b: fact, c: fact}\n    - debug: {msg: \"node_dir={{ node_dir != '' }} a={{ a }} b={{ b }} c={{ c }}\"}\n",
+    );
+    let r = lab.lvslab(&["run", "-e", "c=cli", "playbooks/p.yml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("ok: [node01] node_dir=True a=play b=fact c=cli"),
+        "{}",
+        r.all()
+    );
+}

@@ -1,0 +1,229 @@
+//! Test harness: real sshd instances on 127.0.0.1 (random free ports, generated ed25519 host and
+//! user keys, a known_hosts written here — host keys are checked, never blindly accepted), a
+//! temporary project directory, and a runner for the real `lvslab` binary.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// One sshd the test started; killed (by its own pid) when dropped.
+pub struct Sshd {
+    pub port: u16,
+    child: Child,
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn keygen(path: &Path) {
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "lvslab-test", "-f"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .status()
+        .expect("ssh-keygen runs");
+    assert!(st.success(), "ssh-keygen failed");
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A temporary project with N sshd hosts and an inventory for them.
+pub struct Lab {
+    pub dir: tempfile::TempDir,
+    pub sshds: Vec<Sshd>,
+    pub names: Vec<String>,
+}
+
+impl Lab {
+    pub fn new(n: usize) -> Lab {
+        Lab::with_extra_hosts(n, "")
+    }
+
+    /// `extra` is appended under `all.hosts` (e.g. an unreachable host).
+    pub fn with_extra_hosts(n: usize, extra: &str) -> Lab {
+        let dir = tempfile::Builder::new()
+            .prefix("lvt-")
+            .tempdir()
+            .expect("tempdir");
+        let d = dir.path();
+        // sshd's privilege separation directory (normally made by the service unit).
+        let _ = std::fs::create_dir_all("/run/sshd");
+        keygen(&d.join("host_key"));
+        keygen(&d.join("user_key"));
+        // HOME inside the test dir: the remote shell does not read the machine's own rc files
+        // (root's .bashrc here runs `pyenv init`, ~80 ms and a global lock per command).
+        std::fs::create_dir_all(d.join("home")).expect("home");
+        let user_pub = std::fs::read_to_string(d.join("user_key.pub")).expect("user key");
+        std::fs::write(
+            d.join("authorized_keys"),
+            format!(
+                "environment=\"HOME={}\" {user_pub}",
+                d.join("home").display()
+            ),
+        )
+        .expect("authorized_keys");
+        let host_pub = std::fs::read_to_string(d.join("host_key.pub")).expect("host key");
+        let mut known = String::new();
+        let mut sshds = Vec::new();
+        let mut inv = String::from("all:\n  vars:\n    ansible_user: root\n");
+        inv.push_str(&format!(
+            "    ansible_ssh_private_key_file: {}\n    lvslab_known_hosts_file: {}\n  hosts:\n",
+            d.join("user_key").display(),
+            d.join("known_hosts").display()
+        ));
+        let mut names = Vec::new();
+        for i in 0..n {
+            let name = format!("node{:02}", i + 1);
+            let (sshd, port) = start_sshd(d, i);
+            known.push_str(&format!("[127.0.0.1]:{port} {host_pub}"));
+            let ndir = d.join(&name);
+            std::fs::create_dir_all(&ndir).expect("node dir");
+            inv.push_str(&format!(
+                "    {name}:\n      ansible_host: 127.0.0.1\n      ansible_port: {port}\n      node_dir: {}\n      lvslab_state_file: {}/state/state.json\n",
+                ndir.display(),
+                ndir.display()
+            ));
+            sshds.push(sshd);
+            names.push(name);
+        }
+        inv.push_str(extra);
+        std::fs::write(d.join("known_hosts"), known).expect("known_hosts");
+        std::fs::write(d.join("inventory.yml"), inv).expect("inventory");
+        std::fs::create_dir_all(d.join("playbooks")).expect("playbooks dir");
+        std::fs::create_dir_all(d.join("templates")).expect("templates dir");
+        Lab { dir, sshds, names }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn node_dir(&self, name: &str) -> PathBuf {
+        self.path().join(name)
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let p = self.path().join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("dir");
+        }
+        std::fs::write(p, text).expect("write");
+    }
+
+    /// Run `lvslab -i inventory.yml ARGS...` in the project directory.
+    pub fn lvslab(&self, args: &[&str]) -> Run {
+        let out = Command::new(env!("CARGO_BIN_EXE_lvslab"))
+            .current_dir(self.path())
+            .arg("-i")
+            .arg("inventory.yml")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("lvslab runs");
+        Run::from(out)
+    }
+}
+
+fn start_sshd(d: &Path, i: usize) -> (Sshd, u16) {
+    for _attempt in 0..5 {
+        let port = free_port();
+        let cfg = d.join(format!("sshd_config_{i}"));
+        let mut f = std::fs::File::create(&cfg).expect("sshd_config");
+        writeln!(
+            f,
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {pid}\nAuthorizedKeysFile {ak}\n\
+             UsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitUserEnvironment yes\nMaxSessions 50\nMaxStartups 200\n\
+             LogLevel ERROR\nPrintMotd no\nAcceptEnv LANG\nSubsystem sftp internal-sftp",
+            hk = d.join("host_key").display(),
+            pid = d.join(format!("sshd_{i}.pid")).display(),
+            ak = d.join("authorized_keys").display(),
+        )
+        .expect("write sshd_config");
+        let child = Command::new("/usr/sbin/sshd")
+            .arg("-D")
+            .arg("-f")
+            .arg(&cfg)
+            .arg("-E")
+            .arg(d.join(format!("sshd_{i}.log")))
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("sshd starts");
+        let mut sshd = Sshd { port, child };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return (sshd, port);
+            }
+            if let Ok(Some(_)) = sshd.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        drop(sshd);
+    }
+    panic!("could not start sshd");
+}
+
+/// The result of one `lvslab` run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+    /// `(ok, changed, failed, unreachable, skipped)` of a host from `--json`.
+    pub fn counts(&self, host: &str) -> (u64, u64, u64, u64, u64) {
+        let j = self.json();
+        let h = &j["hosts"][host];
+        let g = |k: &str| {
+            h[k].as_u64()
+                .unwrap_or_else(|| panic!("no {k} for {host} in {j}"))
+        };
+        (
+            g("ok"),
+            g("changed"),
+            g("failed"),
+            g("unreachable"),
+            g("skipped"),
+        )
+    }
+    pub fn all(&self) -> String {
+        format!(
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
