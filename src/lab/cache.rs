@@ -507,6 +507,11 @@ fn assemble(base_dir: &Path, rootfs: &Path, kdir: &Path) -> Result<(), LabError>
         SSHD_CONF,
         0o644,
     )?;
+    // Every ssh login ran the motd scripts (forks cost most of a login under TCG).
+    let pam_sshd = staging.join("etc/pam.d/sshd");
+    if let Ok(text) = std::fs::read_to_string(&pam_sshd) {
+        write(&pam_sshd, &without_pam_motd(&text), 0o644)?;
+    }
     write(
         &staging.join("usr/local/sbin/lvslab-node-setup"),
         NODE_SETUP,
@@ -593,9 +598,31 @@ fn assemble(base_dir: &Path, rootfs: &Path, kdir: &Path) -> Result<(), LabError>
     Ok(())
 }
 
+/// The PAM config with its `pam_motd.so` lines commented out.
+fn without_pam_motd(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if !l.trim_start().starts_with('#') && l.contains("pam_motd.so") {
+                format!("# lvslab: no motd on lab nodes: {l}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pam_motd_lines_are_commented_out() {
+        let t = "session    optional     pam_motd.so  motd=/run/motd.dynamic\n# pam_motd.so here\nsession required pam_limits.so\n";
+        let out = without_pam_motd(t);
+        assert!(out.starts_with("# lvslab: no motd"));
+        assert!(out.contains("\n# pam_motd.so here\n"));
+        assert!(out.contains("\nsession required pam_limits.so\n"));
+    }
 
     #[test]
     fn mirror_from_deb822_skips_security() {
