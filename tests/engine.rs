@@ -4,8 +4,6 @@
 
 mod util;
 
-use std::path::Path;
-
 use util::Lab;
 
 const MODULES_PB: &str = r#"
@@ -459,11 +457,13 @@ fn ctrl_c_stops_cleanly() {
     let lab = Lab::new(1);
     lab.write(
         "playbooks/slow.yml",
-        "- hosts: all\n  tasks:\n    - command: sleep 30\n",
+        "- hosts: all\n  tasks:\n    - command: sleep 37.25\n",
     );
-    let before = control_dirs();
+    let tmp = lab.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_lvslab"))
         .current_dir(lab.path())
+        .env("TMPDIR", &tmp)
         .args(["-i", "inventory.yml", "run", "playbooks/slow.yml"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -477,18 +477,23 @@ fn ctrl_c_stops_cleanly() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("interrupted"), "{stdout}");
-    let after = control_dirs();
-    let new: Vec<_> = after.iter().filter(|d| !before.contains(d)).collect();
-    assert!(new.is_empty(), "control directories left: {new:?}");
-}
-
-fn control_dirs() -> Vec<std::path::PathBuf> {
-    std::fs::read_dir(Path::new("/tmp"))
+    let left: Vec<_> = std::fs::read_dir(&tmp)
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("lvslab-") && e.path().is_dir())
         .map(|e| e.path())
-        .collect()
+        .collect();
+    assert!(left.is_empty(), "control directories left: {left:?}");
+    // The remote command ended too (the test's sshd is still running).
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let ps = std::process::Command::new("pgrep")
+        .args(["-f", "sleep 37[.]25"])
+        .output()
+        .unwrap();
+    assert!(
+        ps.stdout.is_empty(),
+        "remote command still running: {}",
+        String::from_utf8_lossy(&ps.stdout)
+    );
 }
 
 fn unsafe_kill(pid: u32, sig: i32) {
@@ -509,7 +514,7 @@ fn precedence_inventory_play_set_fact_extra() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(
         r.stdout
-            .contains("ok: [node01] node_dir=true a=play b=fact c=cli"),
+            .contains("ok: [node01] node_dir=True a=play b=fact c=cli"),
         "{}",
         r.all()
     );

@@ -151,7 +151,12 @@ pub(crate) async fn run(plan: Arc<Plan>, opts: Options, tx: mpsc::Sender<Event>)
     drop(hosts);
     let mut closing = JoinSet::new();
     for t in open {
-        closing.spawn(async move { t.close().await });
+        closing.spawn(async move {
+            if interrupted {
+                t.interrupt().await;
+            }
+            t.close().await
+        });
     }
     while closing.join_next().await.is_some() {}
     interrupted

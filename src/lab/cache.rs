@@ -77,6 +77,13 @@ const MASKED_UNITS: &[&str] = &[
     "systemd-random-seed.service",
     "systemd-boot-system-token.service",
     "cryptsetup.target",
+    "systemd-logind.service",
+    "systemd-sysusers.service",
+    "systemd-journal-flush.service",
+    "modprobe@loop.service",
+    "modprobe@dm_mod.service",
+    "kmod-static-nodes.service",
+    "systemd-remount-fs.service",
 ];
 const DISABLED_UNITS: &[&str] = &["apache2.service", "keepalived.service"];
 /// Kernel module directories no lab node needs (keeps the image and its build small).
@@ -105,6 +112,7 @@ const MODULE_EXCLUDES: &[&str] = &[
 const NODE_SETUP: &str = include_str!("assets/node-setup.sh");
 const NODE_SETUP_UNIT: &str = include_str!("assets/lvslab-node-setup.service");
 const SSHD_CONF: &str = include_str!("assets/sshd.conf");
+const SSH_DROPIN: &str = include_str!("assets/ssh-fast.conf");
 
 /// Root of the cache (`LVSLAB_CACHE_DIR`, default `/var/cache/lvslab`).
 pub fn cache_dir() -> PathBuf {
@@ -263,6 +271,35 @@ impl Drop for CacheLock {
     }
 }
 
+/// The kernel package to boot, remembered until apt's package lists change (asking apt-cache
+/// costs most of a warm `lab up`).
+fn kernel_package_cached(root: &Path) -> Result<String, LabError> {
+    let stamp = ["/var/lib/apt/lists", "/var/cache/apt/pkgcache.bin"]
+        .iter()
+        .map(|p| {
+            std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos().to_string())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let record = root.join("kernel").join("selected");
+    if let Ok(text) = std::fs::read_to_string(&record) {
+        if let Some((s, pkg)) = text.trim().split_once('\n') {
+            if s == stamp && root.join("kernel").join(pkg).join(".done").exists() {
+                return Ok(pkg.to_string());
+            }
+        }
+    }
+    let pkg = kernel_package()?;
+    let _ = std::fs::create_dir_all(root.join("kernel"));
+    let _ = std::fs::write(&record, format!("{stamp}\n{pkg}\n"));
+    Ok(pkg)
+}
+
 /// The kernel package `linux-image-amd64` depends on (e.g. `linux-image-6.1.0-56-amd64`).
 fn kernel_package() -> Result<String, LabError> {
     let out = run(
@@ -296,7 +333,7 @@ pub fn ensure_base(say: &dyn Fn(&str)) -> Result<Base, LabError> {
     let mirror = apt_mirror();
     let packages = PACKAGES.join(",");
     let rootfs_id = hash(&["rootfs", SUITE, &mirror, &packages]);
-    let kpkg = kernel_package()?;
+    let kpkg = kernel_package_cached(&root)?;
     let base_id = hash(&[
         BASE_RECIPE,
         &rootfs_id,
@@ -306,6 +343,7 @@ pub fn ensure_base(say: &dyn Fn(&str)) -> Result<Base, LabError> {
         NODE_SETUP,
         NODE_SETUP_UNIT,
         SSHD_CONF,
+        SSH_DROPIN,
         &MASKED_UNITS.join(","),
         &DISABLED_UNITS.join(","),
         &MODULE_EXCLUDES.join(","),
@@ -469,6 +507,11 @@ fn assemble(base_dir: &Path, rootfs: &Path, kdir: &Path) -> Result<(), LabError>
         SSHD_CONF,
         0o644,
     )?;
+    // Every ssh login ran the motd scripts (forks cost most of a login under TCG).
+    let pam_sshd = staging.join("etc/pam.d/sshd");
+    if let Ok(text) = std::fs::read_to_string(&pam_sshd) {
+        write(&pam_sshd, &without_pam_motd(&text), 0o644)?;
+    }
     write(
         &staging.join("usr/local/sbin/lvslab-node-setup"),
         NODE_SETUP,
@@ -555,9 +598,31 @@ fn assemble(base_dir: &Path, rootfs: &Path, kdir: &Path) -> Result<(), LabError>
     Ok(())
 }
 
+/// The PAM config with its `pam_motd.so` lines commented out.
+fn without_pam_motd(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if !l.trim_start().starts_with('#') && l.contains("pam_motd.so") {
+                format!("# lvslab: no motd on lab nodes: {l}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pam_motd_lines_are_commented_out() {
+        let t = "session    optional     pam_motd.so  motd=/run/motd.dynamic\n# pam_motd.so here\nsession required pam_limits.so\n";
+        let out = without_pam_motd(t);
+        assert!(out.starts_with("# lvslab: no motd"));
+        assert!(out.contains("\n# pam_motd.so here\n"));
+        assert!(out.contains("\nsession required pam_limits.so\n"));
+    }
 
     #[test]
     fn mirror_from_deb822_skips_security() {

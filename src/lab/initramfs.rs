@@ -11,7 +11,8 @@ pub const INIT_SCRIPT: &str = include_str!("assets/init.sh");
 
 /// Modules the initramfs loads (plus their dependencies, from modules.dep) to mount the root:
 /// virtio PCI + block for the disks, squashfs for the shared root, ext4 for the node's
-/// writable disk (crc32c is a soft dependency of ext4/jbd2), overlay to join them.
+/// writable disk (crc32c is a soft dependency of ext4/jbd2), overlay to join them; and, so
+/// that the node's setup unit forks no modprobe, the NIC driver and fw_cfg (the node identity).
 pub const ROOT_MODULES: &[&str] = &[
     "virtio_pci",
     "virtio_blk",
@@ -19,6 +20,8 @@ pub const ROOT_MODULES: &[&str] = &[
     "crc32c_generic",
     "ext4",
     "overlay",
+    "virtio_net",
+    "qemu_fw_cfg",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -227,6 +230,10 @@ kernel/fs/mbcache.ko:
 kernel/lib/crc16.ko:
 kernel/crypto/crc32c_generic.ko:
 kernel/fs/overlayfs/overlay.ko:
+kernel/drivers/net/virtio_net.ko: kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko kernel/drivers/net/net_failover.ko kernel/net/core/failover.ko
+kernel/drivers/net/net_failover.ko: kernel/net/core/failover.ko
+kernel/net/core/failover.ko:
+kernel/drivers/firmware/qemu_fw_cfg.ko:
 ";
 
     #[test]
@@ -243,7 +250,8 @@ kernel/fs/overlayfs/overlay.ko:
             order.iter().filter(|p| p.ends_with("/virtio.ko")).count(),
             1
         );
-        assert_eq!(order.len(), 13);
+        assert_eq!(order.len(), 17);
+        assert!(pos("/failover.ko") < pos("/net_failover.ko"));
     }
 
     #[test]

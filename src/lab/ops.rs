@@ -100,11 +100,13 @@ impl Lab {
                 .map_err(|e| self.node_failed(node, &e.to_string()))?;
             std::fs::write(running_fingerprint(&self.paths, &node.name), &fp)
                 .map_err(|e| LabError::State(e.to_string()))?;
+            trace(&node.name, "qemu started", started);
             let resumed = if restore {
                 vm::resume_after_incoming(&np, Duration::from_secs(60))
             } else {
                 Ok(())
             };
+            trace(&node.name, "state loaded", started);
             let ready = resumed.and_then(|_| self.wait_ssh(node, pid, restore, line, None));
             match ready {
                 Ok(_) => {
@@ -161,6 +163,7 @@ impl Lab {
             if vm::running_pid(&self.topo.lab_name, &node.name, &np) != Some(pid) {
                 return Err(self.node_failed(node, "its VM stopped before ssh answered"));
             }
+            let probe_start = Instant::now();
             if !netns::tcp_probe(&ns, node.address, node.port, Duration::from_millis(500)) {
                 std::thread::sleep(Duration::from_millis(150));
                 continue;
@@ -175,13 +178,17 @@ impl Lab {
             } else {
                 "cat /proc/sys/kernel/random/boot_id".to_string()
             };
-            match ssh::run(
+            trace(&node.name, "tcp port open", probe_start);
+            let ssh_start = Instant::now();
+            let answer = ssh::run(
                 &self.topo,
                 &self.paths,
                 node,
                 &remote,
                 Duration::from_secs(10),
-            ) {
+            );
+            trace(&node.name, "ssh answered", ssh_start);
+            match answer {
                 Ok((true, out, _)) => {
                     let id = out.trim().to_string();
                     if not_boot != Some(id.as_str()) {
@@ -201,6 +208,16 @@ impl Lab {
                 boot_timeout().as_secs()
             ),
         ))
+    }
+}
+
+/// Timing lines for finding where `lab up` spends its time (`LVSLAB_TRACE=1`).
+fn trace(node: &str, what: &str, since: Instant) {
+    if std::env::var_os("LVSLAB_TRACE").is_some() {
+        eprintln!(
+            "trace: {node}: {what} after {:.3} s",
+            since.elapsed().as_secs_f64()
+        );
     }
 }
 

@@ -2,9 +2,8 @@
 //! prefix and interface name, plus the client addresses that go on the lab's bridge.
 //!
 //! [`Topology::from_hosts`] works on `(name, merged variables)` pairs so it is testable without
-//! any inventory file. [`load`] reads an inventory file with a minimal private reader
-//! (`all`/`children`/`hosts`/`vars`, precedence all < parent group < child group < host) until
-//! the engine's `crate::inventory` module is available on this branch.
+//! any inventory file; [`load`] feeds it from `crate::inventory` (hosts in file order, variables
+//! merged all < parent group < child group < host).
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -21,8 +20,8 @@ pub enum TopologyError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("inventory {path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    #[error(transparent)]
+    Inventory(#[from] crate::inventory::InventoryError),
     #[error("inventory {path}: host {host}: {message}")]
     Host {
         path: PathBuf,
@@ -289,143 +288,20 @@ fn valid_lab_name(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
-/// Read an inventory file and build its lab topology.
+/// Read an inventory file (with the engine's inventory loader: same file, same precedence, same
+/// located errors as every other command) and build its lab topology.
 pub fn load(path: &Path) -> Result<Topology, TopologyError> {
     let abs = std::path::absolute(path).map_err(|source| TopologyError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    let text = std::fs::read_to_string(&abs).map_err(|source| TopologyError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let hosts = reader::hosts(&text).map_err(|message| TopologyError::Parse {
-        path: path.to_path_buf(),
-        message,
-    })?;
+    let inv = crate::inventory::Inventory::load(path)?;
+    let hosts: Vec<(String, Map<String, Value>)> = inv
+        .host_names()
+        .into_iter()
+        .map(|h| (h.to_string(), inv.host_vars(h).unwrap_or_default()))
+        .collect();
     Topology::from_hosts(&abs, &hosts)
-}
-
-/// A minimal Ansible YAML inventory reader: enough for the lab (hosts in file order, merged
-/// variables). The engine's `crate::inventory` is the full implementation.
-mod reader {
-    use serde_json::{Map, Value};
-    use serde_yaml_ng::{Mapping, Value as Yaml};
-
-    /// One layer of variables: (group depth, position in the file, variables).
-    type Layer = (usize, usize, Map<String, Value>);
-
-    pub(super) fn hosts(text: &str) -> Result<Vec<(String, Map<String, Value>)>, String> {
-        let doc: Yaml = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
-        let root = doc
-            .as_mapping()
-            .ok_or("the top level must be a mapping of groups")?;
-        let mut hosts: Vec<(String, Vec<Layer>)> = Vec::new();
-        let mut seq = 0usize;
-        for (group, body) in root {
-            walk(&key(group)?, body, 0, &[], &mut hosts, &mut seq)?;
-        }
-        Ok(hosts
-            .into_iter()
-            .map(|(name, mut layers)| {
-                // all < parent group < child group < host; ties in file order.
-                layers.sort_by_key(|(depth, seq, _)| (*depth, *seq));
-                let mut merged = Map::new();
-                for (_, _, vars) in layers {
-                    merged.extend(vars);
-                }
-                (name, merged)
-            })
-            .collect())
-    }
-
-    fn key(k: &Yaml) -> Result<String, String> {
-        match k {
-            Yaml::String(s) => Ok(s.clone()),
-            Yaml::Number(n) => Ok(n.to_string()),
-            other => Err(format!("expected a name, found {other:?}")),
-        }
-    }
-
-    fn vars(m: &Mapping, what: &str) -> Result<Map<String, Value>, String> {
-        let mut out = Map::new();
-        for (k, v) in m {
-            let v = serde_json::to_value(v).map_err(|e| format!("{what}: {e}"))?;
-            out.insert(key(k)?, v);
-        }
-        Ok(out)
-    }
-
-    fn walk(
-        group: &str,
-        body: &Yaml,
-        depth: usize,
-        inherited: &[Layer],
-        hosts: &mut Vec<(String, Vec<Layer>)>,
-        seq: &mut usize,
-    ) -> Result<(), String> {
-        let body = match body {
-            Yaml::Null => return Ok(()),
-            Yaml::Mapping(m) => m,
-            _ => return Err(format!("group {group}: expected a mapping")),
-        };
-        for k in body.keys() {
-            let k = key(k)?;
-            if !matches!(k.as_str(), "vars" | "hosts" | "children") {
-                return Err(format!(
-                    "group {group}: unknown key {k:?} (expected hosts, vars, children)"
-                ));
-            }
-        }
-        let mut chain = inherited.to_vec();
-        match body.get("vars") {
-            None | Some(Yaml::Null) => {}
-            Some(Yaml::Mapping(m)) => {
-                *seq += 1;
-                chain.push((depth, *seq, vars(m, group)?));
-            }
-            Some(_) => return Err(format!("group {group}: vars must be a mapping")),
-        }
-        match body.get("hosts") {
-            None | Some(Yaml::Null) => {}
-            Some(Yaml::Mapping(m)) => {
-                for (name, hv) in m {
-                    let name = key(name)?;
-                    let own = match hv {
-                        Yaml::Null => Map::new(),
-                        Yaml::Mapping(m) => vars(m, &name)?,
-                        _ => return Err(format!("host {name}: expected a mapping of variables")),
-                    };
-                    let at = match hosts.iter().position(|(n, _)| *n == name) {
-                        Some(at) => at,
-                        None => {
-                            hosts.push((name.clone(), Vec::new()));
-                            hosts.len() - 1
-                        }
-                    };
-                    let layers = &mut hosts[at].1;
-                    for l in &chain {
-                        if !layers.iter().any(|x| x.1 == l.1) {
-                            layers.push(l.clone());
-                        }
-                    }
-                    *seq += 1;
-                    layers.push((usize::MAX, *seq, own));
-                }
-            }
-            Some(_) => return Err(format!("group {group}: hosts must be a mapping")),
-        }
-        match body.get("children") {
-            None | Some(Yaml::Null) => {}
-            Some(Yaml::Mapping(m)) => {
-                for (child, cbody) in m {
-                    walk(&key(child)?, cbody, depth + 1, &chain, hosts, seq)?;
-                }
-            }
-            Some(_) => return Err(format!("group {group}: children must be a mapping")),
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -505,35 +381,6 @@ mod tests {
         }
         assert!(Topology::from_hosts(Path::new("lab.yml"), &hosts).is_err());
         assert!(Topology::from_hosts(Path::new("Bad Name.yml"), &seed()).is_err());
-    }
-
-    #[test]
-    fn reader_merges_with_ansible_precedence() {
-        let text = r#"
-all:
-  vars: {a: all, b: all, c: all, lab_client_addresses: [10.0.0.1]}
-  children:
-    outer:
-      vars: {b: outer, c: outer}
-      children:
-        inner:
-          vars: {c: inner}
-          hosts:
-            h1: {ansible_host: 10.0.0.11}
-    other:
-      hosts:
-        h2:
-          ansible_host: 10.0.0.12
-          a: host
-"#;
-        let hosts = reader::hosts(text).unwrap();
-        let names: Vec<_> = hosts.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["h1", "h2"]);
-        assert_eq!(hosts[0].1["a"], json!("all"));
-        assert_eq!(hosts[0].1["b"], json!("outer"));
-        assert_eq!(hosts[0].1["c"], json!("inner"));
-        assert_eq!(hosts[1].1["a"], json!("host"));
-        assert_eq!(hosts[1].1["b"], json!("all"));
     }
 
     #[test]

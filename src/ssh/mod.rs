@@ -51,6 +51,11 @@ pub(crate) trait Transport: Send + Sync {
         stdin: Option<&'a [u8]>,
     ) -> BoxFuture<'a, Result<Output, TransportError>>;
 
+    /// End every command of this run still running on the host (after Ctrl-C).
+    fn interrupt(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+
     /// Close the connection (ends the ControlMaster, removes its socket).
     fn close(&self) -> BoxFuture<'_, ()>;
 }

@@ -26,6 +26,8 @@ pub(crate) struct SshParams {
 /// Opens ssh connections for one run; owns the directory holding the control sockets.
 pub(crate) struct Connector {
     dir: tempfile::TempDir,
+    /// Tags every remote command of this run (`$0` of its shell) so Ctrl-C can find and end them.
+    marker: String,
 }
 
 impl Connector {
@@ -33,9 +35,24 @@ impl Connector {
         // Short path: unix socket paths are limited to ~108 bytes.
         let dir = tempfile::Builder::new()
             .prefix("lvslab-")
-            .tempdir_in("/tmp")
+            .tempdir_in(std::env::temp_dir())
             .map_err(|e| TransportError(format!("cannot create control directory: {e}")))?;
-        Ok(Connector { dir })
+        let id: String = dir
+            .path()
+            .file_name()
+            .map(|n| {
+                n.to_string_lossy()
+                    .trim_start_matches("lvslab-")
+                    .to_string()
+            })
+            .unwrap_or_default()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
+        Ok(Connector {
+            dir,
+            marker: format!("lvslab-run-{}-{id}", std::process::id()),
+        })
     }
 
     fn config_for(&self, name: &str, p: &SshParams) -> Result<Option<PathBuf>, TransportError> {
@@ -82,6 +99,7 @@ impl Connector {
             .map_err(|e| TransportError(ssh_reason(&e)))?;
         Ok(Box::new(Ssh {
             session: Mutex::new(Some(Arc::new(session))),
+            marker: self.marker.clone(),
         }))
     }
 }
@@ -109,6 +127,7 @@ fn ssh_reason(e: &openssh::Error) -> String {
 struct Ssh {
     /// Shared with commands in flight; taken (and closed) by `close`.
     session: Mutex<Option<Arc<Session>>>,
+    marker: String,
 }
 
 impl Ssh {
@@ -127,7 +146,10 @@ impl Transport for Ssh {
             let session = self
                 .session()
                 .ok_or_else(|| TransportError("connection closed".into()))?;
-            let mut c = session.raw_command(cmd);
+            // Always POSIX sh (whatever the login shell), tagged with the run's marker as $0;
+            // `exec` keeps it the session's process-group leader, so Ctrl-C can end the group.
+            let line = format!("exec sh -c {} {}", super::quote(cmd), self.marker);
+            let mut c = session.raw_command(&line);
             c.stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -157,6 +179,25 @@ impl Transport for Ssh {
                 stdout: out.stdout,
                 stderr: out.stderr,
             })
+        })
+    }
+
+    fn interrupt(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let Some(session) = self.session() else {
+                return;
+            };
+            // `[-]` keeps this command's own command line from matching its pattern.
+            let (head, tail) = self.marker.split_at("lvslab-run".len());
+            let pattern = format!("{head}[{}]{}", &tail[..1], &tail[1..]);
+            let script = format!(
+                "for p in $(pgrep -f {pat}); do g=$(ps -o pgid= -p \"$p\" | tr -d ' '); kill -TERM -- \"-$g\" 2>/dev/null || kill -TERM \"$p\" 2>/dev/null; done; true",
+                pat = super::quote(&pattern)
+            );
+            let run = async {
+                let _ = session.raw_command(&script).output().await;
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(5), run).await;
         })
     }
 
