@@ -59,7 +59,12 @@ fn stdout(o: &Output) -> String {
 /// Run, require exit 0, return stdout.
 fn ok(inv: &Path, args: &[&str]) -> String {
     let out = lvslab(inv, args);
-    assert!(out.status.success(), "lvslab {} failed\nstdout: {}", args.join(" "), stdout(&out));
+    assert!(
+        out.status.success(),
+        "lvslab {} failed\nstdout: {}",
+        args.join(" "),
+        stdout(&out)
+    );
     stdout(&out)
 }
 
@@ -68,18 +73,33 @@ fn recap(inv: &Path, args: &[&str]) -> BTreeMap<String, Value> {
     let mut a = vec!["--json"];
     a.extend_from_slice(args);
     let out = lvslab(inv, &a);
-    assert!(out.status.success(), "lvslab {} failed\nstdout: {}", args.join(" "), stdout(&out));
+    assert!(
+        out.status.success(),
+        "lvslab {} failed\nstdout: {}",
+        args.join(" "),
+        stdout(&out)
+    );
     let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document on stdout");
-    doc["hosts"].as_object().expect("hosts in the JSON recap").clone().into_iter().collect()
+    doc["hosts"]
+        .as_object()
+        .expect("hosts in the JSON recap")
+        .clone()
+        .into_iter()
+        .collect()
 }
 
 fn changed(r: &BTreeMap<String, Value>) -> BTreeMap<String, u64> {
-    r.iter().map(|(h, c)| (h.clone(), c["changed"].as_u64().unwrap_or(u64::MAX))).collect()
+    r.iter()
+        .map(|(h, c)| (h.clone(), c["changed"].as_u64().unwrap_or(u64::MAX)))
+        .collect()
 }
 
 fn assert_no_changes(r: &BTreeMap<String, Value>, what: &str) {
     let c = changed(r);
-    assert!(c.values().all(|n| *n == 0), "{what}: expected changed=0 on every host, got {c:?}");
+    assert!(
+        c.values().all(|n| *n == 0),
+        "{what}: expected changed=0 on every host, got {c:?}"
+    );
     for (h, v) in r {
         assert_eq!(v["failed"], 0, "{what}: {h} failed");
         assert_eq!(v["unreachable"], 0, "{what}: {h} unreachable");
@@ -90,7 +110,11 @@ fn assert_no_changes(r: &BTreeMap<String, Value>, what: &str) {
 fn verify(inv: &Path) -> (bool, Value) {
     let out = lvslab(inv, &["--json", "verify"]);
     let doc: Value = serde_json::from_slice(&out.stdout).expect("verify prints one JSON document");
-    assert_eq!(out.status.success(), doc["ok"] == true, "exit status agrees with the report");
+    assert_eq!(
+        out.status.success(),
+        doc["ok"] == true,
+        "exit status agrees with the report"
+    );
     (doc["ok"] == true, doc)
 }
 
@@ -100,7 +124,13 @@ fn failed_checks(doc: &Value) -> Vec<String> {
         .map(|cs| {
             cs.iter()
                 .filter(|c| c["ok"] == false)
-                .map(|c| format!("{}:{}", c["host"].as_str().unwrap_or("?"), c["name"].as_str().unwrap_or("?")))
+                .map(|c| {
+                    format!(
+                        "{}:{}",
+                        c["host"].as_str().unwrap_or("?"),
+                        c["name"].as_str().unwrap_or("?")
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -108,7 +138,11 @@ fn failed_checks(doc: &Value) -> Vec<String> {
 
 fn host_names(inv: &Path) -> Vec<String> {
     let inventory = lvslab::inventory::Inventory::load(inv).expect("inventory loads");
-    inventory.host_names().into_iter().map(str::to_string).collect()
+    inventory
+        .host_names()
+        .into_iter()
+        .map(str::to_string)
+        .collect()
 }
 
 /// Everything setup may touch on a node, as text: ARP sysctls of every interface, addresses,
@@ -126,7 +160,10 @@ for s in apache2 keepalived lvslab-vip ipvsadm; do echo "$s $(systemctl is-activ
 "#;
 
 fn snapshot(inv: &Path, hosts: &[String]) -> BTreeMap<String, String> {
-    hosts.iter().map(|h| (h.clone(), ok(inv, &["lab", "ssh", h, "--", SNAPSHOT]))).collect()
+    hosts
+        .iter()
+        .map(|h| (h.clone(), ok(inv, &["lab", "ssh", h, "--", SNAPSHOT])))
+        .collect()
 }
 
 fn lab_is_up(inv: &Path) -> bool {
@@ -144,14 +181,28 @@ fn life_cycle(inv: &Path, variants: bool) {
 
     // Check mode on a torn-down lab: lists changes, changes nothing.
     let check = recap(inv, &["setup", "--check"]);
-    assert!(changed(&check).values().any(|n| *n > 0), "setup --check lists what would change");
-    assert_eq!(snapshot(inv, &hosts), before, "setup --check changed node state");
+    assert!(
+        changed(&check).values().any(|n| *n > 0),
+        "setup --check lists what would change"
+    );
+    assert_eq!(
+        snapshot(inv, &hosts),
+        before,
+        "setup --check changed node state"
+    );
 
     // Setup, verify, idempotence.
     let first = recap(inv, &["setup"]);
-    assert!(changed(&first).values().all(|n| *n > 0), "a cold setup changes every host: {first:?}");
+    assert!(
+        changed(&first).values().all(|n| *n > 0),
+        "a cold setup changes every host: {first:?}"
+    );
     let (passed, doc) = verify(inv);
-    assert!(passed, "verify after setup failed: {:?}", failed_checks(&doc));
+    assert!(
+        passed,
+        "verify after setup failed: {:?}",
+        failed_checks(&doc)
+    );
     assert_eq!(doc["mode"], "ha");
     assert_no_changes(&recap(inv, &["setup"]), "second setup");
 
@@ -159,36 +210,78 @@ fn life_cycle(inv: &Path, variants: bool) {
         // lvs mode: the tool owns VIP and IPVS table; keepalived steps aside.
         recap(inv, &["setup", "--mode", "lvs"]);
         let (passed, doc) = verify(inv);
-        assert!(passed, "verify in lvs mode failed: {:?}", failed_checks(&doc));
+        assert!(
+            passed,
+            "verify in lvs mode failed: {:?}",
+            failed_checks(&doc)
+        );
         assert_eq!(doc["mode"], "lvs");
         assert_no_changes(&recap(inv, &["setup", "--mode", "lvs"]), "second lvs setup");
         // wrr, no persistence: the table and the checks follow the variables.
-        let wrr = ["setup", "--mode", "lvs", "-e", "lvs_scheduler=wrr", "-e", "lvs_persistence_timeout=0"];
+        let wrr = [
+            "setup",
+            "--mode",
+            "lvs",
+            "-e",
+            "lvs_scheduler=wrr",
+            "-e",
+            "lvs_persistence_timeout=0",
+        ];
         recap(inv, &wrr);
         let out = lvslab(inv, &["--json", "verify"]);
         let doc: Value = serde_json::from_slice(&out.stdout).expect("verify JSON");
         // verify compares against the inventory (rr, persistence 50): it must see the difference.
         let failed = failed_checks(&doc);
-        assert!(failed.iter().any(|f| f.ends_with(":ipvs-table")), "verify notices wrr/no persistence: {failed:?}");
-        let table = doc["checks"].as_array().and_then(|cs| cs.iter().find(|c| c["name"] == "ipvs-table")).cloned();
+        assert!(
+            failed.iter().any(|f| f.ends_with(":ipvs-table")),
+            "verify notices wrr/no persistence: {failed:?}"
+        );
+        let table = doc["checks"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["name"] == "ipvs-table"))
+            .cloned();
         let detail = table.map(|t| t["detail"].to_string()).unwrap_or_default();
-        assert!(detail.contains("scheduler wrr (expected rr)") && detail.contains("persistence 0 (expected 50)"), "{detail}");
+        assert!(
+            detail.contains("scheduler wrr (expected rr)")
+                && detail.contains("persistence 0 (expected 50)"),
+            "{detail}"
+        );
         // Back to ha: keepalived takes the table over again.
         recap(inv, &["setup"]);
         let (passed, doc) = verify(inv);
-        assert!(passed, "verify back in ha mode failed: {:?}", failed_checks(&doc));
+        assert!(
+            passed,
+            "verify back in ha mode failed: {:?}",
+            failed_checks(&doc)
+        );
     }
 
     // Teardown restores every node exactly; verify then fails and says why.
     let down = recap(inv, &["teardown"]);
-    assert!(changed(&down).values().all(|n| *n > 0), "teardown changes every host: {down:?}");
+    assert!(
+        changed(&down).values().all(|n| *n > 0),
+        "teardown changes every host: {down:?}"
+    );
     let (passed, doc) = verify(inv);
     assert!(!passed, "verify must fail on a torn-down lab");
     let failed = failed_checks(&doc);
-    for must in ["requests", "ipvs-table", "arp-sysctls", "vip-on-lo", "web-server"] {
-        assert!(failed.iter().any(|f| f.ends_with(&format!(":{must}"))), "verify names `{must}` as failed: {failed:?}");
+    for must in [
+        "requests",
+        "ipvs-table",
+        "arp-sysctls",
+        "vip-on-lo",
+        "web-server",
+    ] {
+        assert!(
+            failed.iter().any(|f| f.ends_with(&format!(":{must}"))),
+            "verify names `{must}` as failed: {failed:?}"
+        );
     }
-    assert_eq!(snapshot(inv, &hosts), before, "teardown restored every node exactly");
+    assert_eq!(
+        snapshot(inv, &hosts),
+        before,
+        "teardown restored every node exactly"
+    );
     assert_no_changes(&recap(inv, &["teardown"]), "second teardown");
 
     if !was_up {

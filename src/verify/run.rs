@@ -364,7 +364,10 @@ fn client_side(
             .map(|r| (r.status, r.body))
             .map_err(|e| e.to_string());
         reqs.push(Request { source, result });
-        if reqs.len() == GIVE_UP && requests as usize > GIVE_UP && reqs.iter().all(|r| r.result.is_err()) {
+        if reqs.len() == GIVE_UP
+            && requests as usize > GIVE_UP
+            && reqs.iter().all(|r| r.result.is_err())
+        {
             reqs.push(Request {
                 source: None,
                 result: Err(format!("gave up after {GIVE_UP} failed requests in a row")),
