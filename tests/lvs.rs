@@ -145,6 +145,14 @@ fn host_names(inv: &Path) -> Vec<String> {
         .collect()
 }
 
+fn real_servers(inv: &Path) -> Vec<String> {
+    let inventory = lvslab::inventory::Inventory::load(inv).expect("inventory loads");
+    let names = inventory
+        .group_hosts("realservers")
+        .expect("a realservers group");
+    names.into_iter().map(str::to_string).collect()
+}
+
 /// Everything setup may touch on a node, as text: ARP sysctls of every interface, addresses,
 /// the IPVS table, the files the playbooks write (content hashes), services' state.
 const SNAPSHOT: &str = r#"export LC_ALL=C
@@ -179,6 +187,20 @@ fn life_cycle(inv: &Path, variants: bool) {
     recap(inv, &["teardown"]);
     let before = snapshot(inv, &hosts);
 
+    // A configuration a node cannot carry (a scheduler no kernel has) stops the run in the
+    // preflight plays, before anything changed on any host.
+    let bad = lvslab(inv, &["--json", "setup", "-e", "lvs_scheduler=nosuch"]);
+    assert_eq!(
+        bad.status.code(),
+        Some(1),
+        "unknown scheduler fails the run"
+    );
+    assert_eq!(
+        snapshot(inv, &hosts),
+        before,
+        "a failed preflight changed node state"
+    );
+
     // Check mode on a torn-down lab: lists changes, changes nothing.
     let check = recap(inv, &["setup", "--check"]);
     assert!(
@@ -207,6 +229,17 @@ fn life_cycle(inv: &Path, variants: bool) {
     assert_no_changes(&recap(inv, &["setup"]), "second setup");
 
     if variants {
+        // The real servers' settings persist across a reboot of the node.
+        let rs = real_servers(inv);
+        ok(inv, &["lab", "reboot", &rs[0]]);
+        let (passed, doc) = verify(inv);
+        assert!(
+            passed,
+            "verify after rebooting {} failed: {:?}",
+            rs[0],
+            failed_checks(&doc)
+        );
+
         // lvs mode: the tool owns VIP and IPVS table; keepalived steps aside.
         recap(inv, &["setup", "--mode", "lvs"]);
         let (passed, doc) = verify(inv);

@@ -174,7 +174,22 @@ async fn run_plays(shared: Arc<Shared>, hosts: &mut BTreeMap<String, HostRun>) {
             continue;
         }
         step(&shared, hosts, &pp.hosts, Step::Connect).await;
+        let going = |hosts: &BTreeMap<String, HostRun>| {
+            pp.hosts
+                .iter()
+                .filter(|n| hosts.get(*n).is_some_and(|h| !h.done))
+                .count()
+        };
+        let mut alive = going(hosts);
         for (i, t) in play.tasks.iter().enumerate() {
+            if play.any_errors_fatal && going(hosts) < alive {
+                // Stop every host, here and in the plays that follow.
+                for h in hosts.values_mut() {
+                    h.done = true;
+                }
+                return;
+            }
+            alive = going(hosts);
             let _ = shared.tx.send(Event::TaskStart {
                 name: t.name.clone(),
                 handler: false,
@@ -190,6 +205,12 @@ async fn run_plays(shared: Arc<Shared>, hosts: &mut BTreeMap<String, HostRun>) {
                 },
             )
             .await;
+        }
+        if play.any_errors_fatal && going(hosts) < alive {
+            for h in hosts.values_mut() {
+                h.done = true;
+            }
+            return;
         }
         for (i, h) in play.handlers.iter().enumerate() {
             let who: Vec<String> = pp
