@@ -36,6 +36,9 @@ done
 if [ "$dev" != "$iface" ]; then
     ip link set dev "$dev" down
     ip link set dev "$dev" name "$iface"
+    # On a real machine the NIC appears with its final name and udev applies its
+    # /etc/sysctl.d settings (systemd-sysctl --prefix); it was renamed after that here.
+    /lib/systemd/systemd-sysctl --prefix="/net/ipv4/conf/$iface" 2>/dev/null || true
 fi
 ip -b - <<IP
 link set dev lo up
