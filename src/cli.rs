@@ -109,6 +109,9 @@ pub struct VerifyArgs {
     /// Requests sent to the VIP from the client.
     #[arg(long, default_value_t = 20)]
     pub requests: u32,
+    /// Extra variables, as given to `setup` (verify compares against the same values).
+    #[arg(short = 'e', long = "extra-vars", value_name = "KEY=VALUE")]
+    pub extra_vars: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

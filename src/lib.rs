@@ -60,7 +60,7 @@ pub fn run(cli: cli::Cli) -> Result<ExitCode, Error> {
     use cli::Command as C;
     match &cli.command {
         C::Lab(cmd) => Ok(lab::run(cmd, &cli)?),
-        C::Verify(a) => verify_cmd(&cli, a.requests),
+        C::Verify(a) => verify_cmd(&cli, a.requests, &a.extra_vars),
         C::Demo => demo(&cli),
         C::Run {
             playbook,
@@ -159,8 +159,8 @@ fn engine(
 }
 
 /// `verify`: gather, evaluate, print the table (stdout, or stderr under `--json`).
-fn verify_cmd(cli: &cli::Cli, requests: u32) -> Result<ExitCode, Error> {
-    let report = verify::run::verify(&cli.inventory, requests)?;
+fn verify_cmd(cli: &cli::Cli, requests: u32, extra_vars: &[String]) -> Result<ExitCode, Error> {
+    let report = verify::run::verify(&cli.inventory, requests, extra_vars)?;
     let table = verify::render::table(&report);
     if cli.json {
         eprint!("{table}");
@@ -211,7 +211,13 @@ fn demo(cli: &cli::Cli) -> Result<ExitCode, Error> {
                 extra_vars: Vec::new(),
             }),
         ),
-        ("verify", Command::Verify(VerifyArgs { requests: 20 })),
+        (
+            "verify",
+            Command::Verify(VerifyArgs {
+                requests: 20,
+                extra_vars: Vec::new(),
+            }),
+        ),
         ("teardown", Command::Teardown(opts())),
     ];
     let mut summary: Vec<(String, std::time::Duration, bool)> = Vec::new();

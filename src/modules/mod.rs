@@ -524,9 +524,17 @@ pub(crate) mod testutil;
 /// the plain command runs.
 pub(crate) fn systemctl_enable(enable: bool, name: &str) -> String {
     let verb = if enable { "enable" } else { "disable" };
-    format!(
+    let mut cmd = format!(
         "SYSTEMCTL_SKIP_SYSV=1 {} 2>/dev/null || {}",
         crate::ssh::argv(&["systemctl", "--no-reload", verb, name]),
         crate::ssh::argv(&["systemctl", verb, name])
-    )
+    );
+    if !enable {
+        // A unit whose file is gone is as disabled as it gets (a restore run twice).
+        cmd.push_str(&format!(
+            " || ! systemctl cat {} >/dev/null 2>&1",
+            crate::ssh::quote(name)
+        ));
+    }
+    cmd
 }

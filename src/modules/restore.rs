@@ -231,7 +231,7 @@ impl Module for Restore {
                 cx.state.records.retain(|r| !selected(r));
                 script.push_str(&format!(
                     "if [ $failed = 0 ]; then {}; fi\nexit $failed\n",
-                    cx.state.persist()
+                    cx.state.persist().trim_end()
                 ));
             } else {
                 script.push_str(&format!(

@@ -51,12 +51,16 @@ impl VerifyError {
 const STEP: Duration = Duration::from_secs(3);
 
 /// Run every check against the inventory's nodes.
-pub fn verify(inventory: &Path, requests: u32) -> Result<Report, VerifyError> {
+pub fn verify(
+    inventory: &Path,
+    requests: u32,
+    extra_vars: &[String],
+) -> Result<Report, VerifyError> {
     let plan = plan::build(&plan::Request {
         inventory,
         playbook: None,
         limit: None,
-        extra_vars: &[],
+        extra_vars,
         check: true,
     })?;
     let group = |g: &'static str| -> Result<Vec<String>, VerifyError> {
@@ -81,7 +85,9 @@ pub fn verify(inventory: &Path, requests: u32) -> Result<Report, VerifyError> {
             path: inventory.display().to_string(),
             group: "directors",
         })?;
-        Ok((n.clone(), h.vars.clone()))
+        let mut vars = h.vars.clone();
+        vars.extend(plan.extra.clone());
+        Ok((n.clone(), vars))
     };
     let dvars = directors
         .iter()
