@@ -519,3 +519,46 @@ fn precedence_inventory_play_set_fact_extra() {
         r.all()
     );
 }
+
+#[test]
+fn proxy_command_route_works() {
+    let lab = Lab::new(1);
+    // A one-process TCP relay (no children left behind), like `lvslab lab proxy %h %p`.
+    lab.write(
+        "proxy.pl",
+        "use IO::Socket::INET; use IO::Select;\n\
+         my $s = IO::Socket::INET->new(PeerAddr => $ARGV[0], PeerPort => $ARGV[1]) or exit 1;\n\
+         binmode STDIN; binmode STDOUT; my $sel = IO::Select->new(\\*STDIN, $s);\n\
+         while (my @r = $sel->can_read) { for my $fh (@r) {\n\
+           my $n = sysread($fh, my $buf, 65536); exit 0 unless $n;\n\
+           if (fileno($fh) == fileno($s)) { syswrite(STDOUT, $buf) } else { syswrite($s, $buf) } } }\n",
+    );
+    let inv = std::fs::read_to_string(lab.path().join("inventory.yml")).unwrap();
+    let proxied = |port: &str| {
+        inv.replace(
+            "      ansible_host: 127.0.0.1\n",
+            &format!(
+                "      ansible_host: 127.0.0.1\n      ansible_ssh_common_args: \"-o ProxyCommand='perl {} %h {port}'\"\n",
+                lab.path().join("proxy.pl").display()
+            ),
+        )
+    };
+    std::fs::write(lab.path().join("inventory.yml"), proxied("%p")).unwrap();
+    let r = lab.lvslab(&["ping"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    // Proof the proxy carries the connection: a proxy to a closed port makes the host unreachable.
+    std::fs::write(lab.path().join("inventory.yml"), proxied("1")).unwrap();
+    let r = lab.lvslab(&["ping"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stdout.contains("unreachable: [node01]"), "{}", r.all());
+    let bad = proxied("%p").replace("ProxyCommand=", "StrictHostKeyChecking=no -o ProxyCommand=");
+    std::fs::write(lab.path().join("inventory.yml"), bad).unwrap();
+    let r = lab.lvslab(&["ping"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("`StrictHostKeyChecking` cannot be set: host keys are always checked"),
+        "{}",
+        r.all()
+    );
+}

@@ -415,6 +415,18 @@ fn connection(
         None => None,
     };
     let mut proxy_command = None;
+    let mut options = Vec::new();
+    for var in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
+        if let Some(n) = nodes.get(var) {
+            for (k, v) in ssh_options(n)? {
+                if k.eq_ignore_ascii_case("ProxyCommand") {
+                    proxy_command = Some(v);
+                } else {
+                    options.push((k, v));
+                }
+            }
+        }
+    }
     if let Some(r) = route {
         proxy_command = Some(r.proxy_command.clone());
         known_hosts = Some(r.known_hosts.clone());
@@ -429,7 +441,55 @@ fn connection(
         key,
         known_hosts,
         proxy_command,
+        options,
     }))
+}
+
+/// `-o Key=Value` options from `ansible_ssh_common_args`. Host key checking cannot be turned
+/// off this way: keys are always checked.
+fn ssh_options(n: &Node) -> Result<Vec<(String, String)>, Diag> {
+    const EXPECT: &str = "ssh options as `-o Key=Value` (e.g. `-o ProxyCommand=...`)";
+    let s = n.as_scalar_str(EXPECT)?;
+    let words = crate::modules::split_words(&s)
+        .map_err(|e| Diag::at(n, format!("cannot parse ssh arguments: {e}")).expected(EXPECT))?;
+    let mut out = Vec::new();
+    let mut it = words.into_iter();
+    while let Some(w) = it.next() {
+        let opt = match w.as_str() {
+            "-o" => it.next().unwrap_or_default(),
+            x if x.starts_with("-o") => x[2..].to_string(),
+            x => {
+                return Err(Diag::at(n, format!("unsupported ssh argument `{x}`")).expected(EXPECT))
+            }
+        };
+        let (k, v) = opt
+            .split_once('=')
+            .or_else(|| opt.split_once(' '))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .ok_or_else(|| {
+                Diag::at(n, format!("ssh option `{opt}` has no value")).expected(EXPECT)
+            })?;
+        if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric()) || v.contains('\n') {
+            return Err(Diag::at(n, format!("invalid ssh option `{opt}`")).expected(EXPECT));
+        }
+        let lower = k.to_ascii_lowercase();
+        if [
+            "stricthostkeychecking",
+            "userknownhostsfile",
+            "globalknownhostsfile",
+            "knownhostscommand",
+        ]
+        .contains(&lower.as_str())
+        {
+            return Err(Diag::at(
+                n,
+                format!("`{k}` cannot be set: host keys are always checked"),
+            )
+            .expected("`lvslab_known_hosts_file: PATH` to name the known_hosts file"));
+        }
+        out.push((k, v));
+    }
+    Ok(out)
 }
 
 /// Names that will exist at run time but not now: facts, registered results, `set_fact`
