@@ -601,7 +601,10 @@ async fn run_task(sh: &Shared, mut h: HostRun, play: usize, ti: usize, handler: 
         }
         Some(items) => {
             for it in items {
+                // Each item sees what earlier items set (`set_fact` accumulating in a loop).
                 let mut c = ctx.clone();
+                c.extend(h.registered.clone());
+                c.extend(plan.extra.clone());
                 c.insert("item".into(), it.clone());
                 let label = match it {
                     Json::String(s) => s.clone(),

@@ -569,7 +569,14 @@ fn check_str(
             t.render_value(&Json::String(s.to_string()), ctx)
                 .map(|_| ())
         };
-        r.map_err(|e| Diag::at(node, format!("template error: {e}")).expected(EXPECT_VAR))?;
+        r.map_err(|e| {
+            let exp = if e.msg.starts_with("undefined") {
+                EXPECT_VAR
+            } else {
+                "a valid minijinja expression"
+            };
+            Diag::at(node, format!("template error: {e}")).expected(exp)
+        })?;
     }
     Ok(())
 }

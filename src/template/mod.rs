@@ -74,6 +74,20 @@ impl Templates {
                 Ok(v)
             }
         });
+        // Ansible's `extract`: `groups['web'] | map('extract', hostvars, 'ansible_host')`.
+        env.add_filter(
+            "extract",
+            |key: Value,
+             container: Value,
+             more: Option<Value>|
+             -> Result<Value, minijinja::Error> {
+                let v = container.get_item(&key)?;
+                match more {
+                    Some(k) => v.get_item(&k),
+                    None => Ok(v),
+                }
+            },
+        );
         env.add_filter("regex_escape", |s: String| {
             s.chars()
                 .flat_map(|c| {
@@ -338,6 +352,22 @@ mod tests {
         let mut u: Vec<_> = u.into_iter().collect();
         u.sort();
         assert_eq!(u, vec!["xs", "y"]);
+    }
+
+    #[test]
+    fn extract_filter_like_ansible() {
+        let t = Templates::new();
+        let c = ctx(
+            json!({"groups": {"rs": ["a", "b"]}, "hostvars": {"a": {"ip": "1"}, "b": {"ip": "2"}}}),
+        );
+        assert_eq!(
+            t.render_value(
+                &json!("{{ groups.rs | map('extract', hostvars, 'ip') | list }}"),
+                &c
+            )
+            .unwrap(),
+            json!(["1", "2"])
+        );
     }
 
     #[test]
