@@ -141,6 +141,8 @@ const CHECK_PB: &str = r#"
       template: {src: app.conf.j2, dest: "{{ node_dir }}/etc/app.conf"}
     - name: command with creates
       command: {argv: [touch, "{{ node_dir }}/x"], creates: "{{ node_dir }}/x"}
+    - name: not waited for in check mode
+      wait_for: {port: 1, timeout: 1}
     - name: probe runs even in check mode
       command: ls /
       check_mode: false
@@ -155,8 +157,8 @@ fn check_mode_reports_changes_and_changes_nothing() {
     lab.write("playbooks/check.yml", CHECK_PB);
     let r = lab.lvslab(&["--json", "run", "--check", "playbooks/check.yml"]);
     assert_eq!(r.code, 0, "{}", r.all());
-    // 3 changes, 1 command that would run (skipped), the probe and the assert ok
-    assert_eq!(r.counts("node01"), (5, 3, 0, 0, 1), "{}", r.all());
+    // 3 changes, 1 command that would run and 1 wait (skipped), the probe and the assert ok
+    assert_eq!(r.counts("node01"), (5, 3, 0, 0, 2), "{}", r.all());
     let d = lab.node_dir("node01");
     assert!(
         !d.join("etc").exists(),
