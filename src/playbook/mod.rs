@@ -47,6 +47,8 @@ pub(crate) struct Task {
     pub(crate) args: Node,
     pub(crate) when: Vec<Node>,
     pub(crate) notify: Vec<String>,
+    /// Where `notify` was written (to report a handler that does not exist).
+    pub(crate) notify_node: Option<Node>,
     /// Names this handler answers to (`name` and `listen`).
     pub(crate) listen: Vec<String>,
     pub(crate) register: Option<String>,
@@ -196,6 +198,27 @@ fn parse_play(n: &Node) -> Result<Play, Diag> {
     if play.name.is_empty() {
         play.name = play.hosts.as_scalar_str("")?;
     }
+    for t in play.tasks.iter().chain(&play.handlers) {
+        for name in &t.notify {
+            if !play.handlers.iter().any(|h| h.listen.contains(name)) {
+                let at = t.notify_node.as_ref().unwrap_or(&t.args);
+                let known: Vec<String> = play
+                    .handlers
+                    .iter()
+                    .map(|h| format!("`{}`", h.name))
+                    .collect();
+                return Err(
+                    Diag::at(at, format!("no handler named `{name}` in this play")).expected(
+                        if known.is_empty() {
+                            "a handler defined under `handlers:` of the same play".to_string()
+                        } else {
+                            format!("one of {}", known.join(", "))
+                        },
+                    ),
+                );
+            }
+        }
+    }
     Ok(play)
 }
 
@@ -216,6 +239,7 @@ fn parse_task(n: &Node) -> Result<Task, Diag> {
         args: n.clone(),
         when: Vec::new(),
         notify: Vec::new(),
+        notify_node: None,
         listen: Vec::new(),
         register: None,
         tags: Vec::new(),
@@ -232,7 +256,10 @@ fn parse_task(n: &Node) -> Result<Task, Diag> {
         match k.name.as_str() {
             "name" => t.name = v.as_scalar_str("a task name (a string)")?,
             "when" => t.when = conditions(v)?,
-            "notify" => t.notify = str_or_list(v, "a handler name or a list of them")?,
+            "notify" => {
+                t.notify = str_or_list(v, "a handler name or a list of them")?;
+                t.notify_node = Some(v.clone());
+            }
             "listen" => t.listen = str_or_list(v, "a topic name or a list of them")?,
             "register" => {
                 let r = v.as_str("a variable name")?;

@@ -118,6 +118,15 @@ fn play_without_hosts() {
 }
 
 #[test]
+fn notify_of_a_missing_handler() {
+    let e = load("- hosts: all\n  tasks:\n    - command: ls\n      notify: restart web\n  handlers:\n    - name: restart apache\n      command: ls\n").unwrap_err();
+    assert_eq!(
+        e,
+        "no handler named `restart web` in this play\n ——▶ pb.yml:4:15\n  │\n4 │       notify: restart web\n  │               ^^^^^^^^^^^\n  = expected one of `restart apache`"
+    );
+}
+
+#[test]
 fn key_value_short_form() {
     let pb = load("- hosts: all\n  tasks:\n    - file: path=/tmp/x state=directory\n").unwrap();
     assert_eq!(
