@@ -1,3 +1,5 @@
+//! Planning tests: hosts, limits, variables and every bad input that must stop a run before it starts.
+
 use super::*;
 
 struct Fixture {

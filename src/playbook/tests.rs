@@ -1,3 +1,5 @@
+//! Playbook tests: plays, task keywords and every malformed playbook, with exact messages.
+
 use super::*;
 use crate::yaml::Source;
 use std::sync::Arc;
