@@ -415,8 +415,9 @@ fn bad_input_exits_2_and_contacts_nobody() {
         r.all()
     );
     assert!(r.stdout.is_empty(), "{}", r.all());
-    let r = lab.lvslab(&["run", "--limit", "nosuch", "playbooks/bad.yml"]);
+    let r = lab.lvslab(&["--json", "run", "--limit", "nosuch", "playbooks/bad.yml"]);
     assert_eq!(r.code, 2, "{}", r.all());
+    assert_eq!(r.json()["exit_code"], 2, "{}", r.all());
     let r = lab.lvslab(&["verify"]);
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains("not available yet"), "{}", r.all());
