@@ -193,6 +193,26 @@ impl Templates {
         v: &Json,
         ctx: &Map<String, Json>,
     ) -> Result<Json, TemplateError> {
+        // A variable's value may itself be a template that could not be resolved earlier (it
+        // needed facts): render again, a few rounds, so it is resolved — or fails loudly —
+        // instead of reaching the node as literal `{{ ... }}`.
+        let mut out = self.render_once(v, ctx)?;
+        for _ in 0..4 {
+            match &out {
+                Json::String(s) if is_templated(s) && Json::String(s.clone()) != *v => {
+                    let next = self.render_once(&out, ctx)?;
+                    if next == out {
+                        break;
+                    }
+                    out = next;
+                }
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    fn render_once(&self, v: &Json, ctx: &Map<String, Json>) -> Result<Json, TemplateError> {
         match v {
             Json::String(s) if is_templated(s) => {
                 if let Some(expr) = single_expression(s) {
@@ -352,6 +372,19 @@ mod tests {
         let mut u: Vec<_> = u.into_iter().collect();
         u.sort();
         assert_eq!(u, vec!["xs", "y"]);
+    }
+
+    #[test]
+    fn variables_holding_templates_are_rendered_through() {
+        let t = Templates::new();
+        let c = ctx(json!({"a": "{{ b }}", "b": "{{ missing }}"}));
+        let e = t.render_value(&json!("x {{ a }}"), &c).unwrap_err();
+        assert_eq!(e.msg, "undefined variable `missing`");
+        let c = ctx(json!({"a": "{{ b }}/32", "b": "10.0.0.1"}));
+        assert_eq!(
+            t.render_value(&json!("{{ a }}"), &c).unwrap(),
+            json!("10.0.0.1/32")
+        );
     }
 
     #[test]
