@@ -143,6 +143,12 @@ const CHECK_PB: &str = r#"
       command: {argv: [touch, "{{ node_dir }}/x"], creates: "{{ node_dir }}/x"}
     - name: not waited for in check mode
       wait_for: {port: 1, timeout: 1}
+    - name: shell would run
+      shell: echo hi > {{ node_dir }}/shell-ran
+    - name: a fact is still set
+      set_fact: {checked: yes}
+    - name: remove a file that exists
+      file: {path: "{{ node_dir }}/keep-me", state: absent}
     - name: probe runs even in check mode
       command: ls /
       check_mode: false
@@ -154,11 +160,15 @@ const CHECK_PB: &str = r#"
 #[test]
 fn check_mode_reports_changes_and_changes_nothing() {
     let lab = modules_lab(1);
+    std::fs::write(lab.node_dir("node01").join("keep-me"), "x").unwrap();
     lab.write("playbooks/check.yml", CHECK_PB);
     let r = lab.lvslab(&["--json", "run", "--check", "playbooks/check.yml"]);
     assert_eq!(r.code, 0, "{}", r.all());
-    // 3 changes, 1 command that would run and 1 wait (skipped), the probe and the assert ok
-    assert_eq!(r.counts("node01"), (5, 3, 0, 0, 2), "{}", r.all());
+    // 4 changes (dir, copy, template, absent); command, wait_for and shell skipped; the probe,
+    // set_fact and assert ok.
+    assert_eq!(r.counts("node01"), (7, 4, 0, 0, 3), "{}", r.all());
+    assert!(lab.node_dir("node01").join("keep-me").exists());
+    assert!(!lab.node_dir("node01").join("shell-ran").exists());
     let d = lab.node_dir("node01");
     assert!(
         !d.join("etc").exists(),
@@ -189,7 +199,21 @@ fn diff_shows_unified_diffs() {
     std::fs::write(d.join("conf"), "a\nb\nc\n").unwrap();
     lab.write(
         "playbooks/diff.yml",
-        "- hosts: all\n  tasks:\n    - copy: {dest: \"{{ node_dir }}/conf\", content: \"a\\nB\\nc\\n\"}\n",
+        "- hosts: all\n  tasks:\n    - copy: {dest: \"{{ node_dir }}/conf\", content: \"a\\nB\\nc\\n\"}\n    - template: {src: t.j2, dest: \"{{ node_dir }}/t.conf\"}\n",
+    );
+    lab.write("templates/t.j2", "host {{ inventory_hostname }}\n");
+    std::fs::write(d.join("t.conf"), "host old\n").unwrap();
+    let r = lab.lvslab(&["run", "--diff", "--check", "playbooks/diff.yml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("-b\n+B\n"), "{}", r.all());
+    assert!(
+        r.stdout.contains("-host old\n+host node01\n"),
+        "{}",
+        r.all()
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("conf")).unwrap(),
+        "a\nb\nc\n"
     );
     let r = lab.lvslab(&["run", "--diff", "playbooks/diff.yml"]);
     assert_eq!(r.code, 0, "{}", r.all());
