@@ -589,3 +589,28 @@ fn proxy_command_route_works() {
         r.all()
     );
 }
+
+#[test]
+fn copy_into_a_missing_directory_fails_cleanly() {
+    let lab = Lab::new(1);
+    let big = "x".repeat(1 << 20);
+    lab.write(
+        "playbooks/c.yml",
+        &format!("- hosts: all\n  tasks:\n    - copy: {{dest: \"{{{{ node_dir }}}}/no/such/dir/f\", content: \"{big}\"}}\n"),
+    );
+    let r = lab.lvslab(&["run", "playbooks/c.yml"]);
+    assert_eq!(r.code, 1, "{}", &r.all()[..2000.min(r.all().len())]);
+    assert!(
+        r.stdout
+            .contains("failed: [node01] task \"copy\": cannot write file"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("mktemp"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("node01 : ok=0 changed=0 failed=1 unreachable=0"),
+        "{}",
+        r.stdout
+    );
+}
