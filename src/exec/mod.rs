@@ -605,7 +605,7 @@ async fn run_task(sh: &Shared, mut h: HostRun, play: usize, ti: usize, handler: 
                 let mut c = ctx.clone();
                 c.extend(h.registered.clone());
                 c.extend(plan.extra.clone());
-                c.insert("item".into(), it.clone());
+                c.insert(task.loop_var.clone(), it.clone());
                 let label = match it {
                     Json::String(s) => s.clone(),
                     other => other.to_string(),
@@ -654,7 +654,7 @@ async fn run_task(sh: &Shared, mut h: HostRun, play: usize, ti: usize, handler: 
                 .zip(items)
                 .map(|((_, r), it)| {
                     let mut d = r.data.clone();
-                    d.insert("item".into(), it.clone());
+                    d.insert(task.loop_var.clone(), it.clone());
                     d.insert("changed".into(), Json::Bool(r.changed));
                     d.insert("failed".into(), Json::Bool(r.failed.is_some()));
                     Json::Object(d)

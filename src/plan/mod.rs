@@ -511,6 +511,7 @@ fn runtime_names(pb: &Playbook) -> HashSet<String> {
                 }
             }
             names.extend(t.vars.iter().map(|(k, _)| k.name.clone()));
+            names.insert(t.loop_var.clone());
         }
     }
     names

@@ -54,6 +54,8 @@ pub(crate) struct Task {
     pub(crate) register: Option<String>,
     pub(crate) tags: Vec<String>,
     pub(crate) loop_: Option<Node>,
+    /// `loop_control: {loop_var: NAME}` (default `item`).
+    pub(crate) loop_var: String,
     pub(crate) ignore_errors: bool,
     pub(crate) changed_when: Option<Node>,
     pub(crate) failed_when: Option<Node>,
@@ -82,6 +84,7 @@ const TASK_KEYS: &[&str] = &[
     "tags",
     "loop",
     "with_items",
+    "loop_control",
     "ignore_errors",
     "changed_when",
     "failed_when",
@@ -244,6 +247,7 @@ fn parse_task(n: &Node) -> Result<Task, Diag> {
         register: None,
         tags: Vec::new(),
         loop_: None,
+        loop_var: "item".into(),
         ignore_errors: false,
         changed_when: None,
         failed_when: None,
@@ -275,6 +279,32 @@ fn parse_task(n: &Node) -> Result<Task, Diag> {
                     return Err(v.type_error("a list, or a `{{ }}` expression giving one"));
                 }
                 t.loop_ = Some(v.clone())
+            }
+            "loop_control" => {
+                for (lk, lv) in v.as_map("a mapping with `loop_var` and/or `label`")? {
+                    match lk.name.as_str() {
+                        "loop_var" => {
+                            let name = lv.as_str("a variable name")?;
+                            if !is_identifier(name) {
+                                return Err(Diag::at(
+                                    lv,
+                                    format!("invalid variable name `{name}`"),
+                                )
+                                .expected("a variable name (letters, digits, `_`)"));
+                            }
+                            t.loop_var = name.to_string();
+                        }
+                        "label" | "pause" | "index_var" => {}
+                        other => {
+                            return Err(Diag::at_key(
+                                lk,
+                                &n.src,
+                                format!("unknown loop_control key `{other}`"),
+                            )
+                            .expected("`loop_var` or `label`"))
+                        }
+                    }
+                }
             }
             "ignore_errors" => t.ignore_errors = v.as_bool("true or false")?,
             "changed_when" => t.changed_when = Some(v.clone()),

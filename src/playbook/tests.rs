@@ -129,6 +129,12 @@ fn notify_of_a_missing_handler() {
 }
 
 #[test]
+fn loop_control_loop_var() {
+    let pb = load("- hosts: all\n  tasks:\n    - debug: {msg: \"{{ rs }}\"}\n      loop: [1]\n      loop_control: {loop_var: rs, label: x}\n").unwrap();
+    assert_eq!(pb.plays[0].tasks[0].loop_var, "rs");
+}
+
+#[test]
 fn key_value_short_form() {
     let pb = load("- hosts: all\n  tasks:\n    - file: path=/tmp/x state=directory\n").unwrap();
     assert_eq!(
