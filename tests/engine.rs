@@ -614,3 +614,28 @@ fn copy_into_a_missing_directory_fails_cleanly() {
         r.stdout
     );
 }
+
+#[test]
+fn one_round_trip_to_check_and_one_to_apply() {
+    let lab = Lab::new(1);
+    lab.write(
+        "playbooks/rt.yml",
+        "- hosts: all\n  tasks:\n    - name: put\n      copy: {dest: \"{{ node_dir }}/f\", content: \"x\\n\", mode: \"0600\"}\n    - name: dir\n      file: {path: \"{{ node_dir }}/d\", state: directory}\n",
+    );
+    let commands_of = |out: &str, task: &str| -> usize {
+        let start = out.find(&format!("TASK [{task}]")).expect("task shown");
+        let rest = &out[start + 1..];
+        let end = rest
+            .find("\nTASK [")
+            .or_else(|| rest.find("\nPLAY RECAP"))
+            .unwrap_or(rest.len());
+        rest[..end].matches("\n  $ ").count()
+    };
+    let first = lab.lvslab(&["-v", "run", "playbooks/rt.yml"]);
+    assert_eq!(first.code, 0, "{}", first.all());
+    assert_eq!(commands_of(&first.stdout, "put"), 2, "{}", first.stdout);
+    assert_eq!(commands_of(&first.stdout, "dir"), 2, "{}", first.stdout);
+    let second = lab.lvslab(&["-v", "run", "playbooks/rt.yml"]);
+    assert_eq!(commands_of(&second.stdout, "put"), 1, "{}", second.stdout);
+    assert_eq!(commands_of(&second.stdout, "dir"), 1, "{}", second.stdout);
+}
