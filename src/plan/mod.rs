@@ -532,6 +532,7 @@ fn check_str(
     is_cond: bool,
     ctx: &Map<String, Json>,
     runtime: &HashSet<String>,
+    strict: bool,
 ) -> Result<(), Diag> {
     let src = if is_cond {
         template::single_expression(s.trim()).unwrap_or(s)
@@ -546,6 +547,9 @@ fn check_str(
     syntax.map_err(|e| {
         Diag::at(node, format!("template error: {e}")).expected("a valid minijinja template")
     })?;
+    if !strict {
+        return Ok(());
+    }
     let used = if is_cond {
         t.undeclared_expr(src)
     } else {
@@ -620,22 +624,46 @@ fn check_task(
     for (k, v) in &task.vars {
         ctx.insert(k.name.clone(), v.to_json());
     }
+    for c in conds {
+        if let Value::Str(s) = &c.v {
+            check_str(t, c, s, true, &ctx, runtime, true)?;
+        }
+    }
+    // Ansible only templates what runs: a `when` already known to be false for this host means
+    // its arguments need not be valid here; one that depends on facts or results leaves only
+    // the syntax to check now (undefined names then fail the task at run time, if it runs).
+    let mut runs = Some(true);
+    for w in &task.when {
+        match &w.v {
+            Value::Bool(false) => runs = Some(false),
+            Value::Str(s) => {
+                let expr = template::single_expression(s.trim()).unwrap_or(s);
+                if t.undeclared_expr(expr).iter().all(|v| ctx.contains_key(v)) {
+                    if let Ok(false) = t.eval_bool(s, &ctx) {
+                        runs = Some(false);
+                    }
+                } else if runs == Some(true) {
+                    runs = None;
+                }
+            }
+            _ => {}
+        }
+    }
+    if runs == Some(false) {
+        return Ok(());
+    }
+    let strict = runs == Some(true);
     for (node, s) in strs {
         if cond_ptrs.contains(&(node as *const Node)) {
             continue;
         }
-        check_str(t, node, s, false, &ctx, runtime)?;
-    }
-    for c in conds {
-        if let Value::Str(s) = &c.v {
-            check_str(t, c, s, true, &ctx, runtime)?;
-        }
+        check_str(t, node, s, false, &ctx, runtime, strict)?;
     }
     if task.module.name() == "template" {
         if let Some(src_node) = task.args.get("src") {
             if let Value::Str(src) = &src_node.v {
                 if !template::is_templated(src) {
-                    check_template_file(plan, src_node, src, &ctx, runtime)?;
+                    check_template_file(plan, src_node, src, &ctx, runtime, strict)?;
                 }
             }
         }
@@ -672,6 +700,7 @@ fn check_template_file(
     src: &str,
     ctx: &Map<String, Json>,
     runtime: &HashSet<String>,
+    strict: bool,
 ) -> Result<(), Diag> {
     let Some(path) = modules::find_source(&plan.search, "templates", src) else {
         return Err(Diag::at(src_node, format!("template `{src}` not found"))
@@ -700,6 +729,9 @@ fn check_template_file(
             Diag::new(&tsrc, at(&e), format!("template syntax error: {e}"))
                 .expected("a valid minijinja template"),
         );
+    }
+    if !strict {
+        return Ok(());
     }
     let used = t.undeclared(&text);
     let mut unknown: Vec<&String> = used

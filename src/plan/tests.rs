@@ -255,6 +255,21 @@ fn undefined_in_when() {
 }
 
 #[test]
+fn arguments_of_tasks_not_run_on_a_host_need_not_be_defined_there() {
+    let f = Fixture::new("all:\n  children:\n    directors:\n      hosts:\n        d1: {prio: 100}\n    realservers:\n      hosts:\n        r1:\n");
+    f.plan(
+        "- hosts: all\n  tasks:\n    - command: echo {{ prio }}\n      when: inventory_hostname in groups['directors']\n    - command: echo {{ prio }}\n      when: ansible_facts.os_family == 'Debian' and inventory_hostname in groups['directors']\n",
+        None,
+        &[],
+    )
+    .unwrap();
+    let e = f
+        .plan("- hosts: all\n  tasks:\n    - command: echo {{ prio }}\n      when: inventory_hostname != 'nobody'\n", None, &[])
+        .unwrap_err();
+    assert!(e.starts_with("undefined variable `prio`"), "{e}");
+}
+
+#[test]
 fn guarded_variables_allowed() {
     let f = Fixture::new(INV);
     f.plan(
