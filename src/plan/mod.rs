@@ -200,7 +200,7 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
     let templates = Templates::new();
     let mut hosts = BTreeMap::new();
     let groups = groups_var(&inv);
-    let hostvars = hostvars_var(&inv);
+    let hostvars = hostvars_var(&inv, &templates, &groups, &extra);
     for name in &targeted {
         let nodes = inv.host_var_nodes(name).unwrap_or_default();
         let conn = connection(&inv, name, &nodes, route.as_ref())?;
@@ -309,11 +309,16 @@ fn groups_var(inv: &Inventory) -> Json {
     Json::Object(m)
 }
 
-fn hostvars_var(inv: &Inventory) -> Json {
+/// Every host's inventory variables, each resolved in its own host's context (a templated
+/// value of node02 must not be rendered with node01's variables).
+fn hostvars_var(inv: &Inventory, t: &Templates, groups: &Json, extra: &Map<String, Json>) -> Json {
     let mut m = Map::new();
     for h in inv.host_names() {
         let mut v = inv.host_vars(h).unwrap_or_default();
         v.insert("inventory_hostname".into(), Json::String(h.to_string()));
+        v.insert("groups".into(), groups.clone());
+        let mut v = resolve_templated(t, &v, extra).unwrap_or(v);
+        v.remove("groups");
         m.insert(h.to_string(), Json::Object(v));
     }
     Json::Object(m)

@@ -270,6 +270,17 @@ fn arguments_of_tasks_not_run_on_a_host_need_not_be_defined_there() {
 }
 
 #[test]
+fn hostvars_resolved_in_each_hosts_own_context() {
+    let f = Fixture::new(
+        "all:\n  vars:\n    me: \"{{ inventory_hostname }}-x\"\n  hosts:\n    a:\n    b:\n",
+    );
+    let p = f.plan("- hosts: a\n  tasks: []\n", None, &[]).unwrap();
+    let ctx = static_context(&p, p.play(&p.plays[0]), &p.hosts["a"]).unwrap();
+    assert_eq!(ctx["me"], "a-x");
+    assert_eq!(ctx["hostvars"]["b"]["me"], "b-x");
+}
+
+#[test]
 fn guarded_variables_allowed() {
     let f = Fixture::new(INV);
     f.plan(

@@ -39,9 +39,10 @@ pub(crate) fn resolve_templated(
     }
     for _ in 0..8 {
         let mut progress = false;
+        // `hostvars` is resolved per host when the plan is built, in each host's own context.
         let pending: Vec<String> = ctx
             .iter()
-            .filter(|(_, v)| has_template(v))
+            .filter(|(k, v)| k.as_str() != "hostvars" && has_template(v))
             .map(|(k, _)| k.clone())
             .collect();
         if pending.is_empty() {
