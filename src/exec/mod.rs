@@ -71,17 +71,22 @@ pub(crate) fn redact(s: &str, secrets: &[String]) -> String {
     out
 }
 
+/// Values of secret-named variables, at any depth (`hostvars.node04.keepalived_auth_pass`).
+fn collect_secrets(vars: &Map<String, Json>, out: &mut Vec<String>, depth: usize) {
+    for (k, v) in vars {
+        match v {
+            Json::String(s) if is_secret(k) => out.push(s.clone()),
+            Json::Number(n) if is_secret(k) => out.push(n.to_string()),
+            Json::Object(m) if depth < 4 => collect_secrets(m, out, depth + 1),
+            _ => {}
+        }
+    }
+}
+
 fn secrets_of(vars: &Map<String, Json>) -> Vec<String> {
-    let mut out: Vec<String> = vars
-        .iter()
-        .filter(|(k, _)| is_secret(k))
-        .filter_map(|(_, v)| match v {
-            Json::String(s) => Some(s.clone()),
-            Json::Number(n) => Some(n.to_string()),
-            _ => None,
-        })
-        .filter(|s| s.len() >= 2)
-        .collect();
+    let mut out = Vec::new();
+    collect_secrets(vars, &mut out, 0);
+    out.retain(|s| s.len() >= 2 && !crate::template::is_templated(s));
     // keepalived uses only the first 8 characters of auth_pass: hide those too.
     let short: Vec<String> = out
         .iter()
@@ -742,5 +747,8 @@ mod tests {
             redact("auth_pass supersecret99 / supersec / 10.0.0.50", &s),
             "auth_pass ******** / ******** / 10.0.0.50"
         );
+        let nested = serde_json::json!({"hostvars": {"n4": {"other_pass": "n4secret"}}});
+        let s = secrets_of(nested.as_object().unwrap());
+        assert_eq!(redact("x n4secret", &s), "x ********");
     }
 }
