@@ -565,7 +565,7 @@ async fn run_task(sh: &Shared, mut h: HostRun, play: usize, ti: usize, handler: 
             c
         }
         Err(e) => {
-            result.status = Status::Failed;
+            result.status = failed_status(task);
             result.failure = Some(Failure {
                 msg: e,
                 ..Default::default()
@@ -579,7 +579,7 @@ async fn run_task(sh: &Shared, mut h: HostRun, play: usize, ti: usize, handler: 
         Some(l) => match plan.templates.render_value(&l.to_json(), &ctx) {
             Ok(Json::Array(a)) => Some(a),
             Ok(other) => {
-                result.status = Status::Failed;
+                result.status = failed_status(task);
                 result.failure = Some(Failure {
                     msg: format!("`loop` must give a list, got {other}"),
                     ..Default::default()
@@ -588,7 +588,7 @@ async fn run_task(sh: &Shared, mut h: HostRun, play: usize, ti: usize, handler: 
                 return finish(sh, h, result, task);
             }
             Err(e) => {
-                result.status = Status::Failed;
+                result.status = failed_status(task);
                 result.failure = Some(Failure {
                     msg: format!("in `loop`: {e}"),
                     ..Default::default()
@@ -697,6 +697,15 @@ async fn run_task(sh: &Shared, mut h: HostRun, play: usize, ti: usize, handler: 
         h.notified.extend(task.notify.iter().cloned());
     }
     finish(sh, h, result, task)
+}
+
+/// Failed, or failed-but-ignored under `ignore_errors`.
+fn failed_status(task: &Task) -> Status {
+    if task.ignore_errors {
+        Status::Ignored
+    } else {
+        Status::Failed
+    }
 }
 
 fn finish(sh: &Shared, h: HostRun, mut r: HostResult, task: &Task) -> HostRun {
