@@ -444,7 +444,11 @@ fn bad_input_exits_2_and_contacts_nobody() {
     assert_eq!(r.json()["exit_code"], 2, "{}", r.all());
     let r = lab.lvslab(&["verify"]);
     assert_eq!(r.code, 2, "{}", r.all());
-    assert!(r.stderr.contains("not available yet"), "{}", r.all());
+    assert!(
+        r.stderr.contains("the inventory has no `directors` group"),
+        "{}",
+        r.all()
+    );
     // The sshd log shows no connection at all.
     let log = std::fs::read_to_string(lab.path().join("sshd_0.log")).unwrap_or_default();
     assert!(!log.contains("Accepted"), "{log}");

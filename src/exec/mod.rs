@@ -179,7 +179,22 @@ async fn run_plays(shared: Arc<Shared>, hosts: &mut BTreeMap<String, HostRun>) {
             continue;
         }
         step(&shared, hosts, &pp.hosts, Step::Connect).await;
+        let going = |hosts: &BTreeMap<String, HostRun>| {
+            pp.hosts
+                .iter()
+                .filter(|n| hosts.get(*n).is_some_and(|h| !h.done))
+                .count()
+        };
+        let mut alive = going(hosts);
         for (i, t) in play.tasks.iter().enumerate() {
+            if play.any_errors_fatal && going(hosts) < alive {
+                // Stop every host, here and in the plays that follow.
+                for h in hosts.values_mut() {
+                    h.done = true;
+                }
+                return;
+            }
+            alive = going(hosts);
             let _ = shared.tx.send(Event::TaskStart {
                 name: t.name.clone(),
                 handler: false,
@@ -195,6 +210,12 @@ async fn run_plays(shared: Arc<Shared>, hosts: &mut BTreeMap<String, HostRun>) {
                 },
             )
             .await;
+        }
+        if play.any_errors_fatal && going(hosts) < alive {
+            for h in hosts.values_mut() {
+                h.done = true;
+            }
+            return;
         }
         for (i, h) in play.handlers.iter().enumerate() {
             let who: Vec<String> = pp
@@ -605,8 +626,9 @@ async fn run_task(sh: &Shared, mut h: HostRun, play: usize, ti: usize, handler: 
             rs.push((None, r));
         }
         Some(items) => {
+            // Like Ansible, each item sees what earlier items set (`set_fact` accumulating a
+            // list over a loop is the common idiom); `-e` still wins.
             for it in items {
-                // Each item sees what earlier items set (`set_fact` accumulating in a loop).
                 let mut c = ctx.clone();
                 c.extend(h.registered.clone());
                 c.extend(plan.extra.clone());

@@ -211,7 +211,7 @@ impl Inventory {
     }
 
     /// Hosts of a group and all its descendants, in file order. `None` if no such group.
-    pub(crate) fn group_hosts(&self, name: &str) -> Option<Vec<&str>> {
+    pub fn group_hosts(&self, name: &str) -> Option<Vec<&str>> {
         self.group(name)?;
         if name == "all" {
             return Some(self.host_names());

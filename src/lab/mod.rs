@@ -1,21 +1,123 @@
-//! The embedded virtual lab (issue 3). Owned by the lab work stream; see docs/architecture.md.
+//! The embedded virtual lab (issue 3): one small VM per inventory host (qemu, Debian kernel with
+//! real IPVS, systemd), joined by a bridge inside a network namespace of the lab's own.
+//!
+//! Layout: [`topology`] (inventory → nodes), [`prereq`] (what the machine needs), [`cache`]
+//! (root image, kernel, initramfs; built once), [`initramfs`], [`keys`] (lab state directory,
+//! ssh identities, known_hosts), [`netns`] (namespace, bridge, taps; entering the lab), [`vm`]
+//! (qemu, pid, QMP, save/restore), [`ssh`], [`ops`] (up/down/reboot/reset), [`status`],
+//! [`proxy`] (ssh ProxyCommand), [`progress`] (terminal output).
 
+pub mod cache;
+pub mod initramfs;
+pub mod keys;
+pub mod netns;
+mod ops;
+pub mod prereq;
+mod progress;
+mod proxy;
+pub mod ssh;
+pub mod status;
+pub mod topology;
+pub mod vm;
+
+use std::path::Path;
 use std::process::ExitCode;
+
+use crate::cli::{Cli, LabCommand};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
+    #[error(transparent)]
+    Topology(#[from] topology::TopologyError),
+    #[error("the lab needs root (network namespaces, taps): run it with sudo")]
+    NotRoot,
+    #[error("the lab needs {missing}\ninstall them with: {install}\n(or run `lvslab lab up --install-deps`)")]
+    MissingPrerequisites { missing: String, install: String },
+    #[error("{0}")]
+    Prerequisite(String),
+    #[error("building the lab cache: {0}")]
+    Build(String),
+    #[error("lab network: {0}")]
+    Network(String),
+    #[error("lab state: {0}")]
+    State(String),
+    #[error("{0}")]
+    Vm(String),
+    #[error("lab {0} is not up (run `lvslab lab up`)")]
+    NotUp(String),
+    #[error("node {0} is not running (run `lvslab lab up`)")]
+    NodeDown(String),
+    #[error("lab {lab} has no node {node} (nodes: {known})")]
+    UnknownNode {
+        node: String,
+        lab: String,
+        known: String,
+    },
+    #[error("node {node}: {message}\nlast lines of its console ({console_path}):\n{console}")]
+    NodeFailed {
+        node: String,
+        message: String,
+        console: String,
+        console_path: String,
+    },
+    #[error("{0}")]
+    Failed(String),
+    /// A command the lab stream does not implement (the engine's commands, until they land).
     #[error("not built yet")]
     Unsupported,
 }
 
 impl LabError {
     pub fn exit_code(&self) -> u8 {
-        crate::exit::FAILED
+        match self {
+            LabError::Topology(_) | LabError::UnknownNode { .. } => crate::exit::INVALID_INPUT,
+            _ => crate::exit::FAILED,
+        }
     }
 }
 
-pub fn run(_cmd: &crate::cli::LabCommand, _cli: &crate::cli::Cli) -> Result<ExitCode, LabError> {
-    Err(LabError::Unsupported)
+/// Run one `lvslab lab ...` command.
+pub fn run(cmd: &LabCommand, cli: &Cli) -> Result<ExitCode, LabError> {
+    let inv = cli.inventory.as_path();
+    match cmd {
+        LabCommand::Up { install_deps } => ops::up(inv, *install_deps)?,
+        LabCommand::Down => ops::down(inv)?,
+        LabCommand::Status => status::print(inv, cli.json)?,
+        LabCommand::Ssh { node, command } => return ssh_node(inv, node, command),
+        LabCommand::Reboot { node } => ops::reboot(inv, node)?,
+        LabCommand::Reset { node } => ops::reset(inv, node.as_deref())?,
+        LabCommand::Proxy { host, port } => proxy::run(inv, host, *port)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lab ssh NODE [COMMAND...]`: a shell, or one command; exits with ssh's status.
+fn ssh_node(inventory: &Path, name: &str, command: &[String]) -> Result<ExitCode, LabError> {
+    let topo = topology::load(inventory)?;
+    let node = topo.node(name).ok_or_else(|| LabError::UnknownNode {
+        node: name.to_string(),
+        lab: topo.lab_name.clone(),
+        known: topo
+            .nodes
+            .iter()
+            .map(|n| n.name.clone())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })?;
+    if !netns::exists(&topo.netns()) {
+        return Err(LabError::NotUp(topo.lab_name.clone()));
+    }
+    let paths = keys::LabPaths::new(&topo.lab_name);
+    let mut c = ssh::command(&topo, &paths, node, 10);
+    if !command.is_empty() {
+        c.arg("--").args(command);
+    }
+    let status = c
+        .status()
+        .map_err(|e| LabError::Vm(format!("cannot run ssh: {e}")))?;
+    Ok(ExitCode::from(
+        status.code().unwrap_or(255).clamp(0, 255) as u8
+    ))
 }
 
 /// How the engine reaches the hosts of an inventory whose embedded lab is up: the nodes live in
@@ -31,6 +133,18 @@ pub struct SshRoute {
     pub identity: std::path::PathBuf,
 }
 
-pub fn ssh_route(_inventory_path: &std::path::Path) -> Option<SshRoute> {
-    None
+pub fn ssh_route(inventory_path: &std::path::Path) -> Option<SshRoute> {
+    let topo = topology::load(inventory_path).ok()?;
+    if !netns::exists(&topo.netns()) {
+        return None;
+    }
+    let paths = keys::LabPaths::new(&topo.lab_name);
+    if !paths.identity().exists() || !paths.known_hosts().exists() {
+        return None;
+    }
+    Some(SshRoute {
+        proxy_command: ssh::proxy_command(inventory_path),
+        known_hosts: paths.known_hosts(),
+        identity: paths.identity(),
+    })
 }

@@ -516,3 +516,18 @@ impl Cx<'_> {
 
 #[cfg(test)]
 pub(crate) mod testutil;
+
+/// `systemctl enable|disable NAME` for a node that runs systemd. The SysV compatibility step
+/// (`systemd-sysv-install` → `update-rc.d`, for packages that also ship an init script) only
+/// maintains rc.d links that systemd never reads, yet costs seconds per call; the implicit
+/// daemon reload is not needed for enablement symlinks. Both are skipped.
+/// A service that only has an init script (no native unit) still needs the SysV step: then
+/// the plain command runs.
+pub(crate) fn systemctl_enable(enable: bool, name: &str) -> String {
+    let verb = if enable { "enable" } else { "disable" };
+    format!(
+        "SYSTEMCTL_SKIP_SYSV=1 {} 2>/dev/null || {}",
+        crate::ssh::argv(&["systemctl", "--no-reload", verb, name]),
+        crate::ssh::argv(&["systemctl", verb, name])
+    )
+}

@@ -5,11 +5,13 @@
 
 use serde_json::{Map, Value as Json};
 
-use super::{Arg, Cx, Module, ModuleError, Outcome};
+use super::{opt, Arg, Cx, Module, ModuleError, Outcome, Ty};
 use crate::ssh::{argv, quote, BoxFuture};
 
 #[derive(Debug)]
 pub(crate) struct Restore;
+
+static ARGS: &[Arg] = &[opt("keys", Ty::StrOrList)];
 
 fn s<'a>(r: &'a Json, k: &str) -> &'a str {
     r.get(k).and_then(Json::as_str).unwrap_or("")
@@ -121,10 +123,7 @@ pub(crate) fn undo(r: &Json) -> (String, String) {
             let name = s(r, "name");
             let e = r.get("enabled").and_then(Json::as_bool).unwrap_or(false);
             let line = if s(r, "init") == "systemd" {
-                format!(
-                    "{} >/dev/null 2>&1",
-                    argv(&["systemctl", if e { "enable" } else { "disable" }, name])
-                )
+                format!("{} >/dev/null 2>&1", super::systemctl_enable(e, name))
             } else if e {
                 format!(
                     "update-rc.d {n} defaults 2>/dev/null || chkconfig {n} on",
@@ -164,21 +163,52 @@ impl Module for Restore {
         "restore"
     }
     fn args(&self) -> &'static [Arg] {
-        &[]
+        ARGS
     }
     fn run<'a>(
         &'a self,
-        _args: &'a Map<String, Json>,
+        args: &'a Map<String, Json>,
         cx: &'a mut Cx<'_>,
     ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
         Box::pin(async move {
             let mut out = Outcome::default();
-            if cx.state.records.is_empty() {
+            // `keys`: only records whose key starts with one of these prefixes (switching
+            // between modes hands the IPVS table from one owner to the other).
+            let prefixes: Option<Vec<String>> = match args.get("keys") {
+                None | Some(Json::Null) => None,
+                Some(Json::String(s)) => Some(vec![s.clone()]),
+                Some(Json::Array(a)) => Some(
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect(),
+                ),
+                Some(other) => {
+                    return Err(ModuleError::msg(format!(
+                        "`keys` must be a list of key prefixes, got {other}"
+                    )))
+                }
+            };
+            let selected = |r: &Json| match &prefixes {
+                None => true,
+                Some(ps) => {
+                    let key = s(r, "key");
+                    ps.iter().any(|p| key.starts_with(p.as_str()))
+                }
+            };
+            let chosen: Vec<Json> = cx
+                .state
+                .records
+                .iter()
+                .filter(|r| selected(r))
+                .cloned()
+                .collect();
+            if chosen.is_empty() {
                 out.msg = Some("nothing recorded: nothing to restore".into());
                 return Ok(out);
             }
+            let partial = chosen.len() < cx.state.records.len();
             out.changed = true;
-            let steps: Vec<(String, String)> = cx.state.records.iter().rev().map(undo).collect();
+            let steps: Vec<(String, String)> = chosen.iter().rev().map(undo).collect();
             out.msg = Some(
                 steps
                     .iter()
@@ -196,13 +226,22 @@ impl Module for Restore {
                     quote(&format!("restore step failed: {what}"))
                 ));
             }
-            script.push_str(&format!(
-                "if [ $failed = 0 ]; then rm -rf {b} && rm -f {s}; fi\nexit $failed\n",
-                b = quote(&format!("{}/backup", cx.state.dir())),
-                s = quote(&cx.state.path)
-            ));
+            if partial {
+                // Keep the other records (and their backups) for a later full restore.
+                cx.state.records.retain(|r| !selected(r));
+                script.push_str(&format!(
+                    "if [ $failed = 0 ]; then {}; fi\nexit $failed\n",
+                    cx.state.persist()
+                ));
+            } else {
+                script.push_str(&format!(
+                    "if [ $failed = 0 ]; then rm -rf {b} && rm -f {s}; fi\nexit $failed\n",
+                    b = quote(&format!("{}/backup", cx.state.dir())),
+                    s = quote(&cx.state.path)
+                ));
+                cx.state.records.clear();
+            }
             cx.exec_ok("restore failed", &script, None).await?;
-            cx.state.records.clear();
             Ok(out)
         })
     }

@@ -73,7 +73,7 @@ impl Module for Service {
             if let Some(e) = enabled {
                 if e != is_enabled {
                     steps.push(if systemd {
-                        argv(&["systemctl", if e { "enable" } else { "disable" }, &name])
+                        super::systemctl_enable(e, &name)
                     } else if e {
                         format!("update-rc.d {n} defaults 2>/dev/null || chkconfig {n} on")
                     } else {

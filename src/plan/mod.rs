@@ -146,6 +146,7 @@ pub(crate) fn ping_playbook() -> Playbook {
             handlers: Vec::new(),
             gather_facts: true,
             sudo: false,
+            any_errors_fatal: false,
         }],
     }
 }

@@ -34,6 +34,9 @@ pub(crate) struct Play {
     pub(crate) handlers: Vec<Task>,
     pub(crate) gather_facts: bool,
     pub(crate) sudo: bool,
+    /// A failure on any host of this play stops every host (preflight plays: nothing may
+    /// change anywhere when one node cannot carry the configuration).
+    pub(crate) any_errors_fatal: bool,
 }
 
 /// One task: a module and its (untemplated) arguments, plus keywords.
@@ -75,6 +78,7 @@ const PLAY_KEYS: &[&str] = &[
     "handlers",
     "gather_facts",
     "become",
+    "any_errors_fatal",
 ];
 const TASK_KEYS: &[&str] = &[
     "name",
@@ -160,6 +164,7 @@ fn parse_play(n: &Node) -> Result<Play, Diag> {
         handlers: Vec::new(),
         gather_facts: true,
         sudo: false,
+        any_errors_fatal: false,
     };
     let mut has_hosts = false;
     for (k, v) in m {
@@ -183,6 +188,7 @@ fn parse_play(n: &Node) -> Result<Play, Diag> {
             }
             "gather_facts" => play.gather_facts = v.as_bool("true or false")?,
             "become" => play.sudo = v.as_bool("true or false")?,
+            "any_errors_fatal" => play.any_errors_fatal = v.as_bool("true or false")?,
             other => {
                 return Err(
                     Diag::at_key(k, &n.src, format!("unknown play keyword `{other}`"))

@@ -1,0 +1,655 @@
+//! The lab's cache: parts built once and shared by every lab and node, rebuilt only when their
+//! inputs change (each directory is named after a hash of its inputs).
+//!
+//! ```text
+//! $LVSLAB_CACHE_DIR (default /var/cache/lvslab)
+//!   rootfs/<hash>/        debootstrap tree (package list, suite, mirror)
+//!   kernel/<package>/     the Debian kernel package, unpacked (vmlinuz + modules)
+//!   base/<hash>/          rootfs.squashfs (root + modules + lvslab units), vmlinuz, initramfs.cpio
+//!   labs/<lab>/           per-lab state: keys, known_hosts, node disks, saved VM states
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+
+use super::{initramfs, LabError};
+
+/// Bump when the way the base is assembled changes (forces a rebuild of `base/`).
+const BASE_RECIPE: &str = "lvslab-base-v3";
+const SUITE: &str = "bookworm";
+/// The node packages (issue 3): systemd as init, sshd, the LVS/HA stack, the tools the playbooks
+/// and `verify` use, and python3 + python3-apt for the Ansible comparison.
+pub const PACKAGES: &[&str] = &[
+    "systemd-sysv",
+    "dbus",
+    "openssh-server",
+    "keepalived",
+    "ipvsadm",
+    "apache2",
+    "net-tools",
+    "curl",
+    "iproute2",
+    "procps",
+    "kmod",
+    "arping",
+    "tcpdump",
+    "python3",
+    "python3-apt",
+];
+
+/// Units that only cost boot time on a lab node (found with `systemd-analyze blame`), and the
+/// services a pristine node must have installed but not running (the playbooks start them).
+const MASKED_UNITS: &[&str] = &[
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "dpkg-db-backup.timer",
+    "e2scrub_all.timer",
+    "e2scrub_reap.service",
+    "fstrim.timer",
+    "man-db.timer",
+    "systemd-pstore.service",
+    "getty@tty1.service",
+    "serial-getty@ttyS0.service",
+    "getty.target",
+    "apache-htcacheclean.service",
+    "systemd-update-utmp.service",
+    "systemd-update-utmp-runlevel.service",
+    "systemd-journal-catalog-update.service",
+    "systemd-hwdb-update.service",
+    "ldconfig.service",
+    "modprobe@drm.service",
+    "modprobe@fuse.service",
+    "modprobe@configfs.service",
+    "modprobe@efi_pstore.service",
+    "sys-kernel-config.mount",
+    "sys-kernel-debug.mount",
+    "sys-kernel-tracing.mount",
+    "sys-fs-fuse-connections.mount",
+    "dev-hugepages.mount",
+    "dev-mqueue.mount",
+    "systemd-binfmt.service",
+    "proc-sys-fs-binfmt_misc.automount",
+    "systemd-firstboot.service",
+    "systemd-machine-id-commit.service",
+    "systemd-random-seed.service",
+    "systemd-boot-system-token.service",
+    "cryptsetup.target",
+    "systemd-logind.service",
+    "systemd-sysusers.service",
+    "systemd-journal-flush.service",
+    "modprobe@loop.service",
+    "modprobe@dm_mod.service",
+    "kmod-static-nodes.service",
+    "systemd-remount-fs.service",
+];
+const DISABLED_UNITS: &[&str] = &["apache2.service", "keepalived.service"];
+/// Kernel module directories no lab node needs (keeps the image and its build small).
+const MODULE_EXCLUDES: &[&str] = &[
+    "kernel/sound",
+    "kernel/drivers/gpu",
+    "kernel/drivers/media",
+    "kernel/drivers/net/wireless",
+    "kernel/drivers/net/ethernet",
+    "kernel/drivers/infiniband",
+    "kernel/drivers/staging",
+    "kernel/drivers/usb",
+    "kernel/drivers/bluetooth",
+    "kernel/drivers/iio",
+    "kernel/drivers/hid",
+    "kernel/drivers/input",
+    "kernel/drivers/isdn",
+    "kernel/drivers/scsi",
+    "kernel/drivers/mtd",
+    "kernel/drivers/video",
+    "kernel/net/wireless",
+    "kernel/net/mac80211",
+    "kernel/net/bluetooth",
+];
+
+const NODE_SETUP: &str = include_str!("assets/node-setup.sh");
+const NODE_SETUP_UNIT: &str = include_str!("assets/lvslab-node-setup.service");
+const SSHD_CONF: &str = include_str!("assets/sshd.conf");
+const SSH_DROPIN: &str = include_str!("assets/ssh-fast.conf");
+
+/// Root of the cache (`LVSLAB_CACHE_DIR`, default `/var/cache/lvslab`).
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("LVSLAB_CACHE_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/lvslab"))
+}
+
+/// The built parts every VM boots from.
+#[derive(Debug, Clone)]
+pub struct Base {
+    /// Hash naming this build (a saved VM state is only valid with the same base).
+    pub id: String,
+    pub squashfs: PathBuf,
+    pub kernel: PathBuf,
+    pub initramfs: PathBuf,
+}
+
+fn hash(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    h.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<String, LabError> {
+    let out = cmd
+        .output()
+        .map_err(|e| LabError::Build(format!("{what}: cannot run {:?}: {e}", cmd.get_program())))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(15).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(LabError::Build(format!(
+            "{what}: {:?} failed ({}):\n{}",
+            cmd.get_program(),
+            out.status,
+            tail.join("\n")
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn io(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> LabError {
+    let what = what.to_string();
+    move |e| LabError::Build(format!("{what}: {e}"))
+}
+
+/// The Debian mirror apt on this machine already uses (`LVSLAB_MIRROR` overrides).
+pub fn apt_mirror() -> String {
+    if let Some(m) = std::env::var("LVSLAB_MIRROR")
+        .ok()
+        .filter(|m| !m.is_empty())
+    {
+        return m;
+    }
+    let mut texts = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/etc/apt/sources.list.d") {
+        let mut paths: Vec<PathBuf> = dir.flatten().map(|e| e.path()).collect();
+        paths.sort();
+        for p in paths {
+            let name = p.to_string_lossy().to_string();
+            if name.ends_with(".sources") || name.ends_with(".list") {
+                if let Ok(t) = std::fs::read_to_string(&p) {
+                    texts.push(t);
+                }
+            }
+        }
+    }
+    if let Ok(t) = std::fs::read_to_string("/etc/apt/sources.list") {
+        texts.insert(0, t);
+    }
+    texts
+        .iter()
+        .find_map(|t| mirror_from_sources(t))
+        .unwrap_or_else(|| "http://deb.debian.org/debian".to_string())
+}
+
+/// The first Debian main-archive URI in a sources.list or deb822 `.sources` text.
+pub fn mirror_from_sources(text: &str) -> Option<String> {
+    let debian = |uri: &str| {
+        (uri.starts_with("http://") || uri.starts_with("https://"))
+            && uri.contains("debian")
+            && !uri.contains("security")
+            && !uri.contains("debian-ports")
+    };
+    // deb822 stanzas.
+    for stanza in text.split("\n\n") {
+        let mut types_deb = false;
+        let mut uris = Vec::new();
+        for line in stanza.lines() {
+            let line = line.trim();
+            if let Some(v) = line.strip_prefix("Types:") {
+                types_deb = v.split_whitespace().any(|t| t == "deb");
+            } else if let Some(v) = line.strip_prefix("URIs:") {
+                uris.extend(v.split_whitespace().map(str::to_string));
+            }
+        }
+        if types_deb {
+            if let Some(u) = uris.into_iter().find(|u| debian(u)) {
+                return Some(u);
+            }
+        }
+    }
+    // one-line format: deb [opts] URI suite components
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        if words.next() != Some("deb") {
+            continue;
+        }
+        for w in words {
+            if w.starts_with('[') || w.ends_with(']') || w.contains('=') {
+                continue;
+            }
+            if debian(w) {
+                return Some(w.to_string());
+            }
+            break;
+        }
+    }
+    None
+}
+
+/// An exclusive lock on the cache while building (released when dropped).
+struct CacheLock(std::fs::File);
+
+impl CacheLock {
+    fn take(dir: &Path) -> Result<CacheLock, LabError> {
+        use std::os::fd::AsRawFd;
+        std::fs::create_dir_all(dir).map_err(io(dir.display()))?;
+        let path = dir.join(".lock");
+        let f = std::fs::File::create(&path).map_err(io(path.display()))?;
+        // SAFETY: flock on a file descriptor we own.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(LabError::Build(format!(
+                "cannot lock {}: {}",
+                path.display(),
+                std::io::Error::last_os_error()
+            )));
+        }
+        Ok(CacheLock(f))
+    }
+}
+
+impl Drop for CacheLock {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: unlocking our own descriptor.
+        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+    }
+}
+
+/// The kernel package to boot, remembered until apt's package lists change (asking apt-cache
+/// costs most of a warm `lab up`).
+fn kernel_package_cached(root: &Path) -> Result<String, LabError> {
+    let stamp = ["/var/lib/apt/lists", "/var/cache/apt/pkgcache.bin"]
+        .iter()
+        .map(|p| {
+            std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos().to_string())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let record = root.join("kernel").join("selected");
+    if let Ok(text) = std::fs::read_to_string(&record) {
+        if let Some((s, pkg)) = text.trim().split_once('\n') {
+            if s == stamp && root.join("kernel").join(pkg).join(".done").exists() {
+                return Ok(pkg.to_string());
+            }
+        }
+    }
+    let pkg = kernel_package()?;
+    let _ = std::fs::create_dir_all(root.join("kernel"));
+    let _ = std::fs::write(&record, format!("{stamp}\n{pkg}\n"));
+    Ok(pkg)
+}
+
+/// The kernel package `linux-image-amd64` depends on (e.g. `linux-image-6.1.0-56-amd64`).
+fn kernel_package() -> Result<String, LabError> {
+    let out = run(
+        Command::new("apt-cache").args(["depends", "linux-image-amd64"]),
+        "finding the kernel package",
+    )
+    .map_err(|e| {
+        LabError::Prerequisite(format!(
+            "{e}\nthe Debian kernel package is not known to apt: run `apt-get update` \
+             (the lab boots the kernel of linux-image-amd64 from the Debian archive)"
+        ))
+    })?;
+    out.lines()
+        .filter_map(|l| l.trim().strip_prefix("Depends:"))
+        .map(str::trim)
+        .find(|p| p.starts_with("linux-image-") && !p.contains("amd64-unsigned"))
+        .map(|p| p.trim_start_matches('<').trim_end_matches('>').to_string())
+        .ok_or_else(|| {
+            LabError::Prerequisite(
+                "apt knows no kernel for linux-image-amd64: run `apt-get update` \
+                 (the lab needs the Debian kernel package)"
+                    .into(),
+            )
+        })
+}
+
+/// Make sure the base exists (building what is missing) and return it.
+pub fn ensure_base(say: &dyn Fn(&str)) -> Result<Base, LabError> {
+    let root = cache_dir();
+    let _lock = CacheLock::take(&root)?;
+    let mirror = apt_mirror();
+    let packages = PACKAGES.join(",");
+    let rootfs_id = hash(&["rootfs", SUITE, &mirror, &packages]);
+    let kpkg = kernel_package_cached(&root)?;
+    let base_id = hash(&[
+        BASE_RECIPE,
+        &rootfs_id,
+        &kpkg,
+        initramfs::INIT_SCRIPT,
+        &initramfs::ROOT_MODULES.join(","),
+        NODE_SETUP,
+        NODE_SETUP_UNIT,
+        SSHD_CONF,
+        SSH_DROPIN,
+        &MASKED_UNITS.join(","),
+        &DISABLED_UNITS.join(","),
+        &MODULE_EXCLUDES.join(","),
+    ]);
+    let base_dir = root.join("base").join(&base_id);
+    let base = Base {
+        id: base_id.clone(),
+        squashfs: base_dir.join("rootfs.squashfs"),
+        kernel: base_dir.join("vmlinuz"),
+        initramfs: base_dir.join("initramfs.cpio"),
+    };
+    if base_dir.join(".done").exists() {
+        return Ok(base);
+    }
+    let started = Instant::now();
+    let rootfs = root.join("rootfs").join(&rootfs_id);
+    if !rootfs.join(".done").exists() {
+        say(&format!(
+            "building the node root filesystem (debootstrap {SUITE} from {mirror}, about a minute)"
+        ));
+        build_rootfs(&rootfs, &mirror)?;
+    }
+    let kdir = root.join("kernel").join(&kpkg);
+    if !kdir.join(".done").exists() {
+        say(&format!("fetching the kernel ({kpkg})"));
+        fetch_kernel(&kdir, &kpkg)?;
+    }
+    say("assembling the node image (squashfs, initramfs)");
+    assemble(&base_dir, &rootfs, &kdir)?;
+    say(&format!(
+        "cache ready in {:.1} s: {}",
+        started.elapsed().as_secs_f64(),
+        base_dir.display()
+    ));
+    Ok(base)
+}
+
+fn build_rootfs(dir: &Path, mirror: &str) -> Result<(), LabError> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(io(dir.display()))?;
+    }
+    std::fs::create_dir_all(dir).map_err(io(dir.display()))?;
+    run(
+        Command::new("debootstrap")
+            .arg("--variant=minbase")
+            .arg(format!("--include={}", PACKAGES.join(",")))
+            .arg(SUITE)
+            .arg(dir)
+            .arg(mirror),
+        "debootstrap",
+    )?;
+    std::fs::write(dir.join(".done"), "").map_err(io(dir.display()))?;
+    Ok(())
+}
+
+fn fetch_kernel(dir: &Path, package: &str) -> Result<(), LabError> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(io(dir.display()))?;
+    }
+    let dl = dir.with_extension("download");
+    let _ = std::fs::remove_dir_all(&dl);
+    std::fs::create_dir_all(&dl).map_err(io(dl.display()))?;
+    run(
+        Command::new("apt-get")
+            .args(["download", "-q", package])
+            .current_dir(&dl),
+        "downloading the kernel package",
+    )?;
+    let deb = std::fs::read_dir(&dl)
+        .map_err(io(dl.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))
+        .ok_or_else(|| LabError::Build(format!("apt-get download {package} left no .deb")))?;
+    let tmp = dir.with_extension("tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    run(
+        Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&tmp),
+        "unpacking the kernel",
+    )?;
+    std::fs::rename(&tmp, dir).map_err(io(dir.display()))?;
+    std::fs::write(dir.join(".done"), "").map_err(io(dir.display()))?;
+    let _ = std::fs::remove_dir_all(&dl);
+    Ok(())
+}
+
+fn kernel_version(kdir: &Path) -> Result<String, LabError> {
+    let mods = kdir.join("lib/modules");
+    std::fs::read_dir(&mods)
+        .map_err(io(mods.display()))?
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .next()
+        .ok_or_else(|| LabError::Build(format!("no kernel modules under {}", mods.display())))
+}
+
+fn write(path: &Path, text: &str, mode: u32) -> Result<(), LabError> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent.display()))?;
+    }
+    std::fs::write(path, text).map_err(io(path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(io(path.display()))?;
+    Ok(())
+}
+
+/// Copy the debootstrap tree, add the kernel modules and lvslab's units, mask boot-time noise,
+/// then pack it as a squashfs; build the initramfs from the same modules.
+fn assemble(base_dir: &Path, rootfs: &Path, kdir: &Path) -> Result<(), LabError> {
+    let kver = kernel_version(kdir)?;
+    let staging = base_dir.with_extension("staging");
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(io(staging.display()))?;
+    }
+    if base_dir.exists() {
+        std::fs::remove_dir_all(base_dir).map_err(io(base_dir.display()))?;
+    }
+    std::fs::create_dir_all(&staging).map_err(io(staging.display()))?;
+    run(
+        Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", rootfs.display()))
+            .arg(&staging),
+        "copying the root filesystem",
+    )?;
+    let _ = std::fs::remove_file(staging.join(".done"));
+    // Kernel modules (minus what no node needs), indexed by the guest's own depmod.
+    let mods_dst = staging.join("lib/modules").join(&kver);
+    std::fs::create_dir_all(staging.join("lib/modules")).map_err(io("lib/modules"))?;
+    run(
+        Command::new("cp")
+            .arg("-a")
+            .arg(kdir.join("lib/modules").join(&kver))
+            .arg(&mods_dst),
+        "copying the kernel modules",
+    )?;
+    for ex in MODULE_EXCLUDES {
+        let p = mods_dst.join(ex);
+        if p.exists() {
+            std::fs::remove_dir_all(&p).map_err(io(p.display()))?;
+        }
+    }
+    run(
+        Command::new("chroot")
+            .arg(&staging)
+            .args(["depmod", "-a", &kver]),
+        "depmod",
+    )?;
+    // Identity comes at boot from fw_cfg (assets/node-setup.sh); no shared host keys.
+    for entry in std::fs::read_dir(staging.join("etc/ssh"))
+        .map_err(io("etc/ssh"))?
+        .flatten()
+    {
+        if entry.file_name().to_string_lossy().starts_with("ssh_host_") {
+            std::fs::remove_file(entry.path()).map_err(io(entry.path().display()))?;
+        }
+    }
+    write(
+        &staging.join("etc/ssh/sshd_config.d/lvslab.conf"),
+        SSHD_CONF,
+        0o644,
+    )?;
+    // Every ssh login ran the motd scripts (forks cost most of a login under TCG).
+    let pam_sshd = staging.join("etc/pam.d/sshd");
+    if let Ok(text) = std::fs::read_to_string(&pam_sshd) {
+        write(&pam_sshd, &without_pam_motd(&text), 0o644)?;
+    }
+    write(
+        &staging.join("usr/local/sbin/lvslab-node-setup"),
+        NODE_SETUP,
+        0o755,
+    )?;
+    write(
+        &staging.join("etc/systemd/system/lvslab-node-setup.service"),
+        NODE_SETUP_UNIT,
+        0o644,
+    )?;
+    write(
+        &staging.join("etc/fstab"),
+        "# lvslab node: root is set up by the initramfs\n",
+        0o644,
+    )?;
+    // A placeholder id; the initramfs writes the node's own from the kernel command line.
+    write(
+        &staging.join("etc/machine-id"),
+        "00000000000000000000000000000001\n",
+        0o444,
+    )?;
+    let _ = std::fs::remove_file(staging.join("var/lib/dbus/machine-id"));
+    let _ = std::fs::remove_file(staging.join("etc/hostname"));
+    run(
+        Command::new("chroot").arg(&staging).args([
+            "systemctl",
+            "enable",
+            "lvslab-node-setup.service",
+        ]),
+        "enabling lvslab-node-setup",
+    )?;
+    run(
+        Command::new("chroot")
+            .arg(&staging)
+            .args(["systemctl", "disable"])
+            .args(DISABLED_UNITS),
+        "disabling apache2/keepalived",
+    )?;
+    run(
+        Command::new("chroot")
+            .arg(&staging)
+            .args(["systemctl", "mask"])
+            .args(MASKED_UNITS),
+        "masking boot-time units",
+    )?;
+    run(
+        Command::new("chroot").arg(&staging).args([
+            "systemctl",
+            "set-default",
+            "multi-user.target",
+        ]),
+        "default target",
+    )?;
+    // Downloaded .debs are not part of a machine.
+    if let Ok(dir) = std::fs::read_dir(staging.join("var/cache/apt/archives")) {
+        for e in dir.flatten() {
+            if e.path().extension().is_some_and(|x| x == "deb") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    let tmp = base_dir.with_extension("tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(io(tmp.display()))?;
+    run(
+        Command::new("mksquashfs")
+            .arg(&staging)
+            .arg(tmp.join("rootfs.squashfs"))
+            .args(["-comp", "lz4", "-noappend", "-quiet", "-no-progress"]),
+        "mksquashfs",
+    )?;
+    let busybox = super::prereq::static_busybox()
+        .ok_or_else(|| LabError::Build("no static busybox (package busybox-static)".into()))?;
+    initramfs::build(&busybox, &mods_dst, &tmp.join("initramfs.cpio"))
+        .map_err(|e| LabError::Build(format!("initramfs: {e}")))?;
+    std::fs::copy(
+        kdir.join("boot").join(format!("vmlinuz-{kver}")),
+        tmp.join("vmlinuz"),
+    )
+    .map_err(io("copying vmlinuz"))?;
+    std::fs::remove_dir_all(&staging).map_err(io(staging.display()))?;
+    std::fs::write(tmp.join(".done"), &kver).map_err(io(tmp.display()))?;
+    std::fs::rename(&tmp, base_dir).map_err(io(base_dir.display()))?;
+    Ok(())
+}
+
+/// The PAM config with its `pam_motd.so` lines commented out.
+fn without_pam_motd(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if !l.trim_start().starts_with('#') && l.contains("pam_motd.so") {
+                format!("# lvslab: no motd on lab nodes: {l}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pam_motd_lines_are_commented_out() {
+        let t = "session    optional     pam_motd.so  motd=/run/motd.dynamic\n# pam_motd.so here\nsession required pam_limits.so\n";
+        let out = without_pam_motd(t);
+        assert!(out.starts_with("# lvslab: no motd"));
+        assert!(out.contains("\n# pam_motd.so here\n"));
+        assert!(out.contains("\nsession required pam_limits.so\n"));
+    }
+
+    #[test]
+    fn mirror_from_deb822_skips_security() {
+        let text = "Types: deb\nURIs: http://deb.debian.org/debian-security\nSuites: bookworm-security\n\n\
+                    Types: deb deb-src\nURIs: http://mirror.example/debian\nSuites: bookworm\n";
+        assert_eq!(
+            mirror_from_sources(text).as_deref(),
+            Some("http://mirror.example/debian")
+        );
+    }
+
+    #[test]
+    fn mirror_from_one_line_format() {
+        let text = "# comment\ndeb [arch=amd64 signed-by=/x.gpg] http://ftp.de.debian.org/debian bookworm main\n";
+        assert_eq!(
+            mirror_from_sources(text).as_deref(),
+            Some("http://ftp.de.debian.org/debian")
+        );
+        assert_eq!(
+            mirror_from_sources("deb https://packages.cloud.google.com/apt x main"),
+            None
+        );
+    }
+
+    #[test]
+    fn hash_depends_on_every_input() {
+        assert_ne!(hash(&["a", "b"]), hash(&["ab"]));
+        assert_eq!(hash(&["a"]).len(), 16);
+    }
+}

@@ -1,0 +1,95 @@
+//! ssh to lab nodes the way the engine does: through `lvslab lab proxy` (into the lab's network
+//! namespace), checking host keys against the lab's known_hosts, with the lab's key.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use super::keys::LabPaths;
+use super::topology::{Node, Topology};
+use super::LabError;
+
+fn sh_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:=@".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// ssh's `ProxyCommand` for nodes of the lab of `inventory` (absolute paths; `%h %p` left to ssh).
+pub fn proxy_command(inventory: &Path) -> String {
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.canonicalize().ok())
+        .unwrap_or_else(|| "lvslab".into());
+    let inv = std::path::absolute(inventory).unwrap_or_else(|_| inventory.to_path_buf());
+    format!(
+        "{} -i {} lab proxy %h %p",
+        sh_quote(&exe.display().to_string()),
+        sh_quote(&inv.display().to_string())
+    )
+}
+
+/// An ssh command to `node` (add `--` and the remote command, or nothing for a shell).
+pub fn command(topo: &Topology, paths: &LabPaths, node: &Node, connect_timeout: u64) -> Command {
+    let mut c = Command::new("ssh");
+    c.args(["-F", "none"])
+        .arg("-i")
+        .arg(paths.identity())
+        .args(["-o", "IdentitiesOnly=yes"])
+        .arg("-o")
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            paths.known_hosts().display()
+        ))
+        .args(["-o", "GlobalKnownHostsFile=/dev/null"])
+        .args(["-o", "StrictHostKeyChecking=yes"])
+        .args(["-o", "LogLevel=ERROR"])
+        .arg("-o")
+        .arg(format!("ConnectTimeout={connect_timeout}"))
+        .arg("-o")
+        .arg(format!("ProxyCommand={}", proxy_command(&topo.inventory)))
+        .arg("-p")
+        .arg(node.port.to_string())
+        .arg("-l")
+        .arg(&node.user)
+        .arg(node.address.to_string());
+    c
+}
+
+/// Run one command on a node in batch mode; returns (exit status ok, stdout).
+pub fn run(
+    topo: &Topology,
+    paths: &LabPaths,
+    node: &Node,
+    remote: &str,
+    timeout: Duration,
+) -> Result<(bool, String, String), LabError> {
+    let mut c = command(topo, paths, node, timeout.as_secs().max(1));
+    c.args(["-o", "BatchMode=yes", "--", remote])
+        .stdin(Stdio::null());
+    let out = c
+        .output()
+        .map_err(|e| LabError::Vm(format!("cannot run ssh: {e}")))?;
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_command_quotes_paths() {
+        let p = proxy_command(Path::new("/tmp/my inv.yml"));
+        assert!(p.contains("-i '/tmp/my inv.yml' lab proxy %h %p"), "{p}");
+        assert_eq!(sh_quote("/a/b.yml"), "/a/b.yml");
+    }
+}

@@ -1,0 +1,812 @@
+//! The checks themselves: pure functions from what was observed on the nodes and from the
+//! client to named pass/fail results. Gathering (ssh, sockets) lives in `run`, so every rule
+//! here is unit-tested on recorded outputs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use serde::Serialize;
+
+use super::parse::{self, IfAddr};
+use super::spec::{Method, Spec};
+
+/// One named check on one host (or `client`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub host: String,
+    pub name: &'static str,
+    pub ok: bool,
+    pub detail: String,
+}
+
+impl Check {
+    fn new(host: &str, name: &'static str, ok: bool, detail: impl Into<String>) -> Check {
+        Check {
+            host: host.to_string(),
+            name,
+            ok,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// A node's probe output split into sections, or why it could not be probed.
+pub type Probe = Result<BTreeMap<String, String>, String>;
+
+fn section<'a>(p: &'a BTreeMap<String, String>, name: &str) -> &'a str {
+    p.get(name).map(String::as_str).unwrap_or("")
+}
+
+/// Which mode the directors are in: keepalived managed by lvslab on any director means `ha`.
+pub fn detect_ha(directors: &[(String, Probe)]) -> bool {
+    directors.iter().any(|(_, p)| {
+        p.as_ref()
+            .map(|s| {
+                section(s, "keepalived_managed")
+                    .trim()
+                    .parse::<u32>()
+                    .unwrap_or(0)
+                    > 0
+            })
+            .unwrap_or(false)
+    })
+}
+
+fn holds_vip(addrs: &[IfAddr], spec: &Spec) -> Option<IfAddr> {
+    addrs
+        .iter()
+        .find(|a| a.addr == spec.vip && a.dev == spec.lan_interface)
+        .cloned()
+}
+
+/// The director holding the VIP, when exactly one does.
+pub fn vip_holder(spec: &Spec, directors: &[(String, Probe)], ha: bool) -> (Check, Option<String>) {
+    let holders: Vec<(String, IfAddr)> = directors
+        .iter()
+        .filter_map(|(n, p)| {
+            let s = p.as_ref().ok()?;
+            holds_vip(&parse::ip_addrs(section(s, "addr")), spec).map(|a| (n.clone(), a))
+        })
+        .collect();
+    let expected = spec.primary_director().map(|d| d.name.clone());
+    let want = format!("{}/{} label {}", spec.vip, spec.vip_prefix, spec.vip_label);
+    let (ok, detail, holder) = match holders.as_slice() {
+        [] => (false, format!("no director holds {want}"), None),
+        [(n, a)] => {
+            let shape_ok = a.prefix == spec.vip_prefix && a.label == spec.vip_label;
+            let who_ok = expected.as_deref() == Some(n.as_str());
+            let detail = format!(
+                "{n} holds {}/{} label {}{}{}",
+                a.addr,
+                a.prefix,
+                a.label,
+                if shape_ok {
+                    String::new()
+                } else {
+                    format!(" (expected {want})")
+                },
+                if who_ok {
+                    String::new()
+                } else {
+                    format!(" (expected {})", expected.as_deref().unwrap_or("?"))
+                },
+            );
+            (shape_ok && who_ok, detail, Some(n.clone()))
+        }
+        many => (
+            false,
+            format!(
+                "{} directors hold the VIP: {}",
+                many.len(),
+                many.iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None,
+        ),
+    };
+    let name = if ha {
+        "vip-held-by-one-director"
+    } else {
+        "vip-on-director"
+    };
+    (
+        Check::new(expected.as_deref().unwrap_or("cluster"), name, ok, detail),
+        holder,
+    )
+}
+
+/// The active director's IPVS table against the inventory. In ha mode keepalived removes
+/// real servers that fail their health check, so `healthy` says which ones must be present.
+pub fn ipvs_table(
+    spec: &Spec,
+    host: &str,
+    probe: &BTreeMap<String, String>,
+    healthy: &BTreeSet<String>,
+) -> Check {
+    let services = parse::ipvs_save(section(probe, "ipvs"));
+    let Some(svc) = services
+        .iter()
+        .find(|s| s.addr == spec.service() && s.protocol == spec.protocol)
+    else {
+        return Check::new(
+            host,
+            "ipvs-table",
+            false,
+            format!(
+                "no {} service {} in `ipvsadm -S -n`",
+                spec.protocol,
+                spec.service()
+            ),
+        );
+    };
+    let mut problems = Vec::new();
+    if svc.scheduler != spec.scheduler {
+        problems.push(format!(
+            "scheduler {} (expected {})",
+            svc.scheduler, spec.scheduler
+        ));
+    }
+    if svc.persistence != spec.persistence {
+        problems.push(format!(
+            "persistence {} (expected {})",
+            svc.persistence, spec.persistence
+        ));
+    }
+    let method = spec.method.ipvsadm_flag();
+    for rs in &spec.real_servers {
+        let want = SocketAddrV4::new(rs.addr, rs.port);
+        match svc.real_servers.iter().find(|r| r.addr == want) {
+            None if healthy.contains(&rs.name) => {
+                problems.push(format!("{} ({want}) missing", rs.name))
+            }
+            None => {}
+            Some(r) => {
+                if r.method != method {
+                    problems.push(format!(
+                        "{} method {} (expected {method})",
+                        rs.name, r.method
+                    ));
+                }
+                if r.weight != rs.weight {
+                    problems.push(format!(
+                        "{} weight {} (expected {})",
+                        rs.name, r.weight, rs.weight
+                    ));
+                }
+            }
+        }
+    }
+    let detail = if problems.is_empty() {
+        format!(
+            "{} {} {} persistence {} with {} real server(s) {method}",
+            spec.protocol,
+            spec.service(),
+            svc.scheduler,
+            svc.persistence,
+            svc.real_servers.len()
+        )
+    } else {
+        problems.join("; ")
+    };
+    Check::new(host, "ipvs-table", problems.is_empty(), detail)
+}
+
+/// Per real server: ARP sysctls, VIP on lo, web server, page naming the node.
+pub fn real_server(spec: &Spec, host: &str, probe: &BTreeMap<String, String>) -> Vec<Check> {
+    let mut out = Vec::new();
+    let sysctls: BTreeMap<&str, &str> = section(probe, "sysctl")
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .collect();
+    let mut bad = Vec::new();
+    for dev in ["all", spec.lan_interface.as_str()] {
+        for (key, want) in [("arp_ignore", "1"), ("arp_announce", "2")] {
+            let k = format!("net.ipv4.conf.{dev}.{key}");
+            let got = sysctls.get(k.as_str()).copied().unwrap_or("?").trim();
+            if got != want {
+                bad.push(format!("{k}={got} (expected {want})"));
+            }
+        }
+    }
+    out.push(Check::new(
+        host,
+        "arp-sysctls",
+        bad.is_empty(),
+        if bad.is_empty() {
+            "arp_ignore=1 arp_announce=2 on all and ".to_string() + &spec.lan_interface
+        } else {
+            bad.join("; ")
+        },
+    ));
+    if spec.method != Method::Nat {
+        let addrs = parse::ip_addrs(section(probe, "addr"));
+        let on_lo = addrs.iter().find(|a| a.addr == spec.vip && a.dev == "lo");
+        let (ok, detail) = match on_lo {
+            Some(a) if a.prefix == 32 => (true, format!("{}/32 on lo label {}", a.addr, a.label)),
+            Some(a) => (
+                false,
+                format!("{}/{} on lo (expected /32)", a.addr, a.prefix),
+            ),
+            None => (false, format!("{} is not on lo", spec.vip)),
+        };
+        out.push(Check::new(host, "vip-on-lo", ok, detail));
+        if let Some(a) = addrs.iter().find(|a| a.addr == spec.vip && a.dev != "lo") {
+            out.push(Check::new(
+                host,
+                "vip-not-on-lan",
+                false,
+                format!("{} is on {} too: it would answer ARP", a.addr, a.dev),
+            ));
+        }
+    }
+    let web = section(probe, "web");
+    let active = web.lines().find(|l| l.ends_with(" active"));
+    out.push(Check::new(
+        host,
+        "web-server",
+        active.is_some(),
+        active.map(str::to_string).unwrap_or_else(|| {
+            let t = web.trim();
+            if t.is_empty() {
+                "neither apache2 nor httpd is installed".into()
+            } else {
+                t.replace('\n', "; ")
+            }
+        }),
+    ));
+    let page = section(probe, "page");
+    let named = page_names(page, &[host.to_string()]).is_some();
+    out.push(Check::new(
+        host,
+        "page-names-node",
+        named,
+        if named {
+            format!("local page says \"from {host}\"")
+        } else {
+            format!("local page does not name {host}: {}", snippet(page))
+        },
+    ));
+    out
+}
+
+/// Which of `names` a page names ("from NAME"); the longest match wins so `node1` never
+/// claims `node10`'s page.
+pub fn page_names<'a>(body: &str, names: &'a [String]) -> Option<&'a str> {
+    names
+        .iter()
+        .filter(|n| {
+            let needle = format!("from {n}");
+            body.match_indices(&needle).any(|(i, _)| {
+                let next = body[i + needle.len()..].chars().next();
+                !next.is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '_' || c == '.')
+            })
+        })
+        .max_by_key(|n| n.len())
+        .map(String::as_str)
+}
+
+fn snippet(s: &str) -> String {
+    let t: String = s.trim().chars().take(80).collect();
+    if t.is_empty() {
+        "(empty)".into()
+    } else {
+        t.replace('\n', " ")
+    }
+}
+
+/// keepalived on each director: config valid, running, in the state the inventory gives it.
+pub fn keepalived(spec: &Spec, directors: &[(String, Probe)]) -> Vec<Check> {
+    let mut out = Vec::new();
+    for d in &spec.directors {
+        let Some(Ok(p)) = directors.iter().find(|(n, _)| *n == d.name).map(|(_, p)| p) else {
+            continue;
+        };
+        let test = section(p, "keepalived_test").trim();
+        let (ok, detail) = match test {
+            "0" => (
+                true,
+                "keepalived -t accepts /etc/keepalived/keepalived.conf".to_string(),
+            ),
+            "unsupported" => (
+                true,
+                "keepalived has no -t (1.3.x): config checked by the running daemon".to_string(),
+            ),
+            "missing" => (
+                false,
+                "/etc/keepalived/keepalived.conf does not exist".to_string(),
+            ),
+            code => (
+                false,
+                format!("keepalived -t -f /etc/keepalived/keepalived.conf exited {code}"),
+            ),
+        };
+        out.push(Check::new(&d.name, "keepalived-config", ok, detail));
+        let active = section(p, "keepalived_active").trim();
+        let state = section(p, "keepalived_state").trim();
+        let got = state
+            .strip_prefix("Entering ")
+            .and_then(|s| s.strip_suffix(" STATE"))
+            .unwrap_or("unknown");
+        let want = d.state.as_deref().unwrap_or("BACKUP");
+        let ok = active == "active" && got == want;
+        out.push(Check::new(
+            &d.name,
+            "keepalived-state",
+            ok,
+            if active != "active" {
+                format!("keepalived is {active}")
+            } else {
+                format!("{got} (expected {want})")
+            },
+        ));
+    }
+    out
+}
+
+/// What the client got from its requests to the VIP.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub source: Option<Ipv4Addr>,
+    pub result: Result<(u16, String), String>,
+}
+
+/// The request checks and the distribution of answers per real server.
+pub fn requests(spec: &Spec, reqs: &[Request]) -> (Vec<Check>, BTreeMap<String, u32>) {
+    let names: Vec<String> = spec.real_servers.iter().map(|r| r.name.clone()).collect();
+    let mut dist: BTreeMap<String, u32> = names.iter().map(|n| (n.clone(), 0)).collect();
+    let mut failures = Vec::new();
+    let mut by_source: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for r in reqs {
+        match &r.result {
+            Ok((200, body)) => match page_names(body, &names) {
+                Some(n) => {
+                    *dist.entry(n.to_string()).or_default() += 1;
+                    let src = r
+                        .source
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "default".into());
+                    by_source.entry(src).or_default().insert(n.to_string());
+                }
+                None => failures.push(format!("200 from no known real server: {}", snippet(body))),
+            },
+            Ok((status, _)) => failures.push(format!("HTTP {status}")),
+            Err(e) => failures.push(e.clone()),
+        }
+    }
+    let mut checks = vec![Check::new(
+        "client",
+        "requests",
+        failures.is_empty() && !reqs.is_empty(),
+        if failures.is_empty() {
+            format!(
+                "{}/{} requests to http://{}/ answered 200",
+                reqs.len(),
+                reqs.len(),
+                spec.service()
+            )
+        } else {
+            format!(
+                "{} of {} failed: {}",
+                failures.len(),
+                reqs.len(),
+                failures
+                    .iter()
+                    .take(3)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        },
+    )];
+    let sources = by_source.len();
+    if spec.persistence > 0 && sources > 0 {
+        let unsticky: Vec<String> = by_source
+            .iter()
+            .filter(|(_, rs)| rs.len() > 1)
+            .map(|(s, rs)| {
+                format!(
+                    "{s} -> {}",
+                    rs.iter().cloned().collect::<Vec<_>>().join("+")
+                )
+            })
+            .collect();
+        checks.push(Check::new(
+            "client",
+            "persistence",
+            unsticky.is_empty() && sources > 0,
+            if unsticky.is_empty() {
+                format!("persistence {} s: each of {sources} client source address(es) stayed on one real server", spec.persistence)
+            } else {
+                format!("sources moved between real servers: {}", unsticky.join(", "))
+            },
+        ));
+    }
+    // Spreading is only promised by the round-robin family, and with persistence only when
+    // there are at least as many sources as real servers.
+    let spreads = matches!(spec.scheduler.as_str(), "rr" | "wrr");
+    let enough = if spec.persistence > 0 {
+        sources >= names.len()
+    } else {
+        reqs.len() >= names.len()
+    };
+    if spreads && enough && failures.is_empty() {
+        let idle: Vec<&String> = spec
+            .real_servers
+            .iter()
+            .filter(|r| r.weight > 0 && dist.get(&r.name).copied().unwrap_or(0) == 0)
+            .map(|r| &r.name)
+            .collect();
+        checks.push(Check::new(
+            "client",
+            "spread",
+            idle.is_empty(),
+            if idle.is_empty() {
+                format!(
+                    "every real server answered ({} scheduler, {} source address(es))",
+                    spec.scheduler,
+                    sources.max(1)
+                )
+            } else {
+                format!(
+                    "no answer from {}",
+                    idle.iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            },
+        ));
+    }
+    (checks, dist)
+}
+
+/// Direct routing (or TUN/NAT forwarding) proven on held connections: the director's IPVS
+/// table lists them while it has no socket for them, and the real server IPVS chose has the
+/// ESTABLISHED socket.
+pub fn forwarding(
+    spec: &Spec,
+    held: &[SocketAddrV4],
+    director: &str,
+    director_probe: &Probe,
+    real_probes: &[(String, Probe)],
+) -> Vec<Check> {
+    let mut out = Vec::new();
+    let Ok(dp) = director_probe else {
+        let e = director_probe.as_ref().err().cloned().unwrap_or_default();
+        return vec![Check::new(
+            director,
+            "forwarding",
+            false,
+            format!("could not probe: {e}"),
+        )];
+    };
+    if held.is_empty() {
+        return vec![Check::new(
+            "client",
+            "forwarding",
+            false,
+            "no connection to the VIP could be held open",
+        )];
+    }
+    let conns = parse::ipvs_conns(section(dp, "conns"));
+    let listed: Vec<&parse::IpvsConn> = conns
+        .iter()
+        .filter(|c| c.virtual_addr == spec.service() && held.contains(&c.source))
+        .collect();
+    let director_sockets = parse::netstat_tcp(section(dp, "netstat"))
+        .into_iter()
+        .filter(|s| s.remote.is_some_and(|r| held.contains(&r)))
+        .count();
+    let stats = parse::service_stats(section(dp, "stats"), &spec.protocol, spec.service());
+    let out_ok =
+        spec.method == Method::Nat || stats.is_none_or(|s| s.out_pkts * 10 <= s.in_pkts.max(1));
+    let ok = listed.len() == held.len() && director_sockets == 0 && out_ok;
+    out.push(Check::new(
+        director,
+        "director-forwards-only",
+        ok,
+        format!(
+            "ipvsadm -Lnc lists {}/{} held connections; {} local socket(s) for them{}",
+            listed.len(),
+            held.len(),
+            director_sockets,
+            stats
+                .map(|s| format!("; service InPkts {} OutPkts {}", s.in_pkts, s.out_pkts))
+                .unwrap_or_default()
+        ),
+    ));
+    let rs_by_addr: BTreeMap<Ipv4Addr, &str> = spec
+        .real_servers
+        .iter()
+        .map(|r| (r.addr, r.name.as_str()))
+        .collect();
+    for (name, probe) in real_probes {
+        let expected: Vec<SocketAddrV4> = listed
+            .iter()
+            .filter(|c| rs_by_addr.get(c.destination.ip()) == Some(&name.as_str()))
+            .map(|c| c.source)
+            .collect();
+        let Ok(p) = probe else {
+            out.push(Check::new(
+                name,
+                "replies-direct",
+                false,
+                format!(
+                    "could not probe: {}",
+                    probe.as_ref().err().cloned().unwrap_or_default()
+                ),
+            ));
+            continue;
+        };
+        let local_ok = |local: SocketAddrV4| match spec.method {
+            Method::Nat => {
+                local.port()
+                    == spec
+                        .real_servers
+                        .iter()
+                        .find(|r| r.name == *name)
+                        .map(|r| r.port)
+                        .unwrap_or(spec.port)
+            }
+            Method::Dr | Method::Tun => local == spec.service(),
+        };
+        let established: BTreeSet<SocketAddrV4> = parse::netstat_tcp(section(p, "netstat"))
+            .into_iter()
+            .filter(|s| s.state == "ESTABLISHED" && local_ok(s.local))
+            .filter_map(|s| s.remote.filter(|r| held.contains(r)))
+            .collect();
+        let missing: Vec<String> = expected
+            .iter()
+            .filter(|c| !established.contains(c))
+            .map(|c| c.to_string())
+            .collect();
+        let local = match spec.method {
+            Method::Nat => "its own address".to_string(),
+            _ => spec.service().to_string(),
+        };
+        out.push(Check::new(
+            name,
+            "replies-direct",
+            missing.is_empty(),
+            if missing.is_empty() {
+                format!(
+                    "{} ESTABLISHED socket(s) from the client to {local}, as IPVS scheduled",
+                    established.len()
+                )
+            } else {
+                format!(
+                    "IPVS sent {} here but no ESTABLISHED socket to {local}",
+                    missing.join(", ")
+                )
+            },
+        ));
+    }
+    out
+}
+
+/// ARP: the client resolved the VIP to the active director's MAC, and no real server MAC
+/// answered.
+pub fn arp(
+    resolved: &[String],
+    holder: Option<(&str, &str)>,
+    real_macs: &[(String, String)],
+) -> Check {
+    let rs_answers: Vec<&str> = real_macs
+        .iter()
+        .filter(|(_, m)| resolved.contains(m))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let (ok, detail) = match (resolved, holder) {
+        (_, _) if !rs_answers.is_empty() => (
+            false,
+            format!(
+                "real server(s) answered ARP for the VIP: {}",
+                rs_answers.join(", ")
+            ),
+        ),
+        ([], _) => (false, "nobody answered ARP for the VIP".to_string()),
+        ([one], Some((name, mac))) if one == mac => {
+            (true, format!("VIP resolves to {mac} ({name}) only"))
+        }
+        (many, Some((name, mac))) => (
+            false,
+            format!(
+                "VIP resolves to {} (expected only {mac} of {name})",
+                many.join(", ")
+            ),
+        ),
+        (many, None) => (
+            false,
+            format!(
+                "VIP resolves to {} but no director holds it",
+                many.join(", ")
+            ),
+        ),
+    };
+    Check::new("client", "arp", ok, detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::spec::{Director, RealServer};
+
+    fn spec() -> Spec {
+        Spec {
+            vip: Ipv4Addr::new(10, 9, 0, 50),
+            vip_prefix: 24,
+            vip_label: "eth7:8".into(),
+            lo_label: "lo:3".into(),
+            port: 80,
+            protocol: "tcp".into(),
+            scheduler: "rr".into(),
+            method: Method::Dr,
+            persistence: 50,
+            lan_interface: "eth7".into(),
+            client_addrs: vec![],
+            directors: vec![
+                Director {
+                    name: "lb-a".into(),
+                    addr: Ipv4Addr::new(10, 9, 0, 2),
+                    state: Some("MASTER".into()),
+                    priority: Some(100),
+                },
+                Director {
+                    name: "lb-b".into(),
+                    addr: Ipv4Addr::new(10, 9, 0, 3),
+                    state: Some("BACKUP".into()),
+                    priority: Some(50),
+                },
+            ],
+            real_servers: vec![
+                RealServer {
+                    name: "web-1".into(),
+                    addr: Ipv4Addr::new(10, 9, 0, 11),
+                    port: 80,
+                    weight: 1,
+                },
+                RealServer {
+                    name: "web-10".into(),
+                    addr: Ipv4Addr::new(10, 9, 0, 12),
+                    port: 80,
+                    weight: 1,
+                },
+            ],
+        }
+    }
+
+    fn probe(pairs: &[(&str, &str)]) -> Probe {
+        Ok(pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect())
+    }
+
+    #[test]
+    fn vip_holder_requires_exactly_the_master() {
+        let s = spec();
+        let held = "2: eth7    inet 10.9.0.50/24 scope global secondary eth7:8\\ x\n";
+        let dirs = vec![
+            ("lb-a".to_string(), probe(&[("addr", held)])),
+            ("lb-b".to_string(), probe(&[("addr", "")])),
+        ];
+        let (c, h) = vip_holder(&s, &dirs, true);
+        assert!(c.ok, "{c:?}");
+        assert_eq!(h.as_deref(), Some("lb-a"));
+        let both = vec![
+            ("lb-a".to_string(), probe(&[("addr", held)])),
+            ("lb-b".to_string(), probe(&[("addr", held)])),
+        ];
+        assert!(!vip_holder(&s, &both, true).0.ok);
+        let wrong = vec![
+            ("lb-a".to_string(), probe(&[("addr", "")])),
+            ("lb-b".to_string(), probe(&[("addr", held)])),
+        ];
+        let (c, _) = vip_holder(&s, &wrong, true);
+        assert!(!c.ok);
+        assert!(c.detail.contains("expected lb-a"), "{}", c.detail);
+    }
+
+    #[test]
+    fn ipvs_table_names_each_difference() {
+        let s = spec();
+        let p = probe(&[(
+            "ipvs",
+            "-A -t 10.9.0.50:80 -s wlc\n-a -t 10.9.0.50:80 -r 10.9.0.11:80 -m -w 2\n",
+        )])
+        .unwrap();
+        let healthy: BTreeSet<String> = ["web-1", "web-10"].map(String::from).into();
+        let c = ipvs_table(&s, "lb-a", &p, &healthy);
+        assert!(!c.ok);
+        assert_eq!(c.detail, "scheduler wlc (expected rr); persistence 0 (expected 50); web-1 method -m (expected -g); web-1 weight 2 (expected 1); web-10 (10.9.0.12:80) missing");
+    }
+
+    #[test]
+    fn page_names_prefers_the_exact_node() {
+        let names = vec!["web-1".to_string(), "web-10".to_string()];
+        assert_eq!(page_names("<h1>from web-10</h1>", &names), Some("web-10"));
+        assert_eq!(page_names("<h1>from web-1</h1>", &names), Some("web-1"));
+        assert_eq!(page_names("<h1>from web-2</h1>", &names), None);
+    }
+
+    #[test]
+    fn requests_check_stickiness_and_spread() {
+        let s = spec();
+        let a = Some(Ipv4Addr::new(10, 9, 0, 1));
+        let b = Some(Ipv4Addr::new(10, 9, 0, 200));
+        let ok = |src, n: &str| Request {
+            source: src,
+            result: Ok((200, format!("from {n}"))),
+        };
+        let (checks, dist) = requests(&s, &[ok(a, "web-1"), ok(b, "web-10"), ok(a, "web-1")]);
+        assert!(checks.iter().all(|c| c.ok), "{checks:?}");
+        assert_eq!(dist["web-1"], 2);
+        let (checks, _) = requests(&s, &[ok(a, "web-1"), ok(a, "web-10")]);
+        let p = checks.iter().find(|c| c.name == "persistence").unwrap();
+        assert!(!p.ok);
+        let (checks, _) = requests(
+            &s,
+            &[Request {
+                source: a,
+                result: Err("timed out".into()),
+            }],
+        );
+        assert!(!checks[0].ok);
+    }
+
+    #[test]
+    fn forwarding_proves_direct_routing() {
+        let s = spec();
+        let c1: SocketAddrV4 = "10.9.0.1:40000".parse().unwrap();
+        let dp = probe(&[
+            (
+                "conns",
+                "TCP 14:59 ESTABLISHED 10.9.0.1:40000 10.9.0.50:80 10.9.0.12:80\n",
+            ),
+            (
+                "netstat",
+                "tcp 0 0 10.9.0.2:22 10.9.0.1:5000 ESTABLISHED 1/sshd\n",
+            ),
+            ("stats", "TCP  10.9.0.50:80  1  5  0  300  0\n"),
+        ]);
+        let rs = vec![
+            ("web-1".to_string(), probe(&[("netstat", "")])),
+            (
+                "web-10".to_string(),
+                probe(&[(
+                    "netstat",
+                    "tcp 0 0 10.9.0.50:80 10.9.0.1:40000 ESTABLISHED 9/apache2\n",
+                )]),
+            ),
+        ];
+        let checks = forwarding(&s, &[c1], "lb-a", &dp, &rs);
+        assert!(checks.iter().all(|c| c.ok), "{checks:?}");
+        let rs_missing = vec![("web-10".to_string(), probe(&[("netstat", "")]))];
+        let checks = forwarding(&s, &[c1], "lb-a", &dp, &rs_missing);
+        assert!(!checks[1].ok);
+    }
+
+    #[test]
+    fn arp_accepts_only_the_holder() {
+        let rs = vec![("web-1".to_string(), "52:54:00:00:00:0b".to_string())];
+        assert!(
+            arp(
+                &["52:54:00:00:00:01".into()],
+                Some(("lb-a", "52:54:00:00:00:01")),
+                &rs
+            )
+            .ok
+        );
+        assert!(
+            !arp(
+                &["52:54:00:00:00:0b".into()],
+                Some(("lb-a", "52:54:00:00:00:01")),
+                &rs
+            )
+            .ok
+        );
+        assert!(!arp(&[], Some(("lb-a", "52:54:00:00:00:01")), &rs).ok);
+    }
+}

@@ -1,0 +1,139 @@
+//! A deliberately tiny HTTP/1.0 client for the VIP checks. It binds each connection to a chosen
+//! client source address (the lab's bridge carries several), because with LVS persistence one
+//! source always lands on one real server; no HTTP library offers binding before connect with
+//! blocking timeouts this simply. Its sockets are created on the calling thread, so a thread
+//! that entered the lab's network namespace gets sockets inside it.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// What one request got back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub body: String,
+}
+
+/// Why a request failed, in words for the check's detail.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("connect from {from} to {target}: {err}")]
+    Connect {
+        from: Ipv4Addr,
+        target: SocketAddrV4,
+        err: std::io::Error,
+    },
+    #[error("talking to {target}: {err}")]
+    Io {
+        target: SocketAddrV4,
+        err: std::io::Error,
+    },
+    #[error("{target} sent no valid HTTP status line")]
+    Malformed { target: SocketAddrV4 },
+}
+
+/// Open a TCP connection to `target` from `source` (port chosen by the kernel).
+pub fn connect(
+    source: Option<Ipv4Addr>,
+    target: SocketAddrV4,
+    timeout: Duration,
+) -> Result<TcpStream, HttpError> {
+    let src = source.unwrap_or(Ipv4Addr::UNSPECIFIED);
+    let fail = |err| HttpError::Connect {
+        from: src,
+        target,
+        err,
+    };
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).map_err(fail)?;
+    if let Some(source) = source {
+        socket
+            .bind(&SocketAddr::from(SocketAddrV4::new(source, 0)).into())
+            .map_err(fail)?;
+    }
+    socket
+        .connect_timeout(&SocketAddr::from(target).into(), timeout)
+        .map_err(fail)?;
+    let stream: TcpStream = socket.into();
+    let io = |err| HttpError::Io { target, err };
+    stream.set_read_timeout(Some(timeout)).map_err(io)?;
+    stream.set_write_timeout(Some(timeout)).map_err(io)?;
+    Ok(stream)
+}
+
+/// `GET path` on `target` from `source`; the whole exchange bounded by `timeout` per step.
+pub fn get(
+    source: Option<Ipv4Addr>,
+    target: SocketAddrV4,
+    path: &str,
+    timeout: Duration,
+) -> Result<Response, HttpError> {
+    let mut stream = connect(source, target, timeout)?;
+    let io = |err| HttpError::Io { target, err };
+    let request = format!(
+        "GET {path} HTTP/1.0\r\nHost: {}\r\nUser-Agent: lvslab-verify\r\nConnection: close\r\n\r\n",
+        target.ip()
+    );
+    stream.write_all(request.as_bytes()).map_err(io)?;
+    let mut raw = Vec::new();
+    stream.take(1 << 20).read_to_end(&mut raw).map_err(io)?;
+    parse_response(&raw).ok_or(HttpError::Malformed { target })
+}
+
+fn parse_response(raw: &[u8]) -> Option<Response> {
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status_line = head.lines().next()?;
+    let mut words = status_line.split_whitespace();
+    if !words.next()?.starts_with("HTTP/") {
+        return None;
+    }
+    let status = words.next()?.parse().ok()?;
+    Some(Response {
+        status,
+        body: body.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn parses_status_and_body() {
+        let r = parse_response(b"HTTP/1.1 200 OK\r\nServer: x\r\n\r\nfrom node02\n").unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, "from node02\n");
+        assert!(parse_response(b"garbage").is_none());
+    }
+
+    #[test]
+    fn gets_from_a_real_listener_on_loopback() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = match listener.local_addr().unwrap() {
+            SocketAddr::V4(a) => a,
+            SocketAddr::V6(_) => unreachable!(),
+        };
+        let server = std::thread::spawn(move || {
+            let (mut s, peer) = listener.accept().unwrap();
+            let mut buf = [0u8; 512];
+            let n = s.read(&mut buf).unwrap();
+            assert!(String::from_utf8_lossy(&buf[..n]).starts_with("GET /x HTTP/1.0"));
+            s.write_all(format!("HTTP/1.0 404 Not Found\r\n\r\npeer {}", peer.ip()).as_bytes())
+                .unwrap();
+        });
+        let r = get(
+            Some(Ipv4Addr::LOCALHOST),
+            addr,
+            "/x",
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        server.join().unwrap();
+        assert_eq!(r.status, 404);
+        assert_eq!(r.body, "peer 127.0.0.1");
+    }
+}

@@ -1,0 +1,18 @@
+//! `lvslab verify`: read-only checks that prove the LVS cluster works end to end.
+//!
+//! gather (one probe script per node per phase, client traffic) → evaluate (`checks`, pure) →
+//! report (table, bar chart, JSON).
+
+pub mod arp;
+pub mod checks;
+pub mod http;
+pub mod parse;
+pub mod probe;
+pub mod render;
+pub mod run;
+pub mod spec;
+
+/// POSIX single-quote a word for a remote shell.
+pub(crate) fn quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', "'\\''"))
+}

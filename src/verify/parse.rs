@@ -1,0 +1,373 @@
+//! Parsers for the text the nodes print (`ip -o addr`, `ipvsadm -Lnc`, `netstat -natp`,
+//! `ipvsadm -Ln --stats`). `verify` only trusts what it parsed, so each parser is strict about
+//! the shape it accepts and ignores header lines explicitly.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// One IPv4 address of `ip -o -4 addr show`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IfAddr {
+    pub dev: String,
+    pub addr: Ipv4Addr,
+    pub prefix: u8,
+    /// The label (`ens33:8`); equal to `dev` when the address has none.
+    pub label: String,
+}
+
+/// Parse `ip -o -4 addr show` output.
+pub fn ip_addrs(text: &str) -> Vec<IfAddr> {
+    text.lines()
+        .filter_map(|line| {
+            // `ip -o` folds the rest of the record behind a backslash.
+            let line = line.split('\\').next().unwrap_or(line);
+            let mut words = line.split_whitespace();
+            let _index = words.next()?;
+            let dev = words.next()?.trim_end_matches(':').to_string();
+            let family = words.next()?;
+            if family != "inet" {
+                return None;
+            }
+            let (addr, prefix) = words.next()?.split_once('/')?;
+            let addr: Ipv4Addr = addr.parse().ok()?;
+            let prefix: u8 = prefix.parse().ok()?;
+            // The label is the last word before the `\` continuation, when it is not a keyword.
+            let rest: Vec<&str> = words.collect();
+            let label = rest
+                .last()
+                .filter(|w| w.starts_with(&dev) && **w != "global")
+                .map(|w| w.to_string())
+                .unwrap_or_else(|| dev.clone());
+            Some(IfAddr {
+                dev,
+                addr,
+                prefix,
+                label,
+            })
+        })
+        .collect()
+}
+
+/// One entry of the IPVS connection table (`ipvsadm -Lnc`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpvsConn {
+    pub protocol: String,
+    pub state: String,
+    pub source: SocketAddrV4,
+    pub virtual_addr: SocketAddrV4,
+    pub destination: SocketAddrV4,
+}
+
+/// Parse `ipvsadm -Lnc` output.
+pub fn ipvs_conns(text: &str) -> Vec<IpvsConn> {
+    text.lines()
+        .filter_map(|line| {
+            let w: Vec<&str> = line.split_whitespace().collect();
+            if w.len() != 6 {
+                return None;
+            }
+            Some(IpvsConn {
+                protocol: w[0].to_string(),
+                state: w[2].to_string(),
+                source: w[3].parse().ok()?,
+                virtual_addr: w[4].parse().ok()?,
+                destination: w[5].parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// One TCP socket of `netstat -natp` (or `netstat -nat`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpSocket {
+    pub local: SocketAddrV4,
+    pub remote: Option<SocketAddrV4>,
+    pub state: String,
+    /// `1234/apache2` when netstat could tell.
+    pub program: Option<String>,
+}
+
+/// Parse `netstat -natp` output (IPv4 `tcp` lines only).
+pub fn netstat_tcp(text: &str) -> Vec<TcpSocket> {
+    text.lines()
+        .filter_map(|line| {
+            let w: Vec<&str> = line.split_whitespace().collect();
+            // A dual-stack listener (apache's `Listen 80`) reports IPv4 peers on `tcp6` lines.
+            if w.len() < 6 || (w[0] != "tcp" && w[0] != "tcp6") {
+                return None;
+            }
+            let v4 = |s: &str| s.trim_start_matches("::ffff:").parse::<SocketAddrV4>().ok();
+            Some(TcpSocket {
+                local: v4(w[3])?,
+                remote: v4(w[4]),
+                state: w[5].to_string(),
+                program: w.get(6).filter(|p| **p != "-").map(|p| p.to_string()),
+            })
+        })
+        .collect()
+}
+
+/// Packet counters of one virtual service from `ipvsadm -Ln --stats`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ServiceStats {
+    pub conns: u64,
+    pub in_pkts: u64,
+    pub out_pkts: u64,
+}
+
+/// The counters of the service `service` (`VIP:port`) in `ipvsadm -Ln --stats` output.
+pub fn service_stats(text: &str, protocol: &str, service: SocketAddrV4) -> Option<ServiceStats> {
+    let want = service.to_string();
+    text.lines().find_map(|line| {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        if w.len() < 7 || !w[0].eq_ignore_ascii_case(protocol) || w[1] != want {
+            return None;
+        }
+        Some(ServiceStats {
+            conns: parse_count(w[2])?,
+            in_pkts: parse_count(w[3])?,
+            out_pkts: parse_count(w[4])?,
+        })
+    })
+}
+
+/// ipvsadm abbreviates large counters (`12K`, `3M`); precision does not matter for the checks.
+fn parse_count(word: &str) -> Option<u64> {
+    let (digits, scale) = match word.as_bytes().last()? {
+        b'K' => (&word[..word.len() - 1], 1_000),
+        b'M' => (&word[..word.len() - 1], 1_000_000),
+        b'G' => (&word[..word.len() - 1], 1_000_000_000),
+        _ => (word, 1),
+    };
+    digits.parse::<u64>().ok().map(|n| n * scale)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_addrs_reads_labels_and_prefixes() {
+        let text = "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n\
+1: lo    inet 192.168.163.50/32 scope global lo:3\\       valid_lft forever preferred_lft forever\n\
+2: ens33    inet 192.168.163.11/24 brd 192.168.163.255 scope global ens33\\       valid_lft forever preferred_lft forever\n\
+2: ens33    inet 192.168.163.50/24 scope global secondary ens33:8\\       valid_lft forever preferred_lft forever\n";
+        let addrs = ip_addrs(text);
+        assert_eq!(addrs.len(), 4);
+        assert_eq!(addrs[1].label, "lo:3");
+        assert_eq!(addrs[1].prefix, 32);
+        assert_eq!(addrs[2].label, "ens33");
+        assert_eq!(addrs[3].label, "ens33:8");
+        assert_eq!(addrs[3].addr, Ipv4Addr::new(192, 168, 163, 50));
+    }
+
+    #[test]
+    fn ipvs_conns_skips_headers() {
+        let text = "IPVS connection entries\n\
+pro expire state       source             virtual            destination\n\
+TCP 01:57  ESTABLISHED 192.168.163.1:50312 192.168.163.50:80  192.168.163.12:80\n\
+TCP 00:57  NONE        192.168.163.1:0    192.168.163.50:80  192.168.163.12:80\n";
+        let conns = ipvs_conns(text);
+        assert_eq!(conns.len(), 2);
+        assert_eq!(conns[0].state, "ESTABLISHED");
+        assert_eq!(conns[0].destination, "192.168.163.12:80".parse().unwrap());
+    }
+
+    #[test]
+    fn netstat_reads_program_when_known() {
+        let text = "Active Internet connections (servers and established)\n\
+Proto Recv-Q Send-Q Local Address           Foreign Address         State       PID/Program name\n\
+tcp        0      0 0.0.0.0:22              0.0.0.0:*               LISTEN      201/sshd: /usr/sbin\n\
+tcp        0      0 192.168.163.50:80       192.168.163.1:40022     ESTABLISHED 312/apache2\n\
+tcp        0      0 192.168.163.12:22       192.168.163.1:51000     TIME_WAIT   -\n\
+tcp6       0      0 :::80                   :::*                    LISTEN      310/apache2\n\
+tcp6       0      0 192.168.163.50:80       192.168.163.2:53015     ESTABLISHED 313/apache2\n\
+tcp6       0      0 ::ffff:10.0.0.5:80      ::ffff:10.0.0.1:4000    TIME_WAIT   -\n";
+        let socks = netstat_tcp(text);
+        assert_eq!(socks.len(), 5);
+        assert_eq!(
+            socks[3].remote,
+            Some("192.168.163.2:53015".parse().unwrap())
+        );
+        assert_eq!(socks[4].local, "10.0.0.5:80".parse().unwrap());
+        assert_eq!(socks[0].remote, None);
+        assert_eq!(socks[1].program.as_deref(), Some("312/apache2"));
+        assert_eq!(socks[2].program, None);
+    }
+
+    #[test]
+    fn service_stats_finds_the_service() {
+        let text = "IP Virtual Server version 1.2.1 (size=4096)\n\
+Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n\
+  -> RemoteAddress:Port\n\
+TCP  192.168.163.50:80                  20      120        0     8040        0\n\
+  -> 192.168.163.12:80                  10       60        0     4020        0\n";
+        let s = service_stats(text, "tcp", "192.168.163.50:80".parse().unwrap());
+        assert_eq!(
+            s,
+            Some(ServiceStats {
+                conns: 20,
+                in_pkts: 120,
+                out_pkts: 0
+            })
+        );
+        assert_eq!(parse_count("12K"), Some(12_000));
+    }
+}
+
+/// One virtual service of `ipvsadm -S -n` (the save format), with its real servers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpvsService {
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    pub addr: SocketAddrV4,
+    pub scheduler: String,
+    /// Seconds; 0 when the service is not persistent.
+    pub persistence: u32,
+    pub real_servers: Vec<IpvsReal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpvsReal {
+    pub addr: SocketAddrV4,
+    /// `-g`, `-m` or `-i`.
+    pub method: String,
+    pub weight: u32,
+}
+
+/// Parse `ipvsadm -S -n`. Lines that are not `-A`/`-a` for a TCP/UDP service are skipped
+/// (firewall-mark services have no address to compare).
+pub fn ipvs_save(text: &str) -> Vec<IpvsService> {
+    let mut services: Vec<IpvsService> = Vec::new();
+    for line in text.lines() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let Some((&verb, rest)) = w.split_first() else {
+            continue;
+        };
+        let Some((protocol, addr)) = service_of(rest) else {
+            continue;
+        };
+        match verb {
+            "-A" => services.push(IpvsService {
+                protocol,
+                addr,
+                scheduler: option(rest, "-s").unwrap_or("wlc").to_string(),
+                persistence: if rest.contains(&"-p") {
+                    option(rest, "-p")
+                        .and_then(|p| p.parse().ok())
+                        .unwrap_or(300)
+                } else {
+                    0
+                },
+                real_servers: Vec::new(),
+            }),
+            "-a" => {
+                let Some(real) = option(rest, "-r").and_then(|r| r.parse().ok()) else {
+                    continue;
+                };
+                let method = ["-g", "-m", "-i"]
+                    .into_iter()
+                    .find(|m| rest.contains(m))
+                    .unwrap_or("-g");
+                let weight = option(rest, "-w").and_then(|w| w.parse().ok()).unwrap_or(1);
+                if let Some(svc) = services
+                    .iter_mut()
+                    .find(|s| s.protocol == protocol && s.addr == addr)
+                {
+                    svc.real_servers.push(IpvsReal {
+                        addr: real,
+                        method: method.to_string(),
+                        weight,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    services
+}
+
+fn service_of(words: &[&str]) -> Option<(String, SocketAddrV4)> {
+    for (flag, protocol) in [("-t", "tcp"), ("-u", "udp")] {
+        if let Some(addr) = option(words, flag) {
+            return Some((protocol.to_string(), addr.parse().ok()?));
+        }
+    }
+    None
+}
+
+fn option<'a>(words: &[&'a str], flag: &str) -> Option<&'a str> {
+    let at = words.iter().position(|w| *w == flag)?;
+    words.get(at + 1).copied().filter(|v| !v.starts_with('-'))
+}
+
+/// Split the output of a probe script into its `@@name` sections.
+pub fn sections(text: &str) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut current: Option<(String, String)> = None;
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix("@@") {
+            if let Some((n, body)) = current.take() {
+                out.insert(n, body);
+            }
+            current = Some((name.trim().to_string(), String::new()));
+        } else if let Some((_, body)) = current.as_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    if let Some((n, body)) = current {
+        out.insert(n, body);
+    }
+    out
+}
+
+/// The MAC address of `dev` in `ip -o link show` output.
+pub fn link_mac(text: &str, dev: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let mut words = line.split_whitespace();
+        let _index = words.next()?;
+        let name = words.next()?.trim_end_matches(':');
+        let name = name.split('@').next().unwrap_or(name);
+        if name != dev {
+            return None;
+        }
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let at = w.iter().position(|x| *x == "link/ether")?;
+        w.get(at + 1).map(|m| m.to_ascii_lowercase())
+    })
+}
+
+#[cfg(test)]
+mod save_tests {
+    use super::*;
+
+    #[test]
+    fn ipvs_save_reads_services_and_reals() {
+        let text = "-A -t 192.168.163.50:80 -s rr -p 50\n\
+-a -t 192.168.163.50:80 -r 192.168.163.12:80 -g -w 1\n\
+-a -t 192.168.163.50:80 -r 192.168.163.13:80 -m -w 3\n\
+-A -u 10.0.0.1:53 -s wlc\n\
+-A -f 7 -s rr\n";
+        let s = ipvs_save(text);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].persistence, 50);
+        assert_eq!(s[0].real_servers[1].method, "-m");
+        assert_eq!(s[0].real_servers[1].weight, 3);
+        assert_eq!(s[1].protocol, "udp");
+        assert_eq!(s[1].persistence, 0);
+    }
+
+    #[test]
+    fn sections_and_macs() {
+        let s = sections("junk\n@@a\none\ntwo\n@@b\n@@c\nx\n");
+        assert_eq!(s["a"], "one\ntwo\n");
+        assert_eq!(s["b"], "");
+        assert_eq!(s["c"], "x\n");
+        let link = "2: ens33: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc fq_codel state UP mode DEFAULT group default qlen 1000\\    link/ether 52:54:00:AA:00:0b brd ff:ff:ff:ff:ff:ff\n";
+        assert_eq!(
+            link_mac(link, "ens33").as_deref(),
+            Some("52:54:00:aa:00:0b")
+        );
+        assert_eq!(link_mac(link, "eth0"), None);
+    }
+}

@@ -1,0 +1,419 @@
+//! Gathering for verify: connect to every node (the engine's ssh layer, so host keys and the
+//! lab route are the same as for setup), probe in parallel, and drive the client side —
+//! requests, held connections, ARP — from a thread inside the lab's network namespace when the
+//! inventory's lab is up (the client addresses live only there), or from this machine otherwise.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Map, Value as Json};
+
+use super::checks::{self, Check, Probe, Request};
+use super::render::Report;
+use super::spec::{self, Spec};
+use super::{arp, http, parse, probe};
+use crate::plan::{self, Conn};
+use crate::ssh::{Connector, Local, Transport};
+
+/// Why verify could not even start (bad input: exit 2, nothing contacted).
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Plan(#[from] plan::PlanError),
+    #[error("{0}")]
+    Spec(#[from] spec::SpecError),
+    #[error(
+        "{path}: the inventory has no `{group}` group (verify needs `directors` and `realservers`)"
+    )]
+    NoGroup { path: String, group: &'static str },
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error(transparent)]
+    Lab(#[from] crate::lab::LabError),
+    #[error("{0}")]
+    LabTopology(String),
+}
+
+impl VerifyError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            VerifyError::Runtime(_) | VerifyError::Lab(_) => crate::exit::FAILED,
+            _ => crate::exit::INVALID_INPUT,
+        }
+    }
+}
+
+/// Timeouts of single client operations: generous for a TCG lab, short enough that a dead VIP
+/// fails the run in seconds.
+const STEP: Duration = Duration::from_secs(3);
+
+/// Run every check against the inventory's nodes.
+pub fn verify(inventory: &Path, requests: u32) -> Result<Report, VerifyError> {
+    let plan = plan::build(&plan::Request {
+        inventory,
+        playbook: None,
+        limit: None,
+        extra_vars: &[],
+        check: true,
+    })?;
+    let group = |g: &'static str| -> Result<Vec<String>, VerifyError> {
+        let any = plan.hosts.values().next();
+        let names = any
+            .and_then(|h| h.vars.get("groups"))
+            .and_then(|gs| gs.get(g))
+            .and_then(Json::as_array)
+            .ok_or(VerifyError::NoGroup {
+                path: inventory.display().to_string(),
+                group: g,
+            })?;
+        Ok(names
+            .iter()
+            .filter_map(|n| n.as_str().map(str::to_string))
+            .collect())
+    };
+    let directors = group("directors")?;
+    let reals = group("realservers")?;
+    let vars_of = |n: &String| -> Result<(String, Map<String, Json>), VerifyError> {
+        let h = plan.hosts.get(n).ok_or(VerifyError::NoGroup {
+            path: inventory.display().to_string(),
+            group: "directors",
+        })?;
+        Ok((n.clone(), h.vars.clone()))
+    };
+    let dvars = directors
+        .iter()
+        .map(vars_of)
+        .collect::<Result<Vec<_>, _>>()?;
+    let rvars = reals.iter().map(vars_of).collect::<Result<Vec<_>, _>>()?;
+    let spec = spec::from_vars(
+        &dvars
+            .iter()
+            .map(|(n, v)| (n.as_str(), v))
+            .collect::<Vec<_>>(),
+        &rvars
+            .iter()
+            .map(|(n, v)| (n.as_str(), v))
+            .collect::<Vec<_>>(),
+    )?;
+    let conns: BTreeMap<String, Conn> = plan
+        .hosts
+        .iter()
+        .map(|(n, h)| (n.clone(), h.conn.clone()))
+        .collect();
+    let lab_ns = match crate::lab::ssh_route(inventory) {
+        Some(_) => Some(
+            crate::lab::topology::load(inventory)
+                .map_err(|e| VerifyError::LabTopology(e.to_string()))?
+                .netns(),
+        ),
+        None => None,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(VerifyError::Runtime)?;
+    Ok(rt.block_on(gather(spec, conns, directors, reals, lab_ns, requests)))
+}
+
+type Hosts = BTreeMap<String, Result<Box<dyn Transport>, String>>;
+
+async fn connect_all(conns: BTreeMap<String, Conn>, connector: &Connector) -> Hosts {
+    let futs = conns.into_iter().map(|(name, conn)| async move {
+        let t: Result<Box<dyn Transport>, String> = match &conn {
+            Conn::Local => Ok(Box::new(Local)),
+            Conn::Ssh(p) => connector
+                .connect(&name, p)
+                .await
+                .map_err(|e| format!("unreachable: {e}")),
+        };
+        (name, t)
+    });
+    futures::future::join_all(futs).await.into_iter().collect()
+}
+
+async fn probe_all(hosts: &Hosts, scripts: Vec<(String, String)>) -> BTreeMap<String, Probe> {
+    let futs = scripts.into_iter().map(|(name, script)| async move {
+        let p: Probe = match hosts.get(&name) {
+            Some(Ok(t)) => match t.exec(&script, None).await {
+                Ok(o) => Ok(parse::sections(&o.stdout_str())),
+                Err(e) => Err(e.to_string()),
+            },
+            Some(Err(e)) => Err(e.clone()),
+            None => Err("not in the inventory".into()),
+        };
+        (name, p)
+    });
+    futures::future::join_all(futs).await.into_iter().collect()
+}
+
+/// What the client thread reports back, in order.
+enum ClientMsg {
+    Requests(Vec<Request>, String),
+    Held(Vec<SocketAddrV4>),
+    Arp(Result<Option<Vec<String>>, String>),
+}
+
+async fn gather(
+    spec: Spec,
+    conns: BTreeMap<String, Conn>,
+    directors: Vec<String>,
+    reals: Vec<String>,
+    lab_ns: Option<String>,
+    requests: u32,
+) -> Report {
+    let connector = match Connector::new() {
+        Ok(c) => c,
+        Err(e) => {
+            return Report {
+                mode: "unknown",
+                client_method: String::new(),
+                checks: vec![Check {
+                    host: "client".into(),
+                    name: "connect",
+                    ok: false,
+                    detail: e.to_string(),
+                }],
+                distribution: BTreeMap::new(),
+                ok: false,
+            }
+        }
+    };
+    let hosts = connect_all(conns, &connector).await;
+    let mut scripts: Vec<(String, String)> = directors
+        .iter()
+        .map(|d| (d.clone(), probe::director(&spec)))
+        .collect();
+    scripts.extend(
+        spec.real_servers
+            .iter()
+            .map(|r| (r.name.clone(), probe::real_server(&spec, r.port))),
+    );
+    let first = probe_all(&hosts, scripts).await;
+    let dprobes: Vec<(String, Probe)> = directors
+        .iter()
+        .map(|d| (d.clone(), first[d].clone()))
+        .collect();
+    let mut out: Vec<Check> = Vec::new();
+    for (name, p) in first.iter() {
+        if let Err(e) = p {
+            out.push(Check {
+                host: name.clone(),
+                name: "reachable",
+                ok: false,
+                detail: e.clone(),
+            });
+        }
+    }
+    let ha = checks::detect_ha(&dprobes);
+    let (holder_check, holder) = checks::vip_holder(&spec, &dprobes, ha);
+    out.push(holder_check);
+    let mut healthy = BTreeSet::new();
+    for r in &reals {
+        if let Some(Ok(p)) = first.get(r) {
+            let cs = checks::real_server(&spec, r, p);
+            if cs
+                .iter()
+                .filter(|c| c.name == "web-server" || c.name == "page-names-node")
+                .all(|c| c.ok)
+            {
+                healthy.insert(r.clone());
+            }
+            out.extend(cs);
+        }
+    }
+    let active = holder
+        .clone()
+        .or_else(|| spec.primary_director().map(|d| d.name.clone()));
+    if let Some(a) = &active {
+        if let Some(Ok(p)) = first.get(a) {
+            out.push(checks::ipvs_table(&spec, a, p, &healthy));
+        }
+    }
+    if ha {
+        out.extend(checks::keepalived(&spec, &dprobes));
+    }
+
+    // The client side runs on its own thread (in the lab namespace when there is one).
+    let (tx, rx) = mpsc::channel::<ClientMsg>();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let client_spec = spec.clone();
+    let ns = lab_ns.clone();
+    let client = std::thread::spawn(move || client_side(client_spec, ns, requests, tx, release_rx));
+    let recv = |rx: &mpsc::Receiver<ClientMsg>| rx.recv_timeout(Duration::from_secs(120)).ok();
+    let mut client_method = String::new();
+    let mut distribution = BTreeMap::new();
+    if let Some(ClientMsg::Requests(reqs, method)) = recv(&rx) {
+        let (cs, dist) = checks::requests(&spec, &reqs);
+        out.extend(cs);
+        distribution = dist;
+        client_method = method;
+    }
+    if let Some(ClientMsg::Held(held)) = recv(&rx) {
+        if let Some(a) = &active {
+            let mut during = vec![(a.clone(), probe::director_during_traffic().to_string())];
+            during.extend(
+                reals
+                    .iter()
+                    .map(|r| (r.clone(), probe::real_server_during_traffic().to_string())),
+            );
+            let second = probe_all(&hosts, during).await;
+            let _ = release_tx.send(());
+            let rprobes: Vec<(String, Probe)> = reals
+                .iter()
+                .map(|r| (r.clone(), second[r].clone()))
+                .collect();
+            out.extend(checks::forwarding(&spec, &held, a, &second[a], &rprobes));
+        } else {
+            let _ = release_tx.send(());
+        }
+    }
+    if let Some(ClientMsg::Arp(res)) = recv(&rx) {
+        match res {
+            Ok(Some(macs)) => {
+                let mac_of = |n: &str| -> Option<String> {
+                    first
+                        .get(n)?
+                        .as_ref()
+                        .ok()
+                        .and_then(|p| parse::link_mac(p.get("link")?, &spec.lan_interface))
+                };
+                let holder_mac = holder
+                    .as_deref()
+                    .and_then(|h| mac_of(h).map(|m| (h.to_string(), m)));
+                let real_macs: Vec<(String, String)> = reals
+                    .iter()
+                    .filter_map(|r| mac_of(r).map(|m| (r.clone(), m)))
+                    .collect();
+                out.push(checks::arp(
+                    &macs,
+                    holder_mac.as_ref().map(|(h, m)| (h.as_str(), m.as_str())),
+                    &real_macs,
+                ));
+            }
+            Ok(None) => client_method
+                .push_str("; ARP not checked: this machine is not on the VIP's L2 segment"),
+            Err(e) => out.push(Check {
+                host: "client".into(),
+                name: "arp",
+                ok: false,
+                detail: e,
+            }),
+        }
+    }
+    let _ = client.join();
+    for t in hosts.values().flatten() {
+        t.close().await;
+    }
+    let ok = out.iter().all(|c| c.ok);
+    Report {
+        mode: if ha { "ha" } else { "lvs" },
+        client_method,
+        checks: out,
+        distribution,
+        ok,
+    }
+}
+
+/// The client: requests spread over the source addresses, then connections held open until
+/// released, then an ARP probe for the VIP.
+fn client_side(
+    spec: Spec,
+    ns: Option<String>,
+    requests: u32,
+    tx: mpsc::Sender<ClientMsg>,
+    release: mpsc::Receiver<()>,
+) {
+    if let Some(ns) = &ns {
+        if let Err(e) = crate::lab::netns::enter(ns) {
+            let _ = tx.send(ClientMsg::Requests(
+                vec![Request {
+                    source: None,
+                    result: Err(e.to_string()),
+                }],
+                "lab namespace".into(),
+            ));
+            return;
+        }
+    }
+    // Source addresses: the lab gives the client several; elsewhere the kernel picks one.
+    let sources: Vec<Option<Ipv4Addr>> = if ns.is_some() && !spec.client_addrs.is_empty() {
+        spec.client_addrs.iter().copied().map(Some).collect()
+    } else {
+        vec![None]
+    };
+    let method = match (spec.persistence, sources.len()) {
+        (0, 1) => "one source address, no persistence".to_string(),
+        (0, n) => format!("{n} client source addresses in turn, no persistence"),
+        (p, 1) => format!(
+            "persistence {p} s with one source address: stickiness checked instead of spreading"
+        ),
+        (p, n) => format!(
+            "persistence {p} s: {n} client source addresses in turn, stickiness checked per source"
+        ),
+    };
+    let target = spec.service();
+    // A dead VIP would cost a timeout per request: stop after the first few all failed.
+    const GIVE_UP: usize = 4;
+    let mut reqs: Vec<Request> = Vec::new();
+    for i in 0..requests.max(1) as usize {
+        let source = sources[i % sources.len()];
+        let result = http::get(source, target, "/", STEP)
+            .map(|r| (r.status, r.body))
+            .map_err(|e| e.to_string());
+        reqs.push(Request { source, result });
+        if reqs.len() == GIVE_UP
+            && requests as usize > GIVE_UP
+            && reqs.iter().all(|r| r.result.is_err())
+        {
+            reqs.push(Request {
+                source: None,
+                result: Err(format!("gave up after {GIVE_UP} failed requests in a row")),
+            });
+            break;
+        }
+    }
+    if tx.send(ClientMsg::Requests(reqs, method)).is_err() {
+        return;
+    }
+    // Held connections: one per source (at least two), each with an unfinished request so the
+    // real server has accepted it (apache defers accept until data arrives) and keeps it
+    // ESTABLISHED, waiting for the rest of the headers, while the nodes are probed.
+    let holds: Vec<Option<Ipv4Addr>> = (0..sources.len().max(2))
+        .map(|i| sources[i % sources.len()])
+        .collect();
+    let streams: Vec<std::net::TcpStream> = holds
+        .into_iter()
+        .filter_map(|s| http::connect(s, target, STEP).ok())
+        .filter_map(|mut s| {
+            use std::io::Write;
+            s.write_all(b"GET / HTTP/1.1\r\nHost: lvslab-verify\r\n")
+                .ok()?;
+            Some(s)
+        })
+        .collect();
+    // Let the first data segment reach the real server before it is asked about its sockets.
+    std::thread::sleep(Duration::from_millis(200));
+    let held: Vec<SocketAddrV4> = streams
+        .iter()
+        .filter_map(|s| match s.local_addr() {
+            Ok(std::net::SocketAddr::V4(a)) => Some(a),
+            _ => None,
+        })
+        .collect();
+    if tx.send(ClientMsg::Held(held)).is_err() {
+        return;
+    }
+    let _ = release.recv_timeout(Duration::from_secs(60));
+    drop(streams);
+    let arp = match arp::interface_for(spec.vip) {
+        Ok(Some(iface)) => arp::who_has(&iface, spec.vip, 3, Duration::from_millis(300))
+            .map(|m| Some(m.into_iter().collect()))
+            .map_err(|e| format!("ARP probe on {}: {e}", iface.name)),
+        Ok(None) => Ok(None),
+        Err(e) => Err(format!("cannot list client interfaces: {e}")),
+    };
+    let _ = tx.send(ClientMsg::Arp(arp));
+}

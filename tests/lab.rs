@@ -1,0 +1,354 @@
+//! Issue 3: the embedded virtual lab, end to end with real VMs (qemu, Debian kernel, systemd,
+//! sshd), driven through the real `lvslab` binary. No mocks.
+//!
+//! Needs root and the lab's host packages; the first run builds the cache (about a minute) and
+//! cold-boots the labs. Without root the tests FAIL, unless `LVSLAB_SKIP_LAB_TESTS=1` says to
+//! skip them on purpose. Everything runs in one test function per lab, serialised by a mutex,
+//! because labs share the machine's two cores.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn lab_tests_enabled() -> bool {
+    if std::env::var("LVSLAB_SKIP_LAB_TESTS").as_deref() == Ok("1") {
+        eprintln!("lab tests skipped: LVSLAB_SKIP_LAB_TESTS=1");
+        return false;
+    }
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    assert!(
+        root,
+        "the lab tests need root (network namespaces, taps, qemu) and the lab's packages \
+         (see README); run them as root, or set LVSLAB_SKIP_LAB_TESTS=1 to skip them explicitly"
+    );
+    true
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn lvslab(inventory: &Path, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_lvslab"))
+        .arg("-i")
+        .arg(inventory)
+        .args(args)
+        .output()
+        .expect("run lvslab");
+    eprintln!(
+        "$ lvslab -i {} {} -> {}\n{}",
+        inventory.display(),
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn ok(inventory: &Path, args: &[&str]) -> String {
+    let out = lvslab(inventory, args);
+    assert!(
+        out.status.success(),
+        "lvslab {} failed: {}\nstdout: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn on(inventory: &Path, node: &str, command: &str) -> String {
+    ok(inventory, &["lab", "ssh", node, "--", command])
+}
+
+struct Expect {
+    name: String,
+    address: String,
+    prefix: u64,
+    interface: String,
+}
+
+struct Inv {
+    path: PathBuf,
+    lab: String,
+    nodes: Vec<Expect>,
+    director: String,
+    vip: String,
+}
+
+/// What the inventory says the lab looks like (read independently of lvslab's own reader).
+fn inventory(rel: &str) -> Inv {
+    let path = repo().join(rel);
+    let text = std::fs::read_to_string(&path).expect("inventory");
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("yaml");
+    let all = &doc["all"];
+    let vars = &all["vars"];
+    let mut nodes = Vec::new();
+    let mut director = None;
+    for (group, body) in all["children"].as_mapping().expect("children") {
+        for (name, hv) in body["hosts"].as_mapping().expect("hosts") {
+            let name = name.as_str().expect("name").to_string();
+            if group.as_str() == Some("directors") && director.is_none() {
+                director = Some(name.clone());
+            }
+            nodes.push(Expect {
+                address: hv["ansible_host"]
+                    .as_str()
+                    .expect("ansible_host")
+                    .to_string(),
+                prefix: vars["lan_prefix"].as_u64().expect("lan_prefix"),
+                interface: vars["lan_interface"]
+                    .as_str()
+                    .expect("lan_interface")
+                    .to_string(),
+                name,
+            });
+        }
+    }
+    Inv {
+        lab: path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("stem")
+            .to_string(),
+        path,
+        nodes,
+        director: director.expect("a director"),
+        vip: vars["lvs_vip"].as_str().expect("lvs_vip").to_string(),
+    }
+}
+
+fn status(inv: &Inv) -> serde_json::Value {
+    let out = ok(&inv.path, &["--json", "lab", "status"]);
+    serde_json::from_str(&out).expect("status JSON")
+}
+
+fn node_status<'a>(st: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    st["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["name"] == name)
+        .expect("node in status")
+}
+
+fn boot_id(inv: &Inv, node: &str) -> String {
+    on(&inv.path, node, "cat /proc/sys/kernel/random/boot_id")
+        .trim()
+        .to_string()
+}
+
+/// Every node answers ssh with its hostname, address/prefix on the inventory's interface.
+fn check_identity(inv: &Inv) {
+    for n in &inv.nodes {
+        let out = on(
+            &inv.path,
+            &n.name,
+            &format!("hostname; ip -o -4 addr show dev {}", n.interface),
+        );
+        let mut lines = out.lines();
+        assert_eq!(
+            lines.next(),
+            Some(n.name.as_str()),
+            "hostname of {}",
+            n.name
+        );
+        let addr = lines.next().unwrap_or_default();
+        assert!(
+            addr.contains(&format!("{}/{}", n.address, n.prefix))
+                && addr.contains(&format!(" {} ", n.interface)),
+            "{}: expected {}/{} on {}, got {addr:?}",
+            n.name,
+            n.address,
+            n.prefix,
+            n.interface
+        );
+    }
+}
+
+/// Real kernel IPVS on the director; the service is removed again (the lab is left as found).
+fn check_ipvs(inv: &Inv) {
+    let out = on(
+        &inv.path,
+        &inv.director,
+        &format!(
+            "modprobe ip_vs && ipvsadm -A -t {vip}:80 -s rr && ipvsadm -Ln; \
+             rc=$?; ipvsadm -D -t {vip}:80; exit $rc",
+            vip = inv.vip
+        ),
+    );
+    assert!(
+        out.contains(&format!("TCP  {}:80 rr", inv.vip)),
+        "ipvsadm on {}: {out}",
+        inv.director
+    );
+    let after = on(&inv.path, &inv.director, "ipvsadm -Ln");
+    assert!(!after.contains(&inv.vip), "service left behind: {after}");
+}
+
+/// After `lab down`: no qemu of the lab, no namespace, no tap or bridge anywhere.
+fn check_gone(inv: &Inv) {
+    let marker = format!("lvslab-{}-", inv.lab);
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        if let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd);
+            assert!(
+                !(cmd.contains("qemu-system") && cmd.contains(&marker)),
+                "qemu of lab {} still running: pid {:?}",
+                inv.lab,
+                entry.file_name()
+            );
+        }
+    }
+    let ns = String::from_utf8_lossy(
+        &Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .expect("ip")
+            .stdout,
+    )
+    .into_owned();
+    assert!(
+        !ns.lines()
+            .any(|l| l.split_whitespace().next() == Some(&format!("lvslab-{}", inv.lab))),
+        "namespace left: {ns}"
+    );
+    let links = String::from_utf8_lossy(
+        &Command::new("ip")
+            .args(["-o", "link"])
+            .output()
+            .expect("ip")
+            .stdout,
+    )
+    .into_owned();
+    assert!(
+        !links.contains("lvstap") && !links.contains("lvsbr0"),
+        "lab links in the machine's namespace: {links}"
+    );
+}
+
+#[test]
+fn default_lab_lifecycle() {
+    if !lab_tests_enabled() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let inv = inventory("inventory/lab.yml");
+    assert_eq!(inv.nodes.len(), 4);
+
+    // Input errors are exit 2 and name the node.
+    let out = lvslab(&inv.path, &["lab", "ssh", "no-such-node", "true"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-node"));
+
+    ok(&inv.path, &["lab", "up"]);
+    check_identity(&inv);
+    check_ipvs(&inv);
+
+    // A second `lab up` reports the running lab and reboots nothing.
+    let before = boot_id(&inv, &inv.director);
+    ok(&inv.path, &["lab", "up"]);
+    assert_eq!(
+        boot_id(&inv, &inv.director),
+        before,
+        "lab up rebooted a node"
+    );
+
+    // State on a node's disk survives its reboot ...
+    let web = inv
+        .nodes
+        .iter()
+        .find(|n| n.name != inv.director)
+        .expect("a second node");
+    let token = format!(
+        "{:x}",
+        std::process::id() as u64 * 7919 + before.len() as u64
+    );
+    on(
+        &inv.path,
+        &web.name,
+        &format!("echo {token} > /var/lib/lvslab-test-marker"),
+    );
+    let web_boot = boot_id(&inv, &web.name);
+    ok(&inv.path, &["lab", "reboot", &web.name]);
+    assert_ne!(
+        boot_id(&inv, &web.name),
+        web_boot,
+        "lab reboot did not reboot"
+    );
+    assert_eq!(
+        on(&inv.path, &web.name, "cat /var/lib/lvslab-test-marker").trim(),
+        token
+    );
+
+    // ... and `lab down` / `lab up`, which leaves nothing behind in between.
+    ok(&inv.path, &["lab", "down"]);
+    check_gone(&inv);
+    ok(&inv.path, &["lab", "down"]); // idempotent
+    let st = status(&inv);
+    assert!(st["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .all(|n| n["vm"] == "down"));
+    ok(&inv.path, &["lab", "up"]);
+    assert_eq!(
+        on(&inv.path, &web.name, "cat /var/lib/lvslab-test-marker").trim(),
+        token
+    );
+    check_identity(&inv);
+
+    // A node whose VM was killed shows as down.
+    let victim = &inv.nodes.last().expect("nodes").name;
+    let st = status(&inv);
+    let pid = node_status(&st, victim)["pid"].as_i64().expect("pid") as i32;
+    // SAFETY: killing the qemu the lab reported for this node.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let st = status(&inv);
+    assert_eq!(node_status(&st, victim)["vm"], "down", "{st}");
+    assert_eq!(node_status(&st, victim)["ssh"], false, "{st}");
+    assert_eq!(node_status(&st, &inv.director)["vm"], "running", "{st}");
+    assert_eq!(node_status(&st, &inv.director)["ssh"], true, "{st}");
+
+    // `lab reset NODE` returns it to the pristine image.
+    ok(&inv.path, &["lab", "reset", &web.name]);
+    let gone = on(
+        &inv.path,
+        &web.name,
+        "test -e /var/lib/lvslab-test-marker && echo present || echo absent",
+    );
+    assert_eq!(gone.trim(), "absent");
+
+    // `lab up` brings the killed node back; then down again.
+    ok(&inv.path, &["lab", "up"]);
+    assert_eq!(node_status(&status(&inv), victim)["ssh"], true);
+    ok(&inv.path, &["lab", "down"]);
+    check_gone(&inv);
+}
+
+#[test]
+fn alt_lab_other_names_subnet_interface() {
+    if !lab_tests_enabled() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let inv = inventory("tests/inventories/alt.yml");
+    assert_eq!(inv.nodes.len(), 5);
+    assert!(inv.nodes.iter().all(|n| n.interface == "eth7"));
+    ok(&inv.path, &["lab", "up"]);
+    check_identity(&inv);
+    check_ipvs(&inv);
+    let st = status(&inv);
+    for n in &inv.nodes {
+        let s = node_status(&st, &n.name);
+        assert_eq!(s["vm"], "running");
+        assert_eq!(s["ssh"], true);
+        assert_eq!(s["address"], format!("{}/{}", n.address, n.prefix));
+    }
+    ok(&inv.path, &["lab", "down"]);
+    check_gone(&inv);
+}

@@ -1,0 +1,354 @@
+//! Issue 4: the LVS-DR + keepalived content, end to end on the embedded microVM lab (real
+//! kernel IPVS, real keepalived, real apache), through the real `lvslab` binary. No mocks.
+//!
+//! Needs root and the lab's host packages (README). Without root the tests FAIL, unless
+//! `LVSLAB_SKIP_LAB_TESTS=1` skips them on purpose. One test function per inventory, serialised
+//! by a mutex (the labs share two cores); each leaves its lab as it found it: torn down, and
+//! down again if it was down before.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn lab_tests_enabled() -> bool {
+    if std::env::var("LVSLAB_SKIP_LAB_TESTS").as_deref() == Ok("1") {
+        eprintln!("lab tests skipped: LVSLAB_SKIP_LAB_TESTS=1");
+        return false;
+    }
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    assert!(
+        root,
+        "the LVS lab tests need root and the lab's packages (see README); run them as root, \
+         or set LVSLAB_SKIP_LAB_TESTS=1 to skip them explicitly"
+    );
+    true
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn lvslab(inv: &Path, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_lvslab"))
+        .current_dir(repo())
+        .arg("-i")
+        .arg(inv)
+        .args(args)
+        .output()
+        .expect("run lvslab");
+    eprintln!(
+        "$ lvslab -i {} {} -> {}\n{}",
+        inv.display(),
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Run, require exit 0, return stdout.
+fn ok(inv: &Path, args: &[&str]) -> String {
+    let out = lvslab(inv, args);
+    assert!(
+        out.status.success(),
+        "lvslab {} failed\nstdout: {}",
+        args.join(" "),
+        stdout(&out)
+    );
+    stdout(&out)
+}
+
+/// `--json` run of setup/teardown: per-host recap counts.
+fn recap(inv: &Path, args: &[&str]) -> BTreeMap<String, Value> {
+    let mut a = vec!["--json"];
+    a.extend_from_slice(args);
+    let out = lvslab(inv, &a);
+    assert!(
+        out.status.success(),
+        "lvslab {} failed\nstdout: {}",
+        args.join(" "),
+        stdout(&out)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document on stdout");
+    doc["hosts"]
+        .as_object()
+        .expect("hosts in the JSON recap")
+        .clone()
+        .into_iter()
+        .collect()
+}
+
+fn changed(r: &BTreeMap<String, Value>) -> BTreeMap<String, u64> {
+    r.iter()
+        .map(|(h, c)| (h.clone(), c["changed"].as_u64().unwrap_or(u64::MAX)))
+        .collect()
+}
+
+fn assert_no_changes(r: &BTreeMap<String, Value>, what: &str) {
+    let c = changed(r);
+    assert!(
+        c.values().all(|n| *n == 0),
+        "{what}: expected changed=0 on every host, got {c:?}"
+    );
+    for (h, v) in r {
+        assert_eq!(v["failed"], 0, "{what}: {h} failed");
+        assert_eq!(v["unreachable"], 0, "{what}: {h} unreachable");
+    }
+}
+
+/// Verify's JSON: (all ok, failed check names by host).
+fn verify(inv: &Path) -> (bool, Value) {
+    let out = lvslab(inv, &["--json", "verify"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("verify prints one JSON document");
+    assert_eq!(
+        out.status.success(),
+        doc["ok"] == true,
+        "exit status agrees with the report"
+    );
+    (doc["ok"] == true, doc)
+}
+
+/// Verify until it passes or `secs` have gone by (for convergence after a reboot).
+fn verify_within(inv: &Path, secs: u64) -> (bool, Value) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let (passed, doc) = verify(inv);
+        if passed || std::time::Instant::now() >= until {
+            return (passed, doc);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+}
+
+fn failed_checks(doc: &Value) -> Vec<String> {
+    doc["checks"]
+        .as_array()
+        .map(|cs| {
+            cs.iter()
+                .filter(|c| c["ok"] == false)
+                .map(|c| {
+                    format!(
+                        "{}:{}",
+                        c["host"].as_str().unwrap_or("?"),
+                        c["name"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn host_names(inv: &Path) -> Vec<String> {
+    let inventory = lvslab::inventory::Inventory::load(inv).expect("inventory loads");
+    inventory
+        .host_names()
+        .into_iter()
+        .map(str::to_string)
+        .collect()
+}
+
+fn real_servers(inv: &Path) -> Vec<String> {
+    let inventory = lvslab::inventory::Inventory::load(inv).expect("inventory loads");
+    let names = inventory
+        .group_hosts("realservers")
+        .expect("a realservers group");
+    names.into_iter().map(str::to_string).collect()
+}
+
+/// Everything setup may touch on a node, as text: ARP sysctls of every interface, addresses,
+/// the IPVS table, the files the playbooks write (content hashes), services' state.
+const SNAPSHOT: &str = r#"export LC_ALL=C
+sysctl -a 2>/dev/null | grep -E '\.(arp_ignore|arp_announce) ' | sort
+ip -o -4 addr show | awk '{print $2, $4, $NF}' | sed 's/\\$//' | sort
+ipvsadm -S -n 2>&1
+for f in /etc/keepalived/keepalived.conf /var/www/html/index.html /etc/sysctl.d/90-lvslab-arp.conf \
+         /etc/systemd/system/lvslab-vip.service /etc/ipvsadm.rules /etc/default/ipvsadm /var/lib/lvslab; do
+  if [ -d "$f" ]; then echo "$f dir $(find "$f" -type f | sort | xargs -r sha256sum | sha256sum)";
+  elif [ -e "$f" ]; then echo "$f $(stat -c %a "$f") $(sha256sum < "$f")"; else echo "$f absent"; fi
+done
+for s in apache2 keepalived lvslab-vip ipvsadm; do echo "$s $(systemctl is-active $s 2>&1) $(systemctl is-enabled $s 2>&1)"; done
+"#;
+
+fn snapshot(inv: &Path, hosts: &[String]) -> BTreeMap<String, String> {
+    hosts
+        .iter()
+        .map(|h| (h.clone(), ok(inv, &["lab", "ssh", h, "--", SNAPSHOT])))
+        .collect()
+}
+
+fn lab_is_up(inv: &Path) -> bool {
+    lvslab::lab::ssh_route(inv).is_some()
+}
+
+/// The whole life cycle on one inventory. `extra` runs more variants (lvs mode, wrr).
+fn life_cycle(inv: &Path, variants: bool) {
+    let was_up = lab_is_up(inv);
+    ok(inv, &["lab", "up"]);
+    let hosts = host_names(inv);
+    // Start from a clean slate in case an earlier run was interrupted.
+    recap(inv, &["teardown"]);
+    let before = snapshot(inv, &hosts);
+
+    // A configuration a node cannot carry (a scheduler no kernel has) stops the run in the
+    // preflight plays, before anything changed on any host.
+    let bad = lvslab(inv, &["--json", "setup", "-e", "lvs_scheduler=nosuch"]);
+    assert_eq!(
+        bad.status.code(),
+        Some(1),
+        "unknown scheduler fails the run"
+    );
+    assert_eq!(
+        snapshot(inv, &hosts),
+        before,
+        "a failed preflight changed node state"
+    );
+
+    // Check mode on a torn-down lab: lists changes, changes nothing.
+    let check = recap(inv, &["setup", "--check"]);
+    assert!(
+        changed(&check).values().any(|n| *n > 0),
+        "setup --check lists what would change"
+    );
+    assert_eq!(
+        snapshot(inv, &hosts),
+        before,
+        "setup --check changed node state"
+    );
+
+    // Setup, verify, idempotence.
+    let first = recap(inv, &["setup"]);
+    assert!(
+        changed(&first).values().all(|n| *n > 0),
+        "a cold setup changes every host: {first:?}"
+    );
+    let (passed, doc) = verify(inv);
+    assert!(
+        passed,
+        "verify after setup failed: {:?}",
+        failed_checks(&doc)
+    );
+    assert_eq!(doc["mode"], "ha");
+    assert_no_changes(&recap(inv, &["setup"]), "second setup");
+
+    if variants {
+        // The real servers' settings persist across a reboot of the node.
+        let rs = real_servers(inv);
+        ok(inv, &["lab", "reboot", &rs[0]]);
+        // keepalived re-admits the real server after its next successful health check.
+        let (passed, doc) = verify_within(inv, 30);
+        assert!(
+            passed,
+            "verify after rebooting {} failed: {:?}",
+            rs[0],
+            failed_checks(&doc)
+        );
+
+        // lvs mode: the tool owns VIP and IPVS table; keepalived steps aside.
+        recap(inv, &["setup", "--mode", "lvs"]);
+        let (passed, doc) = verify(inv);
+        assert!(
+            passed,
+            "verify in lvs mode failed: {:?}",
+            failed_checks(&doc)
+        );
+        assert_eq!(doc["mode"], "lvs");
+        assert_no_changes(&recap(inv, &["setup", "--mode", "lvs"]), "second lvs setup");
+        // wrr, no persistence: the table and the checks follow the variables.
+        let wrr = [
+            "setup",
+            "--mode",
+            "lvs",
+            "-e",
+            "lvs_scheduler=wrr",
+            "-e",
+            "lvs_persistence_timeout=0",
+        ];
+        recap(inv, &wrr);
+        let out = lvslab(inv, &["--json", "verify"]);
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("verify JSON");
+        // verify compares against the inventory (rr, persistence 50): it must see the difference.
+        let failed = failed_checks(&doc);
+        assert!(
+            failed.iter().any(|f| f.ends_with(":ipvs-table")),
+            "verify notices wrr/no persistence: {failed:?}"
+        );
+        let table = doc["checks"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["name"] == "ipvs-table"))
+            .cloned();
+        let detail = table.map(|t| t["detail"].to_string()).unwrap_or_default();
+        assert!(
+            detail.contains("scheduler wrr (expected rr)")
+                && detail.contains("persistence 0 (expected 50)"),
+            "{detail}"
+        );
+        // Back to ha: keepalived takes the table over again.
+        recap(inv, &["setup"]);
+        let (passed, doc) = verify(inv);
+        assert!(
+            passed,
+            "verify back in ha mode failed: {:?}",
+            failed_checks(&doc)
+        );
+    }
+
+    // Teardown restores every node exactly; verify then fails and says why.
+    let down = recap(inv, &["teardown"]);
+    assert!(
+        changed(&down).values().all(|n| *n > 0),
+        "teardown changes every host: {down:?}"
+    );
+    let (passed, doc) = verify(inv);
+    assert!(!passed, "verify must fail on a torn-down lab");
+    let failed = failed_checks(&doc);
+    for must in [
+        "requests",
+        "ipvs-table",
+        "arp-sysctls",
+        "vip-on-lo",
+        "web-server",
+    ] {
+        assert!(
+            failed.iter().any(|f| f.ends_with(&format!(":{must}"))),
+            "verify names `{must}` as failed: {failed:?}"
+        );
+    }
+    assert_eq!(
+        snapshot(inv, &hosts),
+        before,
+        "teardown restored every node exactly"
+    );
+    assert_no_changes(&recap(inv, &["teardown"]), "second teardown");
+
+    if !was_up {
+        ok(inv, &["lab", "down"]);
+    }
+}
+
+#[test]
+fn seed_lab_setup_verify_teardown() {
+    if !lab_tests_enabled() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    life_cycle(&repo().join("inventory/lab.yml"), true);
+}
+
+#[test]
+fn other_names_three_real_servers() {
+    if !lab_tests_enabled() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    life_cycle(&repo().join("tests/inventories/alt.yml"), false);
+}
