@@ -21,7 +21,7 @@ use crate::ssh::SshParams;
 use crate::template::{self, Templates};
 use crate::yaml::{Diag, Node, Pos, Source, Value};
 
-pub(crate) use vars::{is_secret, resolve_templated};
+pub(crate) use vars::{has_template, is_secret, resolve_templated};
 
 /// Errors found while planning: all are invalid input (exit 2), and nothing was contacted.
 #[derive(Debug, thiserror::Error)]
@@ -572,7 +572,8 @@ fn check_str(
             Diag::at(node, format!("undefined variable {}", names.join(", "))).expected(EXPECT_VAR),
         );
     }
-    let needs_runtime = used.iter().any(|v| !ctx.contains_key(v));
+    // A variable whose value is still a template needs facts or results: only at run time.
+    let needs_runtime = used.iter().any(|v| ctx.get(v).is_none_or(has_template));
     if !needs_runtime {
         let r = if is_cond {
             t.eval_bool(s, ctx).map(|_| ())
@@ -763,7 +764,10 @@ fn check_template_file(
             return Err(d.expected(EXPECT_VAR));
         }
     }
-    if used.iter().all(|v| ctx.contains_key(v)) {
+    if used
+        .iter()
+        .all(|v| ctx.get(v).is_some_and(|x| !has_template(x)))
+    {
         if let Err(e) = t.render_str(&text, ctx) {
             let mut d = Diag::new(&tsrc, at(&e), format!("template error: {e}"));
             if let Some(o) = e.offset {

@@ -281,6 +281,18 @@ fn hostvars_resolved_in_each_hosts_own_context() {
 }
 
 #[test]
+fn play_vars_depending_on_facts_are_checked_at_run_time() {
+    let f = Fixture::new(INV);
+    f.file("templates/r.j2", "{{ rules }}\n");
+    f.plan(
+        "- hosts: all\n  vars:\n    rules: \"{{ '/etc/ipvsadm.rules' if ansible_os_family == 'Debian' else '/etc/sysconfig/ipvsadm' }}\"\n  tasks:\n    - command: echo {{ rules }}\n    - template: {src: r.j2, dest: /x}\n",
+        None,
+        &[],
+    )
+    .unwrap();
+}
+
+#[test]
 fn guarded_variables_allowed() {
     let f = Fixture::new(INV);
     f.plan(

@@ -16,7 +16,7 @@ pub(crate) fn is_secret(name: &str) -> bool {
         || n == "password"
 }
 
-fn has_template(v: &Json) -> bool {
+pub(crate) fn has_template(v: &Json) -> bool {
     match v {
         Json::String(s) => is_templated(s),
         Json::Array(a) => a.iter().any(has_template),
