@@ -6,10 +6,20 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = lvslab::cli::Cli::parse();
+    let json = cli.json;
     match lvslab::run(cli) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err}");
+            if json {
+                // `--json` promises one document on stdout, failures included.
+                let doc = serde_json::json!({
+                    "success": false,
+                    "exit_code": err.exit_code(),
+                    "error": err.to_string(),
+                });
+                println!("{doc}");
+            }
             ExitCode::from(err.exit_code())
         }
     }

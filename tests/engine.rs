@@ -141,6 +141,14 @@ const CHECK_PB: &str = r#"
       template: {src: app.conf.j2, dest: "{{ node_dir }}/etc/app.conf"}
     - name: command with creates
       command: {argv: [touch, "{{ node_dir }}/x"], creates: "{{ node_dir }}/x"}
+    - name: not waited for in check mode
+      wait_for: {port: 1, timeout: 1}
+    - name: shell would run
+      shell: echo hi > {{ node_dir }}/shell-ran
+    - name: a fact is still set
+      set_fact: {checked: yes}
+    - name: remove a file that exists
+      file: {path: "{{ node_dir }}/keep-me", state: absent}
     - name: probe runs even in check mode
       command: ls /
       check_mode: false
@@ -152,11 +160,15 @@ const CHECK_PB: &str = r#"
 #[test]
 fn check_mode_reports_changes_and_changes_nothing() {
     let lab = modules_lab(1);
+    std::fs::write(lab.node_dir("node01").join("keep-me"), "x").unwrap();
     lab.write("playbooks/check.yml", CHECK_PB);
     let r = lab.lvslab(&["--json", "run", "--check", "playbooks/check.yml"]);
     assert_eq!(r.code, 0, "{}", r.all());
-    // 3 changes, 1 command that would run (skipped), the probe and the assert ok
-    assert_eq!(r.counts("node01"), (5, 3, 0, 0, 1), "{}", r.all());
+    // 4 changes (dir, copy, template, absent); command, wait_for and shell skipped; the probe,
+    // set_fact and assert ok.
+    assert_eq!(r.counts("node01"), (7, 4, 0, 0, 3), "{}", r.all());
+    assert!(lab.node_dir("node01").join("keep-me").exists());
+    assert!(!lab.node_dir("node01").join("shell-ran").exists());
     let d = lab.node_dir("node01");
     assert!(
         !d.join("etc").exists(),
@@ -187,7 +199,21 @@ fn diff_shows_unified_diffs() {
     std::fs::write(d.join("conf"), "a\nb\nc\n").unwrap();
     lab.write(
         "playbooks/diff.yml",
-        "- hosts: all\n  tasks:\n    - copy: {dest: \"{{ node_dir }}/conf\", content: \"a\\nB\\nc\\n\"}\n",
+        "- hosts: all\n  tasks:\n    - copy: {dest: \"{{ node_dir }}/conf\", content: \"a\\nB\\nc\\n\"}\n    - template: {src: t.j2, dest: \"{{ node_dir }}/t.conf\"}\n",
+    );
+    lab.write("templates/t.j2", "host {{ inventory_hostname }}\n");
+    std::fs::write(d.join("t.conf"), "host old\n").unwrap();
+    let r = lab.lvslab(&["run", "--diff", "--check", "playbooks/diff.yml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("-b\n+B\n"), "{}", r.all());
+    assert!(
+        r.stdout.contains("-host old\n+host node01\n"),
+        "{}",
+        r.all()
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("conf")).unwrap(),
+        "a\nb\nc\n"
     );
     let r = lab.lvslab(&["run", "--diff", "playbooks/diff.yml"]);
     assert_eq!(r.code, 0, "{}", r.all());
@@ -413,8 +439,9 @@ fn bad_input_exits_2_and_contacts_nobody() {
         r.all()
     );
     assert!(r.stdout.is_empty(), "{}", r.all());
-    let r = lab.lvslab(&["run", "--limit", "nosuch", "playbooks/bad.yml"]);
+    let r = lab.lvslab(&["--json", "run", "--limit", "nosuch", "playbooks/bad.yml"]);
     assert_eq!(r.code, 2, "{}", r.all());
+    assert_eq!(r.json()["exit_code"], 2, "{}", r.all());
     let r = lab.lvslab(&["verify"]);
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(
@@ -522,4 +549,97 @@ fn precedence_inventory_play_set_fact_extra() {
         "{}",
         r.all()
     );
+}
+
+#[test]
+fn proxy_command_route_works() {
+    let lab = Lab::new(1);
+    // A one-process TCP relay (no children left behind), like `lvslab lab proxy %h %p`.
+    lab.write(
+        "proxy.pl",
+        "use IO::Socket::INET; use IO::Select;\n\
+         my $s = IO::Socket::INET->new(PeerAddr => $ARGV[0], PeerPort => $ARGV[1]) or exit 1;\n\
+         binmode STDIN; binmode STDOUT; my $sel = IO::Select->new(\\*STDIN, $s);\n\
+         while (my @r = $sel->can_read) { for my $fh (@r) {\n\
+           my $n = sysread($fh, my $buf, 65536); exit 0 unless $n;\n\
+           if (fileno($fh) == fileno($s)) { syswrite(STDOUT, $buf) } else { syswrite($s, $buf) } } }\n",
+    );
+    let inv = std::fs::read_to_string(lab.path().join("inventory.yml")).unwrap();
+    let proxied = |port: &str| {
+        inv.replace(
+            "      ansible_host: 127.0.0.1\n",
+            &format!(
+                "      ansible_host: 127.0.0.1\n      ansible_ssh_common_args: \"-o ProxyCommand='perl {} %h {port}'\"\n",
+                lab.path().join("proxy.pl").display()
+            ),
+        )
+    };
+    std::fs::write(lab.path().join("inventory.yml"), proxied("%p")).unwrap();
+    let r = lab.lvslab(&["ping"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    // Proof the proxy carries the connection: a proxy to a closed port makes the host unreachable.
+    std::fs::write(lab.path().join("inventory.yml"), proxied("1")).unwrap();
+    let r = lab.lvslab(&["ping"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stdout.contains("unreachable: [node01]"), "{}", r.all());
+    let bad = proxied("%p").replace("ProxyCommand=", "StrictHostKeyChecking=no -o ProxyCommand=");
+    std::fs::write(lab.path().join("inventory.yml"), bad).unwrap();
+    let r = lab.lvslab(&["ping"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("`StrictHostKeyChecking` cannot be set: host keys are always checked"),
+        "{}",
+        r.all()
+    );
+}
+
+#[test]
+fn copy_into_a_missing_directory_fails_cleanly() {
+    let lab = Lab::new(1);
+    let big = "x".repeat(1 << 20);
+    lab.write(
+        "playbooks/c.yml",
+        &format!("- hosts: all\n  tasks:\n    - copy: {{dest: \"{{{{ node_dir }}}}/no/such/dir/f\", content: \"{big}\"}}\n"),
+    );
+    let r = lab.lvslab(&["run", "playbooks/c.yml"]);
+    assert_eq!(r.code, 1, "{}", &r.all()[..2000.min(r.all().len())]);
+    assert!(
+        r.stdout
+            .contains("failed: [node01] task \"copy\": cannot write file"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("mktemp"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("node01 : ok=0 changed=0 failed=1 unreachable=0"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn one_round_trip_to_check_and_one_to_apply() {
+    let lab = Lab::new(1);
+    lab.write(
+        "playbooks/rt.yml",
+        "- hosts: all\n  tasks:\n    - name: put\n      copy: {dest: \"{{ node_dir }}/f\", content: \"x\\n\", mode: \"0600\"}\n    - name: dir\n      file: {path: \"{{ node_dir }}/d\", state: directory}\n",
+    );
+    let commands_of = |out: &str, task: &str| -> usize {
+        let start = out.find(&format!("TASK [{task}]")).expect("task shown");
+        let rest = &out[start + 1..];
+        let end = rest
+            .find("\nTASK [")
+            .or_else(|| rest.find("\nPLAY RECAP"))
+            .unwrap_or(rest.len());
+        rest[..end].matches("\n  $ ").count()
+    };
+    let first = lab.lvslab(&["-v", "run", "playbooks/rt.yml"]);
+    assert_eq!(first.code, 0, "{}", first.all());
+    assert_eq!(commands_of(&first.stdout, "put"), 2, "{}", first.stdout);
+    assert_eq!(commands_of(&first.stdout, "dir"), 2, "{}", first.stdout);
+    let second = lab.lvslab(&["-v", "run", "playbooks/rt.yml"]);
+    assert_eq!(commands_of(&second.stdout, "put"), 1, "{}", second.stdout);
+    assert_eq!(commands_of(&second.stdout, "dir"), 1, "{}", second.stdout);
 }

@@ -53,23 +53,8 @@ for port in "${PORTS[@]}"; do
   for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
 done
 FACTS=$(mktemp "$W/facts-XXXX")
-# The same facts command lvslab sends (kept in sync by hand: src/facts/mod.rs).
-cat > "$FACTS" <<'SH'
-export PATH="$PATH:/usr/sbin:/sbin"
-echo @@os_release; cat /etc/os-release 2>/dev/null
-echo @@init; if [ -d /run/systemd/system ]; then echo systemd; else cat /proc/1/comm 2>/dev/null; fi
-echo @@addr; ip -o addr show 2>/dev/null
-echo @@link; ip -o link show 2>/dev/null
-echo @@keepalived; command -v keepalived >/dev/null 2>&1 && keepalived -v 2>&1 | head -n1
-echo @@ipvsadm; command -v ipvsadm >/dev/null 2>&1 && ipvsadm --version 2>&1 | head -n1
-echo @@httpd; command -v httpd >/dev/null 2>&1 && httpd -v 2>&1 | head -n1
-echo @@apache2; command -v apache2 >/dev/null 2>&1 && apache2 -v 2>&1 | head -n1
-echo @@ipvs_sched; ls /sys/module 2>/dev/null | grep '^ip_vs_'
-echo @@pkg; for m in apt-get dnf yum; do if command -v $m >/dev/null 2>&1; then echo $m; break; fi; done
-echo @@misc; hostname; uname -r; uname -m; id -u
-echo @@state; cat /nonexistent 2>/dev/null
-true
-SH
+# The same facts command lvslab sends (src/facts/gather.sh).
+sed 's#__LVSLAB_STATE_FILE__#/nonexistent/state.json#' src/facts/gather.sh > "$FACTS"
 {
   echo "- hosts: all"
   echo "  tasks:"

@@ -71,17 +71,22 @@ pub(crate) fn redact(s: &str, secrets: &[String]) -> String {
     out
 }
 
+/// Values of secret-named variables, at any depth (`hostvars.node04.keepalived_auth_pass`).
+fn collect_secrets(vars: &Map<String, Json>, out: &mut Vec<String>, depth: usize) {
+    for (k, v) in vars {
+        match v {
+            Json::String(s) if is_secret(k) => out.push(s.clone()),
+            Json::Number(n) if is_secret(k) => out.push(n.to_string()),
+            Json::Object(m) if depth < 4 => collect_secrets(m, out, depth + 1),
+            _ => {}
+        }
+    }
+}
+
 fn secrets_of(vars: &Map<String, Json>) -> Vec<String> {
-    let mut out: Vec<String> = vars
-        .iter()
-        .filter(|(k, _)| is_secret(k))
-        .filter_map(|(_, v)| match v {
-            Json::String(s) => Some(s.clone()),
-            Json::Number(n) => Some(n.to_string()),
-            _ => None,
-        })
-        .filter(|s| s.len() >= 2)
-        .collect();
+    let mut out = Vec::new();
+    collect_secrets(vars, &mut out, 0);
+    out.retain(|s| s.len() >= 2 && !crate::template::is_templated(s));
     // keepalived uses only the first 8 characters of auth_pass: hide those too.
     let short: Vec<String> = out
         .iter()
@@ -581,7 +586,7 @@ async fn run_task(sh: &Shared, mut h: HostRun, play: usize, ti: usize, handler: 
             c
         }
         Err(e) => {
-            result.status = Status::Failed;
+            result.status = failed_status(task);
             result.failure = Some(Failure {
                 msg: e,
                 ..Default::default()
@@ -595,7 +600,7 @@ async fn run_task(sh: &Shared, mut h: HostRun, play: usize, ti: usize, handler: 
         Some(l) => match plan.templates.render_value(&l.to_json(), &ctx) {
             Ok(Json::Array(a)) => Some(a),
             Ok(other) => {
-                result.status = Status::Failed;
+                result.status = failed_status(task);
                 result.failure = Some(Failure {
                     msg: format!("`loop` must give a list, got {other}"),
                     ..Default::default()
@@ -604,7 +609,7 @@ async fn run_task(sh: &Shared, mut h: HostRun, play: usize, ti: usize, handler: 
                 return finish(sh, h, result, task);
             }
             Err(e) => {
-                result.status = Status::Failed;
+                result.status = failed_status(task);
                 result.failure = Some(Failure {
                     msg: format!("in `loop`: {e}"),
                     ..Default::default()
@@ -623,15 +628,11 @@ async fn run_task(sh: &Shared, mut h: HostRun, play: usize, ti: usize, handler: 
         Some(items) => {
             // Like Ansible, each item sees what earlier items set (`set_fact` accumulating a
             // list over a loop is the common idiom); `-e` still wins.
-            let mut base = ctx.clone();
             for it in items {
-                for (k, v) in &h.registered {
-                    if !sh.plan.extra.contains_key(k) {
-                        base.insert(k.clone(), v.clone());
-                    }
-                }
-                let mut c = base.clone();
-                c.insert("item".into(), it.clone());
+                let mut c = ctx.clone();
+                c.extend(h.registered.clone());
+                c.extend(plan.extra.clone());
+                c.insert(task.loop_var.clone(), it.clone());
                 let label = match it {
                     Json::String(s) => s.clone(),
                     other => other.to_string(),
@@ -680,7 +681,7 @@ async fn run_task(sh: &Shared, mut h: HostRun, play: usize, ti: usize, handler: 
                 .zip(items)
                 .map(|((_, r), it)| {
                     let mut d = r.data.clone();
-                    d.insert("item".into(), it.clone());
+                    d.insert(task.loop_var.clone(), it.clone());
                     d.insert("changed".into(), Json::Bool(r.changed));
                     d.insert("failed".into(), Json::Bool(r.failed.is_some()));
                     Json::Object(d)
@@ -718,6 +719,15 @@ async fn run_task(sh: &Shared, mut h: HostRun, play: usize, ti: usize, handler: 
         h.notified.extend(task.notify.iter().cloned());
     }
     finish(sh, h, result, task)
+}
+
+/// Failed, or failed-but-ignored under `ignore_errors`.
+fn failed_status(task: &Task) -> Status {
+    if task.ignore_errors {
+        Status::Ignored
+    } else {
+        Status::Failed
+    }
 }
 
 fn finish(sh: &Shared, h: HostRun, mut r: HostResult, task: &Task) -> HostRun {
@@ -768,5 +778,8 @@ mod tests {
             redact("auth_pass supersecret99 / supersec / 10.0.0.50", &s),
             "auth_pass ******** / ******** / 10.0.0.50"
         );
+        let nested = serde_json::json!({"hostvars": {"n4": {"other_pass": "n4secret"}}});
+        let s = secrets_of(nested.as_object().unwrap());
+        assert_eq!(redact("x n4secret", &s), "x ********");
     }
 }

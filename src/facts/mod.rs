@@ -23,26 +23,12 @@ pub(crate) const FACT_VARS: &[&str] = &[
     "ansible_all_ipv4_addresses",
 ];
 
-/// The one command that gathers everything.
+/// The one command that gathers everything (shared with bench/engine).
+const GATHER: &str = include_str!("gather.sh");
+
+/// The facts command for a node whose state file is `state_file`.
 pub(crate) fn script(state_file: &str) -> String {
-    format!(
-        r#"export PATH="$PATH:/usr/sbin:/sbin"
-echo @@os_release; cat /etc/os-release 2>/dev/null
-echo @@init; if [ -d /run/systemd/system ]; then echo systemd; else cat /proc/1/comm 2>/dev/null; fi
-echo @@addr; ip -o addr show 2>/dev/null
-echo @@link; ip -o link show 2>/dev/null
-echo @@keepalived; command -v keepalived >/dev/null 2>&1 && keepalived -v 2>&1 | head -n1
-echo @@ipvsadm; command -v ipvsadm >/dev/null 2>&1 && ipvsadm --version 2>&1 | head -n1
-echo @@httpd; command -v httpd >/dev/null 2>&1 && httpd -v 2>&1 | head -n1
-echo @@apache2; command -v apache2 >/dev/null 2>&1 && apache2 -v 2>&1 | head -n1
-echo @@ipvs_sched; ls /sys/module 2>/dev/null | grep '^ip_vs_'
-echo @@pkg; for m in apt-get dnf yum; do if command -v $m >/dev/null 2>&1; then echo $m; break; fi; done
-echo @@misc; hostname; uname -r; uname -m; id -u
-echo @@state; cat {} 2>/dev/null
-true
-"#,
-        quote(state_file)
-    )
+    GATHER.replace("__LVSLAB_STATE_FILE__", &quote(state_file))
 }
 
 fn sections(out: &str) -> Map<String, Json> {

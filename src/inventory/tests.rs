@@ -1,3 +1,5 @@
+//! Inventory tests: the Ansible shape, precedence, patterns and located errors.
+
 use super::*;
 use std::io::Write;
 

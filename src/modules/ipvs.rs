@@ -20,7 +20,10 @@ static ARGS: &[Arg] = &[
     opt("persistence_timeout", Ty::Int),
     opt("real_servers", Ty::List),
     choice("state", &["present", "absent"]),
+    opt("rules_file", Ty::Str),
 ];
+
+const FILE_MARK: &str = "@@lvslab-rules-file";
 
 /// One service as `ipvsadm -S -n` shows it.
 #[derive(Debug, Default, PartialEq)]
@@ -130,14 +133,27 @@ impl Module for Ipvs {
                 let w = ra.int("weight")?.unwrap_or(1);
                 want.insert(format!("{addr}:{rport}"), (m.to_string(), w));
             }
+            let rules_file = a.str("rules_file");
+            let mut check = String::from("ipvsadm -S -n");
+            if let Some(f) = &rules_file {
+                let q = crate::ssh::quote(f);
+                check.push_str(&format!(
+                    " && echo {FILE_MARK} && if [ -f {q} ]; then echo present; cat {q}; else echo absent; fi"
+                ));
+            }
             let o = cx
                 .exec_ok(
                     "cannot read IPVS table (is ipvsadm installed?)",
-                    "ipvsadm -S -n",
+                    &check,
                     None,
                 )
                 .await?;
-            let cur = parse_saved(&o.stdout_str(), flag, &svc);
+            let text = o.stdout_str();
+            let (saved, file) = match text.split_once(&format!("{FILE_MARK}\n")) {
+                Some((s, f)) => (s.to_string(), Some(f.to_string())),
+                None => (text.clone(), None),
+            };
+            let cur = parse_saved(&saved, flag, &svc);
             let mut cmds: Vec<Vec<String>> = Vec::new();
             let s = |x: &str| x.to_string();
             let mut svc_opts = vec![s(flag), svc.clone(), s("-s"), sched.clone()];
@@ -173,25 +189,52 @@ impl Module for Ipvs {
             } else if cur.exists {
                 cmds.push(vec![s("-D"), s(flag), svc.clone()]);
             }
+            // The rules file (persistence across reboots) must hold the whole saved table.
+            let (file_existed, file_stale) = match &file {
+                Some(f) => match f.split_once('\n') {
+                    Some(("present", content)) => (true, content != saved),
+                    _ => (false, true),
+                },
+                None => (false, false),
+            };
             let mut out = Outcome::default();
-            if cmds.is_empty() {
+            if cmds.is_empty() && !file_stale {
                 return Ok(out);
             }
             out.changed = true;
-            let lines: Vec<String> = cmds
+            let mut lines: Vec<String> = cmds
                 .iter()
                 .map(|c| argv(&[vec![s("ipvsadm")], c.clone()].concat()))
                 .collect();
+            if let Some(f) = &rules_file {
+                if file_stale || !cmds.is_empty() {
+                    lines.push(format!("save rules to {f}"));
+                }
+            }
             out.msg = Some(lines.join("; "));
             if cx.check {
                 return Ok(out);
             }
             let mut script = String::from("set -e\n");
-            script.push_str(&cx.state.record(json!({
-                "key": format!("ipvs:{flag}:{svc}"), "kind": "ipvs", "flag": flag, "service": svc,
-                "original": cur.lines,
-            })));
-            script.push_str(&lines.join("\n"));
+            if !cmds.is_empty() {
+                script.push_str(&cx.state.record(json!({
+                    "key": format!("ipvs:{flag}:{svc}"), "kind": "ipvs", "flag": flag, "service": svc,
+                    "original": cur.lines,
+                })));
+            }
+            if let Some(f) = &rules_file {
+                script.push_str(&cx.state.record_file(f, file_existed));
+            }
+            for c in &cmds {
+                script.push_str(&argv(&[vec![s("ipvsadm")], c.clone()].concat()));
+                script.push('\n');
+            }
+            if let Some(f) = &rules_file {
+                let q = crate::ssh::quote(f);
+                script.push_str(&format!(
+                    "mkdir -p \"$(dirname {q})\"\nipvsadm -S -n > {q}.lvslab-tmp\nmv -f {q}.lvslab-tmp {q}\n"
+                ));
+            }
             cx.exec_ok("cannot change IPVS table", &script, None)
                 .await?;
             Ok(out)

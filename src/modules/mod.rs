@@ -27,6 +27,7 @@ use crate::ssh::{BoxFuture, Output, Transport};
 use crate::template::Templates;
 use crate::yaml::{Diag, Key, Node, Value};
 
+pub(crate) use command::split_words;
 pub(crate) use files::find_source;
 pub(crate) use state::NodeState;
 

@@ -246,3 +246,50 @@ impl Module for Restore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn undo_lines_are_quoted_argv() {
+        let (what, line) =
+            undo(&json!({"kind": "sysctl", "name": "net.ipv4.conf.all.arp_ignore", "value": "0"}));
+        assert_eq!(what, "sysctl net.ipv4.conf.all.arp_ignore = 0");
+        assert_eq!(line, "sysctl -q -w 'net.ipv4.conf.all.arp_ignore=0'");
+        let (_, line) = undo(
+            &json!({"kind": "sysctl", "name": "net.ipv4.ip_local_port_range", "value": "32768\t60999"}),
+        );
+        assert_eq!(
+            line,
+            "sysctl -q -w 'net.ipv4.ip_local_port_range=32768\t60999'"
+        );
+        let (_, line) = undo(
+            &json!({"kind": "address", "address": "10.0.0.50/32", "dev": "lo", "existed": false}),
+        );
+        assert_eq!(
+            line,
+            "if ip -o addr show dev lo 2>/dev/null | grep -qF ' 10.0.0.50/32 '; then ip addr del 10.0.0.50/32 dev lo; fi"
+        );
+        let (_, line) = undo(
+            &json!({"kind": "ipvs", "flag": "-t", "service": "10.0.0.50:80",
+            "original": ["-A -t 10.0.0.50:80 -s wlc", "-a -t 10.0.0.50:80 -r 10.0.0.2:80 -g -w 1"]}),
+        );
+        assert_eq!(
+            line,
+            "ipvsadm -D -t 10.0.0.50:80 2>/dev/null || true && ipvsadm -A -t 10.0.0.50:80 -s wlc && ipvsadm -a -t 10.0.0.50:80 -r 10.0.0.2:80 -g -w 1"
+        );
+        let (_, line) = undo(&json!({"kind": "file", "path": "/etc/a b", "existed": false}));
+        assert_eq!(line, "rm -rf '/etc/a b'");
+        let (_, line) = undo(
+            &json!({"kind": "service", "name": "keepalived", "active": false, "init": "systemd"}),
+        );
+        assert_eq!(line, "systemctl stop keepalived");
+        let (_, line) = undo(&json!({"kind": "package", "name": "ipvsadm", "manager": "apt"}));
+        assert_eq!(
+            line,
+            "DEBIAN_FRONTEND=noninteractive apt-get remove -y -q ipvsadm"
+        );
+    }
+}

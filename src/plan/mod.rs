@@ -21,7 +21,7 @@ use crate::ssh::SshParams;
 use crate::template::{self, Templates};
 use crate::yaml::{Diag, Node, Pos, Source, Value};
 
-pub(crate) use vars::{is_secret, resolve_templated};
+pub(crate) use vars::{has_template, is_secret, resolve_templated};
 
 /// Errors found while planning: all are invalid input (exit 2), and nothing was contacted.
 #[derive(Debug, thiserror::Error)]
@@ -201,7 +201,7 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
     let templates = Templates::new();
     let mut hosts = BTreeMap::new();
     let groups = groups_var(&inv);
-    let hostvars = hostvars_var(&inv);
+    let hostvars = hostvars_var(&inv, &templates, &groups, &extra);
     for name in &targeted {
         let nodes = inv.host_var_nodes(name).unwrap_or_default();
         let conn = connection(&inv, name, &nodes, route.as_ref())?;
@@ -310,11 +310,16 @@ fn groups_var(inv: &Inventory) -> Json {
     Json::Object(m)
 }
 
-fn hostvars_var(inv: &Inventory) -> Json {
+/// Every host's inventory variables, each resolved in its own host's context (a templated
+/// value of node02 must not be rendered with node01's variables).
+fn hostvars_var(inv: &Inventory, t: &Templates, groups: &Json, extra: &Map<String, Json>) -> Json {
     let mut m = Map::new();
     for h in inv.host_names() {
         let mut v = inv.host_vars(h).unwrap_or_default();
         v.insert("inventory_hostname".into(), Json::String(h.to_string()));
+        v.insert("groups".into(), groups.clone());
+        let mut v = resolve_templated(t, &v, extra).unwrap_or(v);
+        v.remove("groups");
         m.insert(h.to_string(), Json::Object(v));
     }
     Json::Object(m)
@@ -416,6 +421,18 @@ fn connection(
         None => None,
     };
     let mut proxy_command = None;
+    let mut options = Vec::new();
+    for var in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
+        if let Some(n) = nodes.get(var) {
+            for (k, v) in ssh_options(n)? {
+                if k.eq_ignore_ascii_case("ProxyCommand") {
+                    proxy_command = Some(v);
+                } else {
+                    options.push((k, v));
+                }
+            }
+        }
+    }
     if let Some(r) = route {
         proxy_command = Some(r.proxy_command.clone());
         known_hosts = Some(r.known_hosts.clone());
@@ -430,7 +447,55 @@ fn connection(
         key,
         known_hosts,
         proxy_command,
+        options,
     }))
+}
+
+/// `-o Key=Value` options from `ansible_ssh_common_args`. Host key checking cannot be turned
+/// off this way: keys are always checked.
+fn ssh_options(n: &Node) -> Result<Vec<(String, String)>, Diag> {
+    const EXPECT: &str = "ssh options as `-o Key=Value` (e.g. `-o ProxyCommand=...`)";
+    let s = n.as_scalar_str(EXPECT)?;
+    let words = crate::modules::split_words(&s)
+        .map_err(|e| Diag::at(n, format!("cannot parse ssh arguments: {e}")).expected(EXPECT))?;
+    let mut out = Vec::new();
+    let mut it = words.into_iter();
+    while let Some(w) = it.next() {
+        let opt = match w.as_str() {
+            "-o" => it.next().unwrap_or_default(),
+            x if x.starts_with("-o") => x[2..].to_string(),
+            x => {
+                return Err(Diag::at(n, format!("unsupported ssh argument `{x}`")).expected(EXPECT))
+            }
+        };
+        let (k, v) = opt
+            .split_once('=')
+            .or_else(|| opt.split_once(' '))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .ok_or_else(|| {
+                Diag::at(n, format!("ssh option `{opt}` has no value")).expected(EXPECT)
+            })?;
+        if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric()) || v.contains('\n') {
+            return Err(Diag::at(n, format!("invalid ssh option `{opt}`")).expected(EXPECT));
+        }
+        let lower = k.to_ascii_lowercase();
+        if [
+            "stricthostkeychecking",
+            "userknownhostsfile",
+            "globalknownhostsfile",
+            "knownhostscommand",
+        ]
+        .contains(&lower.as_str())
+        {
+            return Err(Diag::at(
+                n,
+                format!("`{k}` cannot be set: host keys are always checked"),
+            )
+            .expected("`lvslab_known_hosts_file: PATH` to name the known_hosts file"));
+        }
+        out.push((k, v));
+    }
+    Ok(out)
 }
 
 /// Names that will exist at run time but not now: facts, registered results, `set_fact`
@@ -452,6 +517,7 @@ fn runtime_names(pb: &Playbook) -> HashSet<String> {
                 }
             }
             names.extend(t.vars.iter().map(|(k, _)| k.name.clone()));
+            names.insert(t.loop_var.clone());
         }
     }
     names
@@ -472,6 +538,7 @@ fn check_str(
     is_cond: bool,
     ctx: &Map<String, Json>,
     runtime: &HashSet<String>,
+    strict: bool,
 ) -> Result<(), Diag> {
     let src = if is_cond {
         template::single_expression(s.trim()).unwrap_or(s)
@@ -486,6 +553,9 @@ fn check_str(
     syntax.map_err(|e| {
         Diag::at(node, format!("template error: {e}")).expected("a valid minijinja template")
     })?;
+    if !strict {
+        return Ok(());
+    }
     let used = if is_cond {
         t.undeclared_expr(src)
     } else {
@@ -502,7 +572,8 @@ fn check_str(
             Diag::at(node, format!("undefined variable {}", names.join(", "))).expected(EXPECT_VAR),
         );
     }
-    let needs_runtime = used.iter().any(|v| !ctx.contains_key(v));
+    // A variable whose value is still a template needs facts or results: only at run time.
+    let needs_runtime = used.iter().any(|v| ctx.get(v).is_none_or(has_template));
     if !needs_runtime {
         let r = if is_cond {
             t.eval_bool(s, ctx).map(|_| ())
@@ -510,7 +581,14 @@ fn check_str(
             t.render_value(&Json::String(s.to_string()), ctx)
                 .map(|_| ())
         };
-        r.map_err(|e| Diag::at(node, format!("template error: {e}")).expected(EXPECT_VAR))?;
+        r.map_err(|e| {
+            let exp = if e.msg.starts_with("undefined") {
+                EXPECT_VAR
+            } else {
+                "a valid minijinja expression"
+            };
+            Diag::at(node, format!("template error: {e}")).expected(exp)
+        })?;
     }
     Ok(())
 }
@@ -553,22 +631,46 @@ fn check_task(
     for (k, v) in &task.vars {
         ctx.insert(k.name.clone(), v.to_json());
     }
+    for c in conds {
+        if let Value::Str(s) = &c.v {
+            check_str(t, c, s, true, &ctx, runtime, true)?;
+        }
+    }
+    // Ansible only templates what runs: a `when` already known to be false for this host means
+    // its arguments need not be valid here; one that depends on facts or results leaves only
+    // the syntax to check now (undefined names then fail the task at run time, if it runs).
+    let mut runs = Some(true);
+    for w in &task.when {
+        match &w.v {
+            Value::Bool(false) => runs = Some(false),
+            Value::Str(s) => {
+                let expr = template::single_expression(s.trim()).unwrap_or(s);
+                if t.undeclared_expr(expr).iter().all(|v| ctx.contains_key(v)) {
+                    if let Ok(false) = t.eval_bool(s, &ctx) {
+                        runs = Some(false);
+                    }
+                } else if runs == Some(true) {
+                    runs = None;
+                }
+            }
+            _ => {}
+        }
+    }
+    if runs == Some(false) {
+        return Ok(());
+    }
+    let strict = runs == Some(true);
     for (node, s) in strs {
         if cond_ptrs.contains(&(node as *const Node)) {
             continue;
         }
-        check_str(t, node, s, false, &ctx, runtime)?;
-    }
-    for c in conds {
-        if let Value::Str(s) = &c.v {
-            check_str(t, c, s, true, &ctx, runtime)?;
-        }
+        check_str(t, node, s, false, &ctx, runtime, strict)?;
     }
     if task.module.name() == "template" {
         if let Some(src_node) = task.args.get("src") {
             if let Value::Str(src) = &src_node.v {
                 if !template::is_templated(src) {
-                    check_template_file(plan, src_node, src, &ctx, runtime)?;
+                    check_template_file(plan, src_node, src, &ctx, runtime, strict)?;
                 }
             }
         }
@@ -605,6 +707,7 @@ fn check_template_file(
     src: &str,
     ctx: &Map<String, Json>,
     runtime: &HashSet<String>,
+    strict: bool,
 ) -> Result<(), Diag> {
     let Some(path) = modules::find_source(&plan.search, "templates", src) else {
         return Err(Diag::at(src_node, format!("template `{src}` not found"))
@@ -634,6 +737,9 @@ fn check_template_file(
                 .expected("a valid minijinja template"),
         );
     }
+    if !strict {
+        return Ok(());
+    }
     let used = t.undeclared(&text);
     let mut unknown: Vec<&String> = used
         .iter()
@@ -658,7 +764,10 @@ fn check_template_file(
             return Err(d.expected(EXPECT_VAR));
         }
     }
-    if used.iter().all(|v| ctx.contains_key(v)) {
+    if used
+        .iter()
+        .all(|v| ctx.get(v).is_some_and(|x| !has_template(x)))
+    {
         if let Err(e) = t.render_str(&text, ctx) {
             let mut d = Diag::new(&tsrc, at(&e), format!("template error: {e}"));
             if let Some(o) = e.offset {

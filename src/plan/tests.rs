@@ -1,3 +1,5 @@
+//! Planning tests: hosts, limits, variables and every bad input that must stop a run before it starts.
+
 use super::*;
 
 struct Fixture {
@@ -250,6 +252,44 @@ fn undefined_in_when() {
         e.starts_with("undefined variable `lvs_mod`\n ——▶ playbooks/pb.yml:4:13"),
         "{e}"
     );
+}
+
+#[test]
+fn arguments_of_tasks_not_run_on_a_host_need_not_be_defined_there() {
+    let f = Fixture::new("all:\n  children:\n    directors:\n      hosts:\n        d1: {prio: 100}\n    realservers:\n      hosts:\n        r1:\n");
+    f.plan(
+        "- hosts: all\n  tasks:\n    - command: echo {{ prio }}\n      when: inventory_hostname in groups['directors']\n    - command: echo {{ prio }}\n      when: ansible_facts.os_family == 'Debian' and inventory_hostname in groups['directors']\n",
+        None,
+        &[],
+    )
+    .unwrap();
+    let e = f
+        .plan("- hosts: all\n  tasks:\n    - command: echo {{ prio }}\n      when: inventory_hostname != 'nobody'\n", None, &[])
+        .unwrap_err();
+    assert!(e.starts_with("undefined variable `prio`"), "{e}");
+}
+
+#[test]
+fn hostvars_resolved_in_each_hosts_own_context() {
+    let f = Fixture::new(
+        "all:\n  vars:\n    me: \"{{ inventory_hostname }}-x\"\n  hosts:\n    a:\n    b:\n",
+    );
+    let p = f.plan("- hosts: a\n  tasks: []\n", None, &[]).unwrap();
+    let ctx = static_context(&p, p.play(&p.plays[0]), &p.hosts["a"]).unwrap();
+    assert_eq!(ctx["me"], "a-x");
+    assert_eq!(ctx["hostvars"]["b"]["me"], "b-x");
+}
+
+#[test]
+fn play_vars_depending_on_facts_are_checked_at_run_time() {
+    let f = Fixture::new(INV);
+    f.file("templates/r.j2", "{{ rules }}\n");
+    f.plan(
+        "- hosts: all\n  vars:\n    rules: \"{{ '/etc/ipvsadm.rules' if ansible_os_family == 'Debian' else '/etc/sysconfig/ipvsadm' }}\"\n  tasks:\n    - command: echo {{ rules }}\n    - template: {src: r.j2, dest: /x}\n",
+        None,
+        &[],
+    )
+    .unwrap();
 }
 
 #[test]

@@ -16,7 +16,7 @@ pub(crate) fn is_secret(name: &str) -> bool {
         || n == "password"
 }
 
-fn has_template(v: &Json) -> bool {
+pub(crate) fn has_template(v: &Json) -> bool {
     match v {
         Json::String(s) => is_templated(s),
         Json::Array(a) => a.iter().any(has_template),
@@ -39,9 +39,10 @@ pub(crate) fn resolve_templated(
     }
     for _ in 0..8 {
         let mut progress = false;
+        // `hostvars` is resolved per host when the plan is built, in each host's own context.
         let pending: Vec<String> = ctx
             .iter()
-            .filter(|(_, v)| has_template(v))
+            .filter(|(k, v)| k.as_str() != "hostvars" && has_template(v))
             .map(|(k, _)| k.clone())
             .collect();
         if pending.is_empty() {

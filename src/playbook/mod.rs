@@ -50,11 +50,15 @@ pub(crate) struct Task {
     pub(crate) args: Node,
     pub(crate) when: Vec<Node>,
     pub(crate) notify: Vec<String>,
+    /// Where `notify` was written (to report a handler that does not exist).
+    pub(crate) notify_node: Option<Node>,
     /// Names this handler answers to (`name` and `listen`).
     pub(crate) listen: Vec<String>,
     pub(crate) register: Option<String>,
     pub(crate) tags: Vec<String>,
     pub(crate) loop_: Option<Node>,
+    /// `loop_control: {loop_var: NAME}` (default `item`).
+    pub(crate) loop_var: String,
     pub(crate) ignore_errors: bool,
     pub(crate) changed_when: Option<Node>,
     pub(crate) failed_when: Option<Node>,
@@ -84,6 +88,7 @@ const TASK_KEYS: &[&str] = &[
     "tags",
     "loop",
     "with_items",
+    "loop_control",
     "ignore_errors",
     "changed_when",
     "failed_when",
@@ -202,6 +207,27 @@ fn parse_play(n: &Node) -> Result<Play, Diag> {
     if play.name.is_empty() {
         play.name = play.hosts.as_scalar_str("")?;
     }
+    for t in play.tasks.iter().chain(&play.handlers) {
+        for name in &t.notify {
+            if !play.handlers.iter().any(|h| h.listen.contains(name)) {
+                let at = t.notify_node.as_ref().unwrap_or(&t.args);
+                let known: Vec<String> = play
+                    .handlers
+                    .iter()
+                    .map(|h| format!("`{}`", h.name))
+                    .collect();
+                return Err(
+                    Diag::at(at, format!("no handler named `{name}` in this play")).expected(
+                        if known.is_empty() {
+                            "a handler defined under `handlers:` of the same play".to_string()
+                        } else {
+                            format!("one of {}", known.join(", "))
+                        },
+                    ),
+                );
+            }
+        }
+    }
     Ok(play)
 }
 
@@ -222,10 +248,12 @@ fn parse_task(n: &Node) -> Result<Task, Diag> {
         args: n.clone(),
         when: Vec::new(),
         notify: Vec::new(),
+        notify_node: None,
         listen: Vec::new(),
         register: None,
         tags: Vec::new(),
         loop_: None,
+        loop_var: "item".into(),
         ignore_errors: false,
         changed_when: None,
         failed_when: None,
@@ -238,7 +266,10 @@ fn parse_task(n: &Node) -> Result<Task, Diag> {
         match k.name.as_str() {
             "name" => t.name = v.as_scalar_str("a task name (a string)")?,
             "when" => t.when = conditions(v)?,
-            "notify" => t.notify = str_or_list(v, "a handler name or a list of them")?,
+            "notify" => {
+                t.notify = str_or_list(v, "a handler name or a list of them")?;
+                t.notify_node = Some(v.clone());
+            }
             "listen" => t.listen = str_or_list(v, "a topic name or a list of them")?,
             "register" => {
                 let r = v.as_str("a variable name")?;
@@ -254,6 +285,32 @@ fn parse_task(n: &Node) -> Result<Task, Diag> {
                     return Err(v.type_error("a list, or a `{{ }}` expression giving one"));
                 }
                 t.loop_ = Some(v.clone())
+            }
+            "loop_control" => {
+                for (lk, lv) in v.as_map("a mapping with `loop_var` and/or `label`")? {
+                    match lk.name.as_str() {
+                        "loop_var" => {
+                            let name = lv.as_str("a variable name")?;
+                            if !is_identifier(name) {
+                                return Err(Diag::at(
+                                    lv,
+                                    format!("invalid variable name `{name}`"),
+                                )
+                                .expected("a variable name (letters, digits, `_`)"));
+                            }
+                            t.loop_var = name.to_string();
+                        }
+                        "label" | "pause" | "index_var" => {}
+                        other => {
+                            return Err(Diag::at_key(
+                                lk,
+                                &n.src,
+                                format!("unknown loop_control key `{other}`"),
+                            )
+                            .expected("`loop_var` or `label`"))
+                        }
+                    }
+                }
             }
             "ignore_errors" => t.ignore_errors = v.as_bool("true or false")?,
             "changed_when" => t.changed_when = Some(v.clone()),

@@ -1,3 +1,5 @@
+//! Playbook tests: plays, task keywords and every malformed playbook, with exact messages.
+
 use super::*;
 use crate::yaml::Source;
 use std::sync::Arc;
@@ -115,6 +117,21 @@ fn two_modules_in_one_task() {
 fn play_without_hosts() {
     let e = load("- tasks: []\n").unwrap_err();
     assert!(e.starts_with("play has no `hosts`\n ——▶ pb.yml:1:3"), "{e}");
+}
+
+#[test]
+fn notify_of_a_missing_handler() {
+    let e = load("- hosts: all\n  tasks:\n    - command: ls\n      notify: restart web\n  handlers:\n    - name: restart apache\n      command: ls\n").unwrap_err();
+    assert_eq!(
+        e,
+        "no handler named `restart web` in this play\n ——▶ pb.yml:4:15\n  │\n4 │       notify: restart web\n  │               ^^^^^^^^^^^\n  = expected one of `restart apache`"
+    );
+}
+
+#[test]
+fn loop_control_loop_var() {
+    let pb = load("- hosts: all\n  tasks:\n    - debug: {msg: \"{{ rs }}\"}\n      loop: [1]\n      loop_control: {loop_var: rs, label: x}\n").unwrap();
+    assert_eq!(pb.plays[0].tasks[0].loop_var, "rs");
 }
 
 #[test]

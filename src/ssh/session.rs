@@ -21,6 +21,8 @@ pub(crate) struct SshParams {
     pub(crate) key: Option<PathBuf>,
     pub(crate) known_hosts: Option<PathBuf>,
     pub(crate) proxy_command: Option<String>,
+    /// Further ssh_config options (`ansible_ssh_common_args: -o Key=Value`).
+    pub(crate) options: Vec<(String, String)>,
 }
 
 /// Opens ssh connections for one run; owns the directory holding the control sockets.
@@ -56,12 +58,18 @@ impl Connector {
     }
 
     fn config_for(&self, name: &str, p: &SshParams) -> Result<Option<PathBuf>, TransportError> {
-        let Some(proxy) = &p.proxy_command else {
+        if p.proxy_command.is_none() && p.options.is_empty() {
             return Ok(None);
-        };
+        }
         // ProxyCommand has no SessionBuilder setter: a generated config file carries it.
         let path = self.dir.path().join(format!("config-{name}"));
-        let text = format!("Host *\n  ProxyCommand {proxy}\n");
+        let mut text = String::from("Host *\n");
+        if let Some(proxy) = &p.proxy_command {
+            text.push_str(&format!("  ProxyCommand {proxy}\n"));
+        }
+        for (k, v) in &p.options {
+            text.push_str(&format!("  {k} {v}\n"));
+        }
         std::fs::write(&path, text)
             .map_err(|e| TransportError(format!("cannot write ssh config: {e}")))?;
         Ok(Some(path))
@@ -162,12 +170,10 @@ impl Transport for Ssh {
                 .await
                 .map_err(|e| TransportError(ssh_reason(&e)))?;
             if let (Some(data), Some(mut w)) = (stdin, child.stdin().take()) {
-                w.write_all(data)
-                    .await
-                    .map_err(|e| TransportError(format!("writing stdin: {e}")))?;
-                w.shutdown()
-                    .await
-                    .map_err(|e| TransportError(format!("closing stdin: {e}")))?;
+                // A command that exits before reading its input is not a connection failure:
+                // its exit status and stderr below tell what happened.
+                let _ = w.write_all(data).await;
+                let _ = w.shutdown().await;
                 drop(w);
             }
             let out = child

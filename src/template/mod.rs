@@ -30,6 +30,50 @@ pub(crate) fn is_templated(s: &str) -> bool {
     s.contains("{{") || s.contains("{%") || s.contains("{#")
 }
 
+/// Compare dotted versions numerically (`2.2.7` > `1.3.5`; missing parts count as 0).
+pub(crate) fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+    let parts = |s: &str| -> Vec<u64> {
+        s.split(['.', '-', '_'])
+            .map(|p| {
+                p.chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+                    .parse()
+                    .unwrap_or(0)
+            })
+            .collect()
+    };
+    let (x, y) = (parts(a), parts(b));
+    for i in 0..x.len().max(y.len()) {
+        let o = x.get(i).unwrap_or(&0).cmp(y.get(i).unwrap_or(&0));
+        if o != std::cmp::Ordering::Equal {
+            return o;
+        }
+    }
+    std::cmp::Ordering::Equal
+}
+
+/// Ansible's `version` test: `keepalived_version is version('2.0', '>=')`.
+fn version_test(v: Value, other: String, op: Option<String>) -> Result<bool, minijinja::Error> {
+    use std::cmp::Ordering::*;
+    let a = v.to_string();
+    let o = compare_versions(&a, &other);
+    Ok(match op.as_deref().unwrap_or("==") {
+        "<" | "lt" => o == Less,
+        "<=" | "le" => o != Greater,
+        ">" | "gt" => o == Greater,
+        ">=" | "ge" => o != Less,
+        "==" | "=" | "eq" => o == Equal,
+        "!=" | "<>" | "ne" => o != Equal,
+        other => {
+            return Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!("unknown version comparison `{other}`"),
+            ))
+        }
+    })
+}
+
 fn to_bool(v: Value) -> bool {
     if let Some(s) = v.as_str() {
         return matches!(
@@ -74,6 +118,38 @@ impl Templates {
                 Ok(v)
             }
         });
+        env.add_test("version", version_test);
+        env.add_test("version_compare", version_test);
+        env.add_filter("version_compare", version_test);
+        // Ansible's `combine`: later mappings win (shallow).
+        env.add_filter(
+            "combine",
+            |base: Value, rest: minijinja::value::Rest<Value>| -> Result<Value, minijinja::Error> {
+                let mut out: std::collections::BTreeMap<String, Value> =
+                    std::collections::BTreeMap::new();
+                for m in std::iter::once(&base).chain(rest.iter()) {
+                    for k in m.try_iter()? {
+                        let v = m.get_item(&k)?;
+                        out.insert(k.to_string(), v);
+                    }
+                }
+                Ok(Value::from_iter(out))
+            },
+        );
+        // Ansible's `extract`: `groups['web'] | map('extract', hostvars, 'ansible_host')`.
+        env.add_filter(
+            "extract",
+            |key: Value,
+             container: Value,
+             more: Option<Value>|
+             -> Result<Value, minijinja::Error> {
+                let v = container.get_item(&key)?;
+                match more {
+                    Some(k) => v.get_item(&k),
+                    None => Ok(v),
+                }
+            },
+        );
         env.add_filter("regex_escape", |s: String| {
             s.chars()
                 .flat_map(|c| {
@@ -179,6 +255,26 @@ impl Templates {
         v: &Json,
         ctx: &Map<String, Json>,
     ) -> Result<Json, TemplateError> {
+        // A variable's value may itself be a template that could not be resolved earlier (it
+        // needed facts): render again, a few rounds, so it is resolved — or fails loudly —
+        // instead of reaching the node as literal `{{ ... }}`.
+        let mut out = self.render_once(v, ctx)?;
+        for _ in 0..4 {
+            match &out {
+                Json::String(s) if is_templated(s) && Json::String(s.clone()) != *v => {
+                    let next = self.render_once(&out, ctx)?;
+                    if next == out {
+                        break;
+                    }
+                    out = next;
+                }
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    fn render_once(&self, v: &Json, ctx: &Map<String, Json>) -> Result<Json, TemplateError> {
         match v {
             Json::String(s) if is_templated(s) => {
                 if let Some(expr) = single_expression(s) {
@@ -338,6 +434,49 @@ mod tests {
         let mut u: Vec<_> = u.into_iter().collect();
         u.sort();
         assert_eq!(u, vec!["xs", "y"]);
+    }
+
+    #[test]
+    fn variables_holding_templates_are_rendered_through() {
+        let t = Templates::new();
+        let c = ctx(json!({"a": "{{ b }}", "b": "{{ missing }}"}));
+        let e = t.render_value(&json!("x {{ a }}"), &c).unwrap_err();
+        assert_eq!(e.msg, "undefined variable `missing`");
+        let c = ctx(json!({"a": "{{ b }}/32", "b": "10.0.0.1"}));
+        assert_eq!(
+            t.render_value(&json!("{{ a }}"), &c).unwrap(),
+            json!("10.0.0.1/32")
+        );
+    }
+
+    #[test]
+    fn version_test_and_combine() {
+        let t = Templates::new();
+        let c = ctx(json!({"kv": "2.2.7", "old": "1.3.5", "a": {"x": 1, "y": 2}, "b": {"y": 3}}));
+        assert!(t.eval_bool("kv is version('2.0', '>=')", &c).unwrap());
+        assert!(!t.eval_bool("old is version('2.0', '>=')", &c).unwrap());
+        assert!(t.eval_bool("old is version('1.3.5')", &c).unwrap());
+        assert!(t.eval_bool("'1.10' is version('1.9', 'gt')", &c).unwrap());
+        assert_eq!(
+            t.render_value(&json!("{{ a | combine(b) }}"), &c).unwrap(),
+            json!({"x": 1, "y": 3})
+        );
+    }
+
+    #[test]
+    fn extract_filter_like_ansible() {
+        let t = Templates::new();
+        let c = ctx(
+            json!({"groups": {"rs": ["a", "b"]}, "hostvars": {"a": {"ip": "1"}, "b": {"ip": "2"}}}),
+        );
+        assert_eq!(
+            t.render_value(
+                &json!("{{ groups.rs | map('extract', hostvars, 'ip') | list }}"),
+                &c
+            )
+            .unwrap(),
+            json!(["1", "2"])
+        );
     }
 
     #[test]

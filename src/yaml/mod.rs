@@ -90,7 +90,8 @@ impl fmt::Display for Diag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let line_no = self.pos.line.to_string();
         let pad = " ".repeat(line_no.len());
-        let line = self.src.line(self.pos.line);
+        let line = redact_line(self.src.line(self.pos.line));
+        let line = line.as_str();
         writeln!(f, "{}", self.msg)?;
         writeln!(f, "{pad}——▶ {}", self.location())?;
         writeln!(f, "{pad} │")?;
@@ -111,6 +112,22 @@ impl fmt::Display for Diag {
         }
         Ok(())
     }
+}
+
+/// A source line as shown in an error: the value of a secret variable (`x_pass: ...`) is hidden.
+fn redact_line(line: &str) -> String {
+    let Some((key, value)) = line.split_once(':') else {
+        return line.to_string();
+    };
+    let name = key
+        .trim()
+        .trim_start_matches("- ")
+        .trim_matches(|c| c == '"' || c == '\'' || c == '{' || c == ' ');
+    if value.trim().is_empty() || !crate::plan::is_secret(name) {
+        return line.to_string();
+    }
+    let lead = value.len() - value.trim_start().len();
+    format!("{key}:{}********", &value[..lead])
 }
 
 /// A mapping key with its position.
@@ -437,6 +454,19 @@ mod tests {
             d.to_string(),
             "wrong type: found a number\n ——▶ t.yml:2:8\n  │\n2 │   web: 12\n  │        ^^\n  = expected a mapping"
         );
+    }
+
+    #[test]
+    fn secret_values_hidden_in_error_lines() {
+        let n = p("vars:\n  keepalived_auth_pass: [oops]\n").unwrap();
+        let v = n.get("vars").unwrap().get("keepalived_auth_pass").unwrap();
+        let d = v.type_error("a string");
+        assert!(
+            d.to_string()
+                .contains("2 │   keepalived_auth_pass: ********\n"),
+            "{d}"
+        );
+        assert_eq!(redact_line("  lvs_vip: 10.0.0.1"), "  lvs_vip: 10.0.0.1");
     }
 
     #[test]
