@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use super::{initramfs, LabError};
 
 /// Bump when the way the base is assembled changes (forces a rebuild of `base/`).
-const BASE_RECIPE: &str = "lvslab-base-v3";
+const BASE_RECIPE: &str = "lvslab-base-v4";
 const SUITE: &str = "bookworm";
 /// The node packages (issue 3): systemd as init, sshd, the LVS/HA stack, the tools the playbooks
 /// and `verify` use, and python3 + python3-apt for the Ansible comparison.
@@ -85,7 +85,8 @@ const MASKED_UNITS: &[&str] = &[
     "kmod-static-nodes.service",
     "systemd-remount-fs.service",
 ];
-const DISABLED_UNITS: &[&str] = &["apache2.service", "keepalived.service"];
+/// dbus stays available through dbus.socket (started on first use), just not at every boot.
+const DISABLED_UNITS: &[&str] = &["apache2.service", "keepalived.service", "dbus.service"];
 /// Kernel module directories no lab node needs (keeps the image and its build small).
 const MODULE_EXCLUDES: &[&str] = &[
     "kernel/sound",
@@ -512,6 +513,12 @@ fn assemble(base_dir: &Path, rootfs: &Path, kdir: &Path) -> Result<(), LabError>
     if let Ok(text) = std::fs::read_to_string(&pam_sshd) {
         write(&pam_sshd, &without_pam_motd(&text), 0o644)?;
     }
+    // The node setup runs under a static busybox (assets/node-setup.sh says why).
+    let busybox = super::prereq::static_busybox()
+        .ok_or_else(|| LabError::Build("no static busybox (package busybox-static)".into()))?;
+    let bb_dst = staging.join("usr/local/lib/lvslab/busybox");
+    std::fs::create_dir_all(staging.join("usr/local/lib/lvslab")).map_err(io("usr/local/lib"))?;
+    std::fs::copy(&busybox, &bb_dst).map_err(io("copying busybox"))?;
     write(
         &staging.join("usr/local/sbin/lvslab-node-setup"),
         NODE_SETUP,
@@ -583,8 +590,6 @@ fn assemble(base_dir: &Path, rootfs: &Path, kdir: &Path) -> Result<(), LabError>
             .args(["-comp", "lz4", "-noappend", "-quiet", "-no-progress"]),
         "mksquashfs",
     )?;
-    let busybox = super::prereq::static_busybox()
-        .ok_or_else(|| LabError::Build("no static busybox (package busybox-static)".into()))?;
     initramfs::build(&busybox, &mods_dst, &tmp.join("initramfs.cpio"))
         .map_err(|e| LabError::Build(format!("initramfs: {e}")))?;
     std::fs::copy(
