@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use super::{initramfs, LabError};
 
 /// Bump when the way the base is assembled changes (forces a rebuild of `base/`).
-const BASE_RECIPE: &str = "lvslab-base-v4";
+const BASE_RECIPE: &str = "lvslab-base-v5";
 const SUITE: &str = "bookworm";
 /// The node packages (issue 3): systemd as init, sshd, the LVS/HA stack, the tools the playbooks
 /// and `verify` use, and python3 + python3-apt for the Ansible comparison.
@@ -615,15 +615,56 @@ fn assemble(base_dir: &Path, rootfs: &Path, kdir: &Path) -> Result<(), LabError>
     )?;
     initramfs::build(&busybox, &mods_dst, &tmp.join("initramfs.cpio"))
         .map_err(|e| LabError::Build(format!("initramfs: {e}")))?;
-    std::fs::copy(
-        kdir.join("boot").join(format!("vmlinuz-{kver}")),
-        tmp.join("vmlinuz"),
-    )
-    .map_err(io("copying vmlinuz"))?;
+    let vmlinuz = kdir.join("boot").join(format!("vmlinuz-{kver}"));
+    let config = std::fs::read_to_string(kdir.join("boot").join(format!("config-{kver}")))
+        .unwrap_or_default();
+    // Under TCG the kernel's own xz decompression costs seconds per boot; a kernel with a PVH
+    // entry boots from the uncompressed ELF directly (measured 6.3 s -> 2.7 s to init).
+    let pvh = config.lines().any(|l| l == "CONFIG_PVH=y");
+    if !(pvh && extract_vmlinux(&vmlinuz, &tmp.join("vmlinuz"))) {
+        std::fs::copy(&vmlinuz, tmp.join("vmlinuz")).map_err(io("copying vmlinuz"))?;
+    }
     std::fs::remove_dir_all(&staging).map_err(io(staging.display()))?;
     std::fs::write(tmp.join(".done"), &kver).map_err(io(tmp.display()))?;
     std::fs::rename(&tmp, base_dir).map_err(io(base_dir.display()))?;
     Ok(())
+}
+
+/// Decompress the ELF kernel out of an xz-compressed bzImage (what the kernel's
+/// `scripts/extract-vmlinux` does). False when that does not give an ELF.
+fn extract_vmlinux(bzimage: &Path, out: &Path) -> bool {
+    use std::io::Write;
+    use std::process::Stdio;
+    let Ok(data) = std::fs::read(bzimage) else {
+        return false;
+    };
+    const XZ_MAGIC: &[u8] = b"\xfd7zXZ\x00";
+    let Some(at) = data.windows(XZ_MAGIC.len()).position(|w| w == XZ_MAGIC) else {
+        return false;
+    };
+    let Ok(file) = std::fs::File::create(out) else {
+        return false;
+    };
+    let Ok(mut child) = Command::new("xz")
+        .args(["-dc", "--single-stream"])
+        .stdin(Stdio::piped())
+        .stdout(file)
+        .stderr(Stdio::null())
+        .spawn()
+    else {
+        return false;
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(&data[at..]);
+    }
+    let _ = child.wait();
+    let elf = std::fs::read(out)
+        .map(|d| d.len() > 1 << 20 && d.starts_with(b"\x7fELF"))
+        .unwrap_or(false);
+    if !elf {
+        let _ = std::fs::remove_file(out);
+    }
+    elf
 }
 
 /// The PAM config with its `pam_motd.so` lines commented out.
