@@ -520,6 +520,11 @@ fn assemble(base_dir: &Path, rootfs: &Path, kdir: &Path) -> Result<(), LabError>
         }
     }
     write(
+        &staging.join("etc/systemd/system/ssh.service.d/lvslab.conf"),
+        SSH_DROPIN,
+        0o644,
+    )?;
+    write(
         &staging.join("etc/ssh/sshd_config.d/lvslab.conf"),
         SSHD_CONF,
         0o644,
