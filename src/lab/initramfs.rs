@@ -209,7 +209,7 @@ pub fn kernel_cmdline(machine_id: &str) -> String {
     format!(
         "console=ttyS0,115200 quiet loglevel=4 panic=-1 net.ifnames=0 \
          systemd.machine_id={machine_id} systemd.show_status=error \
-         tsc=reliable no_timer_check mitigations=off"
+         tsc=reliable no_timer_check mitigations=off pci=noacpi"
     )
 }
 

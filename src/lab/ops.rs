@@ -256,7 +256,13 @@ fn collect(
 ) -> Result<(), LabError> {
     let failures: Vec<String> = results
         .into_iter()
-        .filter_map(|(i, r)| r.err().map(|e| format!("{}: {e}", topo.nodes[i].name)))
+        .filter_map(|(i, r)| {
+            r.err().map(|e| match e {
+                // Already names the node.
+                LabError::NodeFailed { .. } => e.to_string(),
+                e => format!("{}: {e}", topo.nodes[i].name),
+            })
+        })
         .collect();
     if failures.is_empty() {
         Ok(())

@@ -68,6 +68,7 @@ pub const PACKAGES: &[&str] = &[
     "e2fsprogs",
     "openssh-client",
     "iproute2",
+    "xz-utils",
 ];
 
 pub fn install_command() -> String {

@@ -119,7 +119,10 @@ pub fn qemu_args(spec: &VmSpec) -> Vec<String> {
         "-netdev",
         &format!("tap,id=lan,ifname={},script=no,downscript=no", spec.tap),
         "-device",
-        &format!("virtio-net-pci,netdev=lan,mac={},addr=0x3", spec.mac),
+        &format!(
+            "virtio-net-pci,netdev=lan,mac={},addr=0x3,romfile=",
+            spec.mac
+        ),
         "-chardev",
         &format!(
             "file,id=console,path={},append=on",
