@@ -296,7 +296,11 @@ fn life_cycle(inv: &Path, variants: bool) {
         recap(inv, &["setup", "-e", "lvs_method=nat"]);
         let out = lvslab(inv, &["--json", "verify", "-e", "lvs_method=nat"]);
         let doc: Value = serde_json::from_slice(&out.stdout).expect("verify JSON");
-        assert!(out.status.success(), "verify of LVS-NAT failed: {:?}", failed_checks(&doc));
+        assert!(
+            out.status.success(),
+            "verify of LVS-NAT failed: {:?}",
+            failed_checks(&doc)
+        );
         // Back to ha and DR: keepalived takes the table over again.
         recap(inv, &["setup"]);
         let (passed, doc) = verify(inv);
