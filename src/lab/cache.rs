@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use super::{initramfs, LabError};
 
 /// Bump when the way the base is assembled changes (forces a rebuild of `base/`).
-const BASE_RECIPE: &str = "lvslab-base-v5";
+const BASE_RECIPE: &str = "lvslab-base-v6";
 const SUITE: &str = "bookworm";
 /// The node packages (issue 3): systemd as init, sshd, the LVS/HA stack, the tools the playbooks
 /// and `verify` use, and python3 + python3-apt for the Ansible comparison.
@@ -390,12 +390,54 @@ pub fn ensure_base(say: &dyn Fn(&str)) -> Result<Base, LabError> {
     }
     say("assembling the node image (squashfs, initramfs)");
     assemble(&base_dir, &rootfs, &kdir)?;
+    prune(&root.join("base"), &base_id);
+    prune(&root.join("rootfs"), &rootfs_id);
     say(&format!(
         "cache ready in {:.1} s: {}",
         started.elapsed().as_secs_f64(),
         base_dir.display()
     ));
     Ok(base)
+}
+
+/// Remove the builds in `dir` other than `keep` that no running VM uses (a VM started from an
+/// older base keeps it until it stops; its saved state is not restored into a newer base).
+fn prune(dir: &Path, keep: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let in_use = running_qemu_cmdlines();
+    for e in entries.flatten() {
+        let path = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name == keep || !path.is_dir() {
+            continue;
+        }
+        let p = path.display().to_string();
+        if in_use.iter().any(|c| c.contains(&p)) {
+            continue;
+        }
+        let _ = std::fs::remove_dir_all(&path);
+    }
+}
+
+/// Command lines of every qemu process on the machine (to see which base images are in use).
+fn running_qemu_cmdlines() -> Vec<String> {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains("qemu-system"))
+        .collect()
 }
 
 fn build_rootfs(dir: &Path, mirror: &str) -> Result<(), LabError> {

@@ -62,9 +62,6 @@ pub enum LabError {
     },
     #[error("{0}")]
     Failed(String),
-    /// A command the lab stream does not implement (the engine's commands, until they land).
-    #[error("not built yet")]
-    Unsupported,
 }
 
 impl LabError {

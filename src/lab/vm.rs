@@ -153,11 +153,23 @@ pub fn qemu_args(spec: &VmSpec) -> Vec<String> {
     a
 }
 
-/// A fingerprint of the VM's configuration: a saved state is only restored into an identical VM.
+/// A fingerprint of the VM's configuration and of the very base files it boots from: a saved
+/// state is only restored into an identical VM.
 pub fn args_fingerprint(args: &[String], base: &Base) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(base.id.as_bytes());
+    // A base rebuilt with the same inputs is still a different image under a saved VM's page
+    // cache: the files' modification times tell the builds apart.
+    for f in [&base.squashfs, &base.kernel, &base.initramfs] {
+        let stamp = std::fs::metadata(f)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        h.update(stamp.to_le_bytes());
+    }
     for a in args {
         h.update(a.as_bytes());
         h.update([0u8]);
