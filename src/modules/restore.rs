@@ -235,9 +235,12 @@ impl Module for Restore {
                 ));
             } else {
                 script.push_str(&format!(
-                    "if [ $failed = 0 ]; then rm -rf {b} && rm -f {s}; fi\nexit $failed\n",
+                    // The state directory goes too when nothing else lives there: the node
+                    // ends as it was before lvslab first touched it.
+                    "if [ $failed = 0 ]; then rm -rf {b} && rm -f {s} && {{ rmdir {d} 2>/dev/null || true; }}; fi\nexit $failed\n",
                     b = quote(&format!("{}/backup", cx.state.dir())),
-                    s = quote(&cx.state.path)
+                    s = quote(&cx.state.path),
+                    d = quote(&cx.state.dir())
                 ));
                 cx.state.records.clear();
             }
