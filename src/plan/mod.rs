@@ -6,6 +6,7 @@
 //! template files found and compiled. A plan that builds is safe to run; one that does not has
 //! contacted nobody (exit 2).
 
+pub(crate) mod lvs;
 mod vars;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -34,6 +35,8 @@ pub enum PlanError {
     Invalid(#[from] Diag),
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Lvs(#[from] lvs::LvsError),
 }
 
 /// How to reach a host.
@@ -69,6 +72,8 @@ pub(crate) struct Plan {
     pub(crate) extra: Map<String, Json>,
     pub(crate) search: Vec<PathBuf>,
     pub(crate) templates: Templates,
+    /// Things that work, but not as the operator may think (printed before the run).
+    pub(crate) warnings: Vec<lvs::Warning>,
 }
 
 impl std::fmt::Debug for Plan {
@@ -93,6 +98,16 @@ pub(crate) struct Request<'a> {
     pub(crate) limit: Option<&'a str>,
     pub(crate) extra_vars: &'a [String],
     pub(crate) check: bool,
+    /// Check the LVS vocabulary of an inventory with `directors` and `realservers` (`setup`,
+    /// `verify`; not `run`, whose playbook may be about anything).
+    pub(crate) lvs: bool,
+}
+
+/// Print the plan's warnings (stderr; before any output of the run).
+pub(crate) fn print_warnings(plan: &Plan) {
+    for w in &plan.warnings {
+        eprintln!("warning: {w}");
+    }
 }
 
 /// Parse `-e KEY=VALUE` (or a JSON object).
@@ -253,6 +268,10 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
             },
         );
     }
+    let warnings = match (req.lvs, hostvars.as_object()) {
+        (true, Some(hv)) => lvs::check(&inv, hv, &extra)?,
+        _ => Vec::new(),
+    };
     let pb_dir = playbook
         .path
         .parent()
@@ -282,6 +301,7 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
         extra,
         search,
         templates,
+        warnings,
     };
     check_templates(&plan)?;
     Ok(plan)

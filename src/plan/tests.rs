@@ -29,6 +29,7 @@ impl Fixture {
             limit,
             extra_vars: &extra,
             check: false,
+            lvs: false,
         })
         .map_err(|e| {
             e.to_string()
