@@ -212,6 +212,7 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
         };
         return Err(PlanError::Usage(msg));
     }
+    let runtime = runtime_names(&playbook);
     let route = crate::lab::ssh_route(req.inventory);
     let templates = Templates::new();
     let mut hosts = BTreeMap::new();
@@ -253,6 +254,14 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
             }
             .expected("variables defined in the inventory, play vars or -e")
             .into());
+        }
+        if let Ok(ctx) = &resolved {
+            let own: HashMap<String, &Node> = nodes
+                .iter()
+                .filter(|(k, _)| !extra.contains_key(k.as_str()))
+                .map(|(k, v)| (k.clone(), *v))
+                .collect();
+            check_var_names(&templates, ctx, &own, &runtime)?;
         }
         let state_file = vars
             .get("lvslab_state_file")
@@ -543,6 +552,39 @@ fn runtime_names(pb: &Playbook) -> HashSet<String> {
     names
 }
 
+/// An inventory variable whose template names a variable nothing will ever define (not the
+/// inventory, `-e`, facts, `register`, `set_fact` or a loop): an error now, at the variable.
+fn check_var_names(
+    t: &Templates,
+    ctx: &Map<String, Json>,
+    nodes: &HashMap<String, &Node>,
+    runtime: &HashSet<String>,
+) -> Result<(), Diag> {
+    let mut names: Vec<&String> = ctx.keys().collect();
+    names.sort();
+    for k in names {
+        let (Some(Json::String(src)), Some(node)) = (ctx.get(k), nodes.get(k.as_str())) else {
+            continue;
+        };
+        if !template::is_templated(src) || guarded(src) {
+            continue;
+        }
+        let mut unknown: Vec<String> = t
+            .undeclared(src)
+            .into_iter()
+            .filter(|v| !ctx.contains_key(v) && !runtime.contains(v))
+            .collect();
+        unknown.sort();
+        if let Some(u) = unknown.first() {
+            return Err(
+                Diag::at(node, format!("undefined variable `{u}` in variable `{k}`"))
+                    .expected(EXPECT_VAR),
+            );
+        }
+    }
+    Ok(())
+}
+
 fn guarded(src: &str) -> bool {
     src.contains("defined") || src.contains("default") || src.contains(" d(")
 }
@@ -711,10 +753,12 @@ fn check_task(
 }
 
 fn search_text(search: &[PathBuf], sub: &str) -> String {
-    let dirs: Vec<String> = search
-        .iter()
-        .map(|d| d.join(sub).display().to_string())
-        .collect();
+    let mut dirs: Vec<String> = Vec::new();
+    for d in search.iter().map(|d| d.join(sub).display().to_string()) {
+        if !dirs.contains(&d) {
+            dirs.push(d);
+        }
+    }
     format!(
         "a file under {} (or a path relative to them)",
         dirs.join(" or ")
