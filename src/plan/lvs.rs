@@ -93,6 +93,9 @@ const RULES: &[(&str, Rule)] = &[
     ("keepalived_advert_int", Rule::Int(1, 255)),
 ];
 
+/// Variables describing the one virtual service: the same on every director and real server.
+const SHARED: &[&str] = &["lvs_vip", "lvs_port", "lvs_protocol", "lvs_method"];
+
 /// A value as the plan resolved it, and where it was set.
 struct Val<'a> {
     var: &'a str,
@@ -295,6 +298,25 @@ pub(crate) fn check(
         for (var, rule) in RULES {
             if let Some(v) = c.val(h, var) {
                 c.rule(h, &v, rule)?;
+            }
+        }
+    }
+    // One service: directors and real servers must agree on it.
+    for var in SHARED {
+        let mut first: Option<(&str, String)> = None;
+        for h in &lvs_nodes {
+            let Some(v) = c.val(h, var) else { continue };
+            match &first {
+                None => first = Some((h, v.text())),
+                Some((f, t)) if *t != v.text() => {
+                    return Err(c.fail(
+                        h,
+                        &v,
+                        format!("`{var}` is `{}` for `{h}` but `{t}` for `{f}`", v.text()),
+                        format!("the same `{var}` on every director and real server"),
+                    ))
+                }
+                Some(_) => {}
             }
         }
     }

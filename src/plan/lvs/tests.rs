@@ -293,3 +293,15 @@ fn templated_values_are_resolved_or_left_to_run_time() {
     );
     assert_eq!(plan(&t, &[]), Ok(vec![]));
 }
+
+#[test]
+fn one_service_for_every_node() {
+    let t = BASE.replace(
+        "      vars:\n        lvs_weight: 1",
+        "      vars:\n        lvs_weight: 1\n        lvs_method: nat",
+    );
+    assert_eq!(
+        plan(&t, &[]).unwrap_err(),
+        "`lvs_method` is `nat` for `web-1` but `dr` for `lb-a`\n  ——▶ inv.yml:25:21\n   │\n25 │         lvs_method: nat\n   │                     ^^^\n   = expected the same `lvs_method` on every director and real server"
+    );
+}
