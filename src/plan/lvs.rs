@@ -301,10 +301,18 @@ pub(crate) fn check(
             }
         }
     }
-    // One service: directors and real servers must agree on it.
+    shared(&c, &lvs_nodes)?;
+    addresses(&c, &lvs_nodes, &directors)?;
+    masters(&c, &directors)?;
+    rs_ports(&c, &reals)?;
+    Ok(warnings(&c, &lvs_nodes))
+}
+
+/// One service: directors and real servers agree on it.
+fn shared(c: &Check, lvs_nodes: &[&str]) -> Res<()> {
     for var in SHARED {
         let mut first: Option<(&str, String)> = None;
-        for h in &lvs_nodes {
+        for h in lvs_nodes {
             let Some(v) = c.val(h, var) else { continue };
             match &first {
                 None => first = Some((h, v.text())),
@@ -320,9 +328,13 @@ pub(crate) fn check(
             }
         }
     }
-    // Addresses: one per node, none shared, and the VIP none of them.
+    Ok(())
+}
+
+/// One IPv4 address per node, none shared; the VIP none of them and on the directors' LAN.
+fn addresses(c: &Check, lvs_nodes: &[&str], directors: &[&str]) -> Res<()> {
     let mut addrs: Vec<(&str, Ipv4Addr)> = Vec::new();
-    for h in &lvs_nodes {
+    for h in lvs_nodes {
         let a = match c.val(h, "ansible_host") {
             Some(v) => v.text().parse().ok(),
             None if !c.is_set(h, "ansible_host") => match h.parse() {
@@ -343,7 +355,7 @@ pub(crate) fn check(
         }
         addrs.push((h, a));
     }
-    for h in &lvs_nodes {
+    for h in lvs_nodes {
         let Some(v) = c.val(h, "lvs_vip") else {
             continue;
         };
@@ -381,9 +393,12 @@ pub(crate) fn check(
         };
         return Err(c.fail(h, &v, msg, format!("a host address in {cidr}")));
     }
-    masters(&c, &directors)?;
-    // DR and TUN forward the packet unchanged: the real server must listen on the service port.
-    for h in &reals {
+    Ok(())
+}
+
+/// DR and TUN forward the packet unchanged: the real server must listen on the service port.
+fn rs_ports(c: &Check, reals: &[&str]) -> Res<()> {
+    for h in reals {
         let (Some(rs), Some(port), Some(method)) = (
             c.val(h, "lvs_rs_port"),
             c.val(h, "lvs_port").and_then(|v| v.int()),
@@ -403,7 +418,7 @@ pub(crate) fn check(
             _ => {}
         }
     }
-    Ok(warnings(&c, &lvs_nodes))
+    Ok(())
 }
 
 /// keepalived: exactly one MASTER among the directors, and it outranks every BACKUP. A
