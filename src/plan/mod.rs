@@ -212,7 +212,12 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
         };
         return Err(PlanError::Usage(msg));
     }
-    let runtime = runtime_names(&playbook);
+    // Names an inventory variable may use: runtime ones and any play's vars (Ansible
+    // templates inventory variables lazily, in the play's context).
+    let mut runtime = runtime_names(&playbook);
+    for play in &playbook.plays {
+        runtime.extend(play.vars.iter().map(|(k, _)| k.name.clone()));
+    }
     let route = crate::lab::ssh_route(req.inventory);
     let templates = Templates::new();
     let mut hosts = BTreeMap::new();
