@@ -69,6 +69,7 @@ pub fn run(cli: cli::Cli) -> Result<ExitCode, Error> {
         } => engine(
             &cli,
             "run",
+            false,
             Some(playbook),
             opts.limit.as_deref(),
             opts.check,
@@ -85,6 +86,7 @@ pub fn run(cli: cli::Cli) -> Result<ExitCode, Error> {
             engine(
                 &cli,
                 "setup",
+                true,
                 Some(Path::new(SETUP_PLAYBOOK)),
                 a.opts.limit.as_deref(),
                 a.opts.check,
@@ -95,6 +97,7 @@ pub fn run(cli: cli::Cli) -> Result<ExitCode, Error> {
         C::Teardown(o) => engine(
             &cli,
             "teardown",
+            false,
             Some(Path::new(TEARDOWN_PLAYBOOK)),
             o.limit.as_deref(),
             o.check,
@@ -104,6 +107,7 @@ pub fn run(cli: cli::Cli) -> Result<ExitCode, Error> {
         C::Ping { limit } => engine(
             &cli,
             "ping",
+            false,
             None,
             limit.as_deref(),
             false,
@@ -113,10 +117,12 @@ pub fn run(cli: cli::Cli) -> Result<ExitCode, Error> {
     }
 }
 
-/// load → plan → execute → report.
+/// load → plan → execute → report. `lvs`: check the inventory's LVS vocabulary too.
+#[allow(clippy::too_many_arguments)]
 fn engine(
     cli: &cli::Cli,
     command: &str,
+    lvs: bool,
     playbook: Option<&Path>,
     limit: Option<&str>,
     check: bool,
@@ -129,7 +135,9 @@ fn engine(
         limit,
         extra_vars: &extra_vars,
         check,
+        lvs,
     })?;
+    plan::print_warnings(&plan);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -199,13 +199,24 @@ fn life_cycle(inv: &Path, variants: bool) {
     recap(inv, &["teardown"]);
     let before = snapshot(inv, &hosts);
 
-    // A configuration a node cannot carry (a scheduler no kernel has) stops the run in the
-    // preflight plays, before anything changed on any host.
-    let bad = lvslab(inv, &["--json", "setup", "-e", "lvs_scheduler=nosuch"]);
+    // A configuration a node cannot carry (an interface it does not have) stops the run in the
+    // preflight plays, before anything changed on any host. (An unknown scheduler name is
+    // invalid input, refused at plan time: tests/bad_input.)
+    let bad = lvslab(
+        inv,
+        &[
+            "--json",
+            "setup",
+            "-e",
+            "lan_interface=nosuch0",
+            "-e",
+            "lvs_vip_label=nosuch0:8",
+        ],
+    );
     assert_eq!(
         bad.status.code(),
         Some(1),
-        "unknown scheduler fails the run"
+        "a missing interface fails the run"
     );
     assert_eq!(
         snapshot(inv, &hosts),

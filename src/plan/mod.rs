@@ -6,6 +6,7 @@
 //! template files found and compiled. A plan that builds is safe to run; one that does not has
 //! contacted nobody (exit 2).
 
+pub(crate) mod lvs;
 mod vars;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -34,6 +35,8 @@ pub enum PlanError {
     Invalid(#[from] Diag),
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Lvs(#[from] lvs::LvsError),
 }
 
 /// How to reach a host.
@@ -69,6 +72,8 @@ pub(crate) struct Plan {
     pub(crate) extra: Map<String, Json>,
     pub(crate) search: Vec<PathBuf>,
     pub(crate) templates: Templates,
+    /// Things that work, but not as the operator may think (printed before the run).
+    pub(crate) warnings: Vec<lvs::Warning>,
 }
 
 impl std::fmt::Debug for Plan {
@@ -93,6 +98,16 @@ pub(crate) struct Request<'a> {
     pub(crate) limit: Option<&'a str>,
     pub(crate) extra_vars: &'a [String],
     pub(crate) check: bool,
+    /// Check the LVS vocabulary of an inventory with `directors` and `realservers` (`setup`,
+    /// `verify`; not `run`, whose playbook may be about anything).
+    pub(crate) lvs: bool,
+}
+
+/// Print the plan's warnings (stderr; before any output of the run).
+pub(crate) fn print_warnings(plan: &Plan) {
+    for w in &plan.warnings {
+        eprintln!("warning: {w}");
+    }
 }
 
 /// Parse `-e KEY=VALUE` (or a JSON object).
@@ -197,6 +212,12 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
         };
         return Err(PlanError::Usage(msg));
     }
+    // Names an inventory variable may use: runtime ones and any play's vars (Ansible
+    // templates inventory variables lazily, in the play's context).
+    let mut runtime = runtime_names(&playbook);
+    for play in &playbook.plays {
+        runtime.extend(play.vars.iter().map(|(k, _)| k.name.clone()));
+    }
     let route = crate::lab::ssh_route(req.inventory);
     let templates = Templates::new();
     let mut hosts = BTreeMap::new();
@@ -239,6 +260,14 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
             .expected("variables defined in the inventory, play vars or -e")
             .into());
         }
+        if let Ok(ctx) = &resolved {
+            let own: HashMap<String, &Node> = nodes
+                .iter()
+                .filter(|(k, _)| !extra.contains_key(k.as_str()))
+                .map(|(k, v)| (k.clone(), *v))
+                .collect();
+            check_var_names(&templates, ctx, &own, &runtime)?;
+        }
         let state_file = vars
             .get("lvslab_state_file")
             .and_then(Json::as_str)
@@ -253,6 +282,10 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
             },
         );
     }
+    let warnings = match (req.lvs, hostvars.as_object()) {
+        (true, Some(hv)) => lvs::check(&inv, hv, &extra)?,
+        _ => Vec::new(),
+    };
     let pb_dir = playbook
         .path
         .parent()
@@ -282,6 +315,7 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
         extra,
         search,
         templates,
+        warnings,
     };
     check_templates(&plan)?;
     Ok(plan)
@@ -523,6 +557,39 @@ fn runtime_names(pb: &Playbook) -> HashSet<String> {
     names
 }
 
+/// An inventory variable whose template names a variable nothing will ever define (not the
+/// inventory, `-e`, facts, `register`, `set_fact` or a loop): an error now, at the variable.
+fn check_var_names(
+    t: &Templates,
+    ctx: &Map<String, Json>,
+    nodes: &HashMap<String, &Node>,
+    runtime: &HashSet<String>,
+) -> Result<(), Diag> {
+    let mut names: Vec<&String> = ctx.keys().collect();
+    names.sort();
+    for k in names {
+        let (Some(Json::String(src)), Some(node)) = (ctx.get(k), nodes.get(k.as_str())) else {
+            continue;
+        };
+        if !template::is_templated(src) || guarded(src) {
+            continue;
+        }
+        let mut unknown: Vec<String> = t
+            .undeclared(src)
+            .into_iter()
+            .filter(|v| !ctx.contains_key(v) && !runtime.contains(v))
+            .collect();
+        unknown.sort();
+        if let Some(u) = unknown.first() {
+            return Err(
+                Diag::at(node, format!("undefined variable `{u}` in variable `{k}`"))
+                    .expected(EXPECT_VAR),
+            );
+        }
+    }
+    Ok(())
+}
+
 fn guarded(src: &str) -> bool {
     src.contains("defined") || src.contains("default") || src.contains(" d(")
 }
@@ -691,10 +758,12 @@ fn check_task(
 }
 
 fn search_text(search: &[PathBuf], sub: &str) -> String {
-    let dirs: Vec<String> = search
-        .iter()
-        .map(|d| d.join(sub).display().to_string())
-        .collect();
+    let mut dirs: Vec<String> = Vec::new();
+    for d in search.iter().map(|d| d.join(sub).display().to_string()) {
+        if !dirs.contains(&d) {
+            dirs.push(d);
+        }
+    }
     format!(
         "a file under {} (or a path relative to them)",
         dirs.join(" or ")

@@ -29,6 +29,7 @@ impl Fixture {
             limit,
             extra_vars: &extra,
             check: false,
+            lvs: false,
         })
         .map_err(|e| {
             e.to_string()
@@ -297,6 +298,38 @@ fn guarded_variables_allowed() {
     let f = Fixture::new(INV);
     f.plan(
         "- hosts: all\n  tasks:\n    - command: echo {{ maybe | default('x') }}\n      when: other is not defined\n",
+        None,
+        &[],
+    )
+    .unwrap();
+}
+
+#[test]
+fn undefined_name_in_an_inventory_variable() {
+    let inv = INV.replace(
+        "    vip: 10.0.0.50\n",
+        "    vip: 10.0.0.50\n    vip_cidr: \"{{ vip_adress }}/32\"\n",
+    );
+    let f = Fixture::new(&inv);
+    let e = f
+        .plan(
+            "- hosts: all\n  tasks:\n    - command: \"echo {{ vip_cidr }}\"\n",
+            None,
+            &[],
+        )
+        .unwrap_err();
+    assert_eq!(
+        e,
+        "undefined variable `vip_adress` in variable `vip_cidr`\n ——▶ inv.yml:4:15\n  │\n4 │     vip_cidr: \"{{ vip_adress }}/32\"\n  │               ^^^^^^^^^^^^^^^^^^^\n  = expected a variable from the inventory, play vars, -e, facts, `register` or `set_fact`"
+    );
+    // A play's vars may define what an inventory variable uses.
+    let inv = INV.replace(
+        "    vip: 10.0.0.50\n",
+        "    vip: 10.0.0.50\n    by_play: \"{{ suffix }}\"\n",
+    );
+    let f = Fixture::new(&inv);
+    f.plan(
+        "- hosts: all\n  vars:\n    suffix: x\n  tasks:\n    - command: \"echo {{ by_play }}\"\n",
         None,
         &[],
     )

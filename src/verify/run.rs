@@ -62,7 +62,9 @@ pub fn verify(
         limit: None,
         extra_vars,
         check: true,
+        lvs: true,
     })?;
+    plan::print_warnings(&plan);
     let group = |g: &'static str| -> Result<Vec<String>, VerifyError> {
         let any = plan.hosts.values().next();
         let names = any
