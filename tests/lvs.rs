@@ -190,9 +190,27 @@ fn lab_is_up(inv: &Path) -> bool {
     lvslab::lab::ssh_route(inv).is_some()
 }
 
+/// Takes the lab down on drop if it was down when the test started.
+struct DownAgain {
+    inv: PathBuf,
+    was_up: bool,
+}
+
+impl Drop for DownAgain {
+    fn drop(&mut self) {
+        if !self.was_up {
+            lvslab(&self.inv, &["lab", "down"]);
+        }
+    }
+}
+
 /// The whole life cycle on one inventory. `extra` runs more variants (lvs mode, wrr).
 fn life_cycle(inv: &Path, variants: bool) {
-    let was_up = lab_is_up(inv);
+    // Leave the lab as found even when an assertion fails half-way.
+    let _down_again = DownAgain {
+        inv: inv.to_path_buf(),
+        was_up: lab_is_up(inv),
+    };
     ok(inv, &["lab", "up"]);
     let hosts = host_names(inv);
     // Start from a clean slate in case an earlier run was interrupted.
@@ -349,10 +367,6 @@ fn life_cycle(inv: &Path, variants: bool) {
         "teardown restored every node exactly"
     );
     assert_no_changes(&recap(inv, &["teardown"]), "second teardown");
-
-    if !was_up {
-        ok(inv, &["lab", "down"]);
-    }
 }
 
 #[test]
