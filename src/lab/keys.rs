@@ -154,9 +154,23 @@ pub fn mac_address(lab: &str, node: &str) -> String {
     format!("52:54:00:{:02x}:{:02x}:{:02x}", d[0], d[1], d[2])
 }
 
+/// The MAC of the lab's client (its bridge), stable per lab; locally administered.
+pub fn client_mac(lab: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(format!("lvslab client mac {lab}").as_bytes());
+    format!("02:6c:76:{:02x}:{:02x}:{:02x}", d[0], d[1], d[2])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_mac_is_stable_local_and_per_lab() {
+        assert_eq!(client_mac("lab"), client_mac("lab"));
+        assert_ne!(client_mac("lab"), client_mac("alt"));
+        assert!(client_mac("lab").starts_with("02:"));
+    }
     use std::net::Ipv4Addr;
 
     fn node(port: u16) -> Node {

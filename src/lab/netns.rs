@@ -76,6 +76,11 @@ pub fn create(topo: &Topology) -> Result<(), LabError> {
             "0",
         ])?;
     }
+    // A fixed MAC for the client: a bridge otherwise takes its ports' (new random taps at
+    // every `lab up`), and nodes resumed from a saved state would send their replies to the
+    // client's old MAC from their neighbour caches until those entries time out.
+    let mac = super::keys::client_mac(&topo.lab_name);
+    ip(&["-n", &ns, "link", "set", BRIDGE, "address", &mac])?;
     for a in &topo.client_addresses {
         let cidr = format!("{a}/{}", topo.client_prefix);
         ip(&["-n", &ns, "addr", "replace", &cidr, "dev", BRIDGE])?;
