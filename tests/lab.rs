@@ -175,18 +175,22 @@ fn check_ipvs(inv: &Inv) {
         &inv.path,
         &inv.director,
         &format!(
-            "modprobe ip_vs && ipvsadm -A -t {vip}:80 -s rr && ipvsadm -Ln; \
-             rc=$?; ipvsadm -D -t {vip}:80; exit $rc",
+            // A port of its own: lvslab's LVS service (VIP:80) may be set up on this lab.
+            "modprobe ip_vs && ipvsadm -A -t {vip}:10080 -s rr && ipvsadm -Ln; \
+             rc=$?; ipvsadm -D -t {vip}:10080; exit $rc",
             vip = inv.vip
         ),
     );
     assert!(
-        out.contains(&format!("TCP  {}:80 rr", inv.vip)),
+        out.contains(&format!("TCP  {}:10080 rr", inv.vip)),
         "ipvsadm on {}: {out}",
         inv.director
     );
     let after = on(&inv.path, &inv.director, "ipvsadm -Ln");
-    assert!(!after.contains(&inv.vip), "service left behind: {after}");
+    assert!(
+        !after.contains(&format!("{}:10080", inv.vip)),
+        "service left behind: {after}"
+    );
 }
 
 /// After `lab down`: no qemu of the lab, no namespace, no tap or bridge anywhere.

@@ -190,7 +190,8 @@ fn lab_is_up(inv: &Path) -> bool {
     lvslab::lab::ssh_route(inv).is_some()
 }
 
-/// Takes the lab down on drop if it was down when the test started.
+/// On drop: tears the nodes down after a failed assertion, and takes the lab down if it was
+/// down when the test started.
 struct DownAgain {
     inv: PathBuf,
     was_up: bool,
@@ -198,6 +199,10 @@ struct DownAgain {
 
 impl Drop for DownAgain {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // An assertion failed half-way: the nodes go back to how the test found them.
+            lvslab(&self.inv, &["teardown"]);
+        }
         if !self.was_up {
             lvslab(&self.inv, &["lab", "down"]);
         }
