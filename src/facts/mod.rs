@@ -3,6 +3,8 @@
 //! gathered once per host per run in ONE remote command, together with the node's state file.
 //! Exposed as `ansible_facts.*` plus Ansible's top-level `ansible_*` aliases (docs/variables.md).
 
+use std::collections::BTreeMap;
+
 use serde_json::{json, Map, Value as Json};
 
 use crate::ssh::quote;
@@ -31,24 +33,24 @@ pub(crate) fn script(state_file: &str) -> String {
     GATHER.replace("__LVSLAB_STATE_FILE__", &quote(state_file))
 }
 
-fn sections(out: &str) -> Map<String, Json> {
-    let mut m = Map::new();
-    let mut cur = String::new();
-    let mut buf = String::new();
-    for l in out.lines() {
-        if let Some(name) = l.strip_prefix("@@") {
-            if !cur.is_empty() {
-                m.insert(cur.clone(), Json::String(std::mem::take(&mut buf)));
+/// Split the output of a probe script (the facts command, verify's probes) into its `@@name`
+/// sections; lines before the first header are dropped.
+pub(crate) fn sections(out: &str) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    let mut current: Option<(String, String)> = None;
+    for line in out.lines() {
+        if let Some(name) = line.strip_prefix("@@") {
+            if let Some((n, body)) = current.take() {
+                m.insert(n, body);
             }
-            cur = name.trim().to_string();
-            buf.clear();
-        } else {
-            buf.push_str(l);
-            buf.push('\n');
+            current = Some((name.trim().to_string(), String::new()));
+        } else if let Some((_, body)) = current.as_mut() {
+            body.push_str(line);
+            body.push('\n');
         }
     }
-    if !cur.is_empty() {
-        m.insert(cur, Json::String(buf));
+    if let Some((n, body)) = current {
+        m.insert(n, body);
     }
     m
 }
@@ -68,7 +70,7 @@ fn version(line: &str) -> Json {
 /// Parsed facts, plus the raw state file text.
 pub(crate) fn parse(out: &str) -> (Map<String, Json>, String) {
     let s = sections(out);
-    let get = |k: &str| s.get(k).and_then(Json::as_str).unwrap_or("").to_string();
+    let get = |k: &str| s.get(k).cloned().unwrap_or_default();
     let mut osr = Map::new();
     for l in get("os_release").lines() {
         if let Some((k, v)) = l.split_once('=') {
@@ -263,6 +265,15 @@ pub(crate) fn summary(f: &Map<String, Json>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sections_split_on_headers() {
+        let s = sections("junk\n@@a\none\ntwo\n@@b\n@@c\nx\n");
+        assert_eq!(s["a"], "one\ntwo\n");
+        assert_eq!(s["b"], "");
+        assert_eq!(s["c"], "x\n");
+        assert_eq!(s.len(), 3);
+    }
 
     #[test]
     fn parses_a_debian_node() {

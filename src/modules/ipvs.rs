@@ -256,5 +256,10 @@ mod tests {
         assert_eq!(c.reals["10.0.0.13:80"], ("-m".to_string(), 2));
         assert_eq!(c.lines.len(), 3);
         assert!(!parse_saved(out, "-u", "10.0.0.50:80").exists);
+        let other = parse_saved(out, "-t", "10.0.0.51:80");
+        assert_eq!((other.scheduler.as_str(), other.persistence), ("wlc", 0));
+        let udp = "-A -u 10.0.0.50:53 -s wlc\n-A -f 7 -s rr\n";
+        assert!(parse_saved(udp, "-u", "10.0.0.50:53").exists);
+        assert!(!parse_saved(udp, "-t", "10.0.0.50:53").exists);
     }
 }

@@ -29,6 +29,7 @@ use crate::yaml::{Diag, Key, Node, Value};
 
 pub(crate) use command::split_words;
 pub(crate) use files::find_source;
+pub(crate) use ipvs::parse_saved;
 pub(crate) use state::NodeState;
 
 /// Where the node's state file lives unless `lvslab_state_file` says otherwise.

@@ -125,11 +125,10 @@ pub fn ipvs_table(
     probe: &BTreeMap<String, String>,
     healthy: &BTreeSet<String>,
 ) -> Check {
-    let services = parse::ipvs_save(section(probe, "ipvs"));
-    let Some(svc) = services
-        .iter()
-        .find(|s| s.addr == spec.service() && s.protocol == spec.protocol)
-    else {
+    let flag = if spec.protocol == "udp" { "-u" } else { "-t" };
+    let svc =
+        crate::modules::parse_saved(section(probe, "ipvs"), flag, &spec.service().to_string());
+    if !svc.exists {
         return Check::new(
             host,
             "ipvs-table",
@@ -140,7 +139,7 @@ pub fn ipvs_table(
                 spec.service()
             ),
         );
-    };
+    }
     let mut problems = Vec::new();
     if svc.scheduler != spec.scheduler {
         problems.push(format!(
@@ -148,7 +147,7 @@ pub fn ipvs_table(
             svc.scheduler, spec.scheduler
         ));
     }
-    if svc.persistence != spec.persistence {
+    if svc.persistence != i64::from(spec.persistence) {
         problems.push(format!(
             "persistence {} (expected {})",
             svc.persistence, spec.persistence
@@ -157,22 +156,22 @@ pub fn ipvs_table(
     let method = spec.method.ipvsadm_flag();
     for rs in &spec.real_servers {
         let want = SocketAddrV4::new(rs.addr, rs.port);
-        match svc.real_servers.iter().find(|r| r.addr == want) {
+        match svc.reals.get(&want.to_string()) {
             None if healthy.contains(&rs.name) => {
                 problems.push(format!("{} ({want}) missing", rs.name))
             }
             None => {}
-            Some(r) => {
-                if r.method != method {
+            Some((got_method, got_weight)) => {
+                if got_method != method {
                     problems.push(format!(
                         "{} method {} (expected {method})",
-                        rs.name, r.method
+                        rs.name, got_method
                     ));
                 }
-                if r.weight != rs.weight {
+                if *got_weight != i64::from(rs.weight) {
                     problems.push(format!(
                         "{} weight {} (expected {})",
-                        rs.name, r.weight, rs.weight
+                        rs.name, got_weight, rs.weight
                     ));
                 }
             }
@@ -185,7 +184,7 @@ pub fn ipvs_table(
             spec.service(),
             svc.scheduler,
             svc.persistence,
-            svc.real_servers.len()
+            svc.reals.len()
         )
     } else {
         problems.join("; ")

@@ -11,8 +11,3 @@ pub mod probe;
 pub mod render;
 pub mod run;
 pub mod spec;
-
-/// POSIX single-quote a word for a remote shell.
-pub(crate) fn quote(word: &str) -> String {
-    format!("'{}'", word.replace('\'', "'\\''"))
-}

@@ -214,113 +214,6 @@ TCP  192.168.163.50:80                  20      120        0     8040        0\n
     }
 }
 
-/// One virtual service of `ipvsadm -S -n` (the save format), with its real servers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IpvsService {
-    /// `tcp` or `udp`.
-    pub protocol: String,
-    pub addr: SocketAddrV4,
-    pub scheduler: String,
-    /// Seconds; 0 when the service is not persistent.
-    pub persistence: u32,
-    pub real_servers: Vec<IpvsReal>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IpvsReal {
-    pub addr: SocketAddrV4,
-    /// `-g`, `-m` or `-i`.
-    pub method: String,
-    pub weight: u32,
-}
-
-/// Parse `ipvsadm -S -n`. Lines that are not `-A`/`-a` for a TCP/UDP service are skipped
-/// (firewall-mark services have no address to compare).
-pub fn ipvs_save(text: &str) -> Vec<IpvsService> {
-    let mut services: Vec<IpvsService> = Vec::new();
-    for line in text.lines() {
-        let w: Vec<&str> = line.split_whitespace().collect();
-        let Some((&verb, rest)) = w.split_first() else {
-            continue;
-        };
-        let Some((protocol, addr)) = service_of(rest) else {
-            continue;
-        };
-        match verb {
-            "-A" => services.push(IpvsService {
-                protocol,
-                addr,
-                scheduler: option(rest, "-s").unwrap_or("wlc").to_string(),
-                persistence: if rest.contains(&"-p") {
-                    option(rest, "-p")
-                        .and_then(|p| p.parse().ok())
-                        .unwrap_or(300)
-                } else {
-                    0
-                },
-                real_servers: Vec::new(),
-            }),
-            "-a" => {
-                let Some(real) = option(rest, "-r").and_then(|r| r.parse().ok()) else {
-                    continue;
-                };
-                let method = ["-g", "-m", "-i"]
-                    .into_iter()
-                    .find(|m| rest.contains(m))
-                    .unwrap_or("-g");
-                let weight = option(rest, "-w").and_then(|w| w.parse().ok()).unwrap_or(1);
-                if let Some(svc) = services
-                    .iter_mut()
-                    .find(|s| s.protocol == protocol && s.addr == addr)
-                {
-                    svc.real_servers.push(IpvsReal {
-                        addr: real,
-                        method: method.to_string(),
-                        weight,
-                    });
-                }
-            }
-            _ => {}
-        }
-    }
-    services
-}
-
-fn service_of(words: &[&str]) -> Option<(String, SocketAddrV4)> {
-    for (flag, protocol) in [("-t", "tcp"), ("-u", "udp")] {
-        if let Some(addr) = option(words, flag) {
-            return Some((protocol.to_string(), addr.parse().ok()?));
-        }
-    }
-    None
-}
-
-fn option<'a>(words: &[&'a str], flag: &str) -> Option<&'a str> {
-    let at = words.iter().position(|w| *w == flag)?;
-    words.get(at + 1).copied().filter(|v| !v.starts_with('-'))
-}
-
-/// Split the output of a probe script into its `@@name` sections.
-pub fn sections(text: &str) -> std::collections::BTreeMap<String, String> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut current: Option<(String, String)> = None;
-    for line in text.lines() {
-        if let Some(name) = line.strip_prefix("@@") {
-            if let Some((n, body)) = current.take() {
-                out.insert(n, body);
-            }
-            current = Some((name.trim().to_string(), String::new()));
-        } else if let Some((_, body)) = current.as_mut() {
-            body.push_str(line);
-            body.push('\n');
-        }
-    }
-    if let Some((n, body)) = current {
-        out.insert(n, body);
-    }
-    out
-}
-
 /// The MAC address of `dev` in `ip -o link show` output.
 pub fn link_mac(text: &str, dev: &str) -> Option<String> {
     text.lines().find_map(|line| {
@@ -342,27 +235,7 @@ mod save_tests {
     use super::*;
 
     #[test]
-    fn ipvs_save_reads_services_and_reals() {
-        let text = "-A -t 192.168.163.50:80 -s rr -p 50\n\
--a -t 192.168.163.50:80 -r 192.168.163.12:80 -g -w 1\n\
--a -t 192.168.163.50:80 -r 192.168.163.13:80 -m -w 3\n\
--A -u 10.0.0.1:53 -s wlc\n\
--A -f 7 -s rr\n";
-        let s = ipvs_save(text);
-        assert_eq!(s.len(), 2);
-        assert_eq!(s[0].persistence, 50);
-        assert_eq!(s[0].real_servers[1].method, "-m");
-        assert_eq!(s[0].real_servers[1].weight, 3);
-        assert_eq!(s[1].protocol, "udp");
-        assert_eq!(s[1].persistence, 0);
-    }
-
-    #[test]
-    fn sections_and_macs() {
-        let s = sections("junk\n@@a\none\ntwo\n@@b\n@@c\nx\n");
-        assert_eq!(s["a"], "one\ntwo\n");
-        assert_eq!(s["b"], "");
-        assert_eq!(s["c"], "x\n");
+    fn link_macs() {
         let link = "2: ens33: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc fq_codel state UP mode DEFAULT group default qlen 1000\\    link/ether 52:54:00:AA:00:0b brd ff:ff:ff:ff:ff:ff\n";
         assert_eq!(
             link_mac(link, "ens33").as_deref(),

@@ -1,9 +1,9 @@
 //! The read-only shell scripts verify runs on the nodes: one round trip per node per phase, each
-//! printing `@@section` headers that `parse::sections` splits again. Every inventory value that
+//! printing `@@section` headers that `facts::sections` splits again (the facts command's format). Every inventory value that
 //! reaches a script is shell-quoted.
 
 use super::spec::Spec;
-use crate::verify::quote;
+use crate::ssh::quote;
 
 /// Director state: addresses, MAC, IPVS table, keepalived.
 pub fn director(spec: &Spec) -> String {

@@ -146,7 +146,7 @@ async fn probe_all(hosts: &Hosts, scripts: Vec<(String, String)>) -> BTreeMap<St
     let futs = scripts.into_iter().map(|(name, script)| async move {
         let p: Probe = match hosts.get(&name) {
             Some(Ok(t)) => match t.exec(&script, None).await {
-                Ok(o) => Ok(parse::sections(&o.stdout_str())),
+                Ok(o) => Ok(crate::facts::sections(&o.stdout_str())),
                 Err(e) => Err(e.to_string()),
             },
             Some(Err(e)) => Err(e.clone()),
