@@ -7,58 +7,14 @@
 //! because labs share the machine's two cores.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::Mutex;
 
+mod lab_util;
+
+use lab_util::{lab_tests_enabled, lvslab, ok, repo};
+
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn lab_tests_enabled() -> bool {
-    if std::env::var("LVSLAB_SKIP_LAB_TESTS").as_deref() == Ok("1") {
-        eprintln!("lab tests skipped: LVSLAB_SKIP_LAB_TESTS=1");
-        return false;
-    }
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    assert!(
-        root,
-        "the lab tests need root (network namespaces, taps, qemu) and the lab's packages \
-         (see README); run them as root, or set LVSLAB_SKIP_LAB_TESTS=1 to skip them explicitly"
-    );
-    true
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn lvslab(inventory: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_lvslab"))
-        .arg("-i")
-        .arg(inventory)
-        .args(args)
-        .output()
-        .expect("run lvslab");
-    eprintln!(
-        "$ lvslab -i {} {} -> {}\n{}",
-        inventory.display(),
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn ok(inventory: &Path, args: &[&str]) -> String {
-    let out = lvslab(inventory, args);
-    assert!(
-        out.status.success(),
-        "lvslab {} failed: {}\nstdout: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn on(inventory: &Path, node: &str, command: &str) -> String {
     ok(inventory, &["lab", "ssh", node, "--", command])

@@ -8,64 +8,19 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Mutex;
 
 use serde_json::Value;
 
+mod lab_util;
+
+use lab_util::{lab_tests_enabled, lvslab, ok, repo};
+
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn lab_tests_enabled() -> bool {
-    if std::env::var("LVSLAB_SKIP_LAB_TESTS").as_deref() == Ok("1") {
-        eprintln!("lab tests skipped: LVSLAB_SKIP_LAB_TESTS=1");
-        return false;
-    }
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    assert!(
-        root,
-        "the LVS lab tests need root and the lab's packages (see README); run them as root, \
-         or set LVSLAB_SKIP_LAB_TESTS=1 to skip them explicitly"
-    );
-    true
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn lvslab(inv: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_lvslab"))
-        .current_dir(repo())
-        .arg("-i")
-        .arg(inv)
-        .args(args)
-        .output()
-        .expect("run lvslab");
-    eprintln!(
-        "$ lvslab -i {} {} -> {}\n{}",
-        inv.display(),
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Run, require exit 0, return stdout.
-fn ok(inv: &Path, args: &[&str]) -> String {
-    let out = lvslab(inv, args);
-    assert!(
-        out.status.success(),
-        "lvslab {} failed\nstdout: {}",
-        args.join(" "),
-        stdout(&out)
-    );
-    stdout(&out)
 }
 
 /// `--json` run of setup/teardown: per-host recap counts.
