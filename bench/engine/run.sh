@@ -11,47 +11,14 @@ M=${M:-10}
 RUNS=${RUNS:-3}
 SIZES=("$@"); [ ${#SIZES[@]} -eq 0 ] && SIZES=(1 10 50)
 cargo build --release -q
-BIN=$PWD/target/release/lvslab
-W=$(mktemp -d /tmp/lvb-XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$W"; }
-trap cleanup EXIT
-mkdir -p /run/sshd
-ssh-keygen -q -t ed25519 -N '' -f "$W/host_key"
-ssh-keygen -q -t ed25519 -N '' -f "$W/user_key"
-# HOME points into the bench dir so the remote user's shell rc (here: root's .bashrc runs
-# `pyenv init`, ~80 ms and a global lock per command) does not drown what is measured.
-mkdir -p "$W/home"
-echo "environment=\"HOME=$W/home\" $(cat "$W/user_key.pub")" > "$W/authorized_keys"
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/lvslab
+# shellcheck source=bench/engine/sshd.sh
+. bench/engine/sshd.sh
+trap sshd_stop EXIT
 MAX=0; for n in "${SIZES[@]}"; do [ "$n" -gt "$MAX" ] && MAX=$n; done
-PORTS=()
-: > "$W/known_hosts"
-for i in $(seq 1 "$MAX"); do
-  port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
-  cat > "$W/sshd_$i.conf" <<CFG
-Port $port
-ListenAddress 127.0.0.1
-HostKey $W/host_key
-PidFile $W/sshd_$i.pid
-AuthorizedKeysFile $W/authorized_keys
-UsePAM no
-StrictModes no
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitUserEnvironment yes
-MaxSessions 50
-MaxStartups 200
-LogLevel ERROR
-PrintMotd no
-CFG
-  /usr/sbin/sshd -D -f "$W/sshd_$i.conf" -E "$W/sshd_$i.log" & PIDS+=($!)
-  PORTS+=("$port")
-  echo "[127.0.0.1]:$port $(cat "$W/host_key.pub")" >> "$W/known_hosts"
-done
-for port in "${PORTS[@]}"; do
-  for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
-done
+sshd_start "$MAX"
+W=$SSHD_DIR
+PORTS=("${SSHD_PORTS[@]}")
 FACTS=$(mktemp "$W/facts-XXXX")
 # The same facts command lvslab sends (src/facts/gather.sh).
 sed 's#__LVSLAB_STATE_FILE__#/nonexistent/state.json#' src/facts/gather.sh > "$FACTS"
