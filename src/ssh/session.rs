@@ -108,6 +108,7 @@ impl Connector {
         Ok(Box::new(Ssh {
             session: Mutex::new(Some(Arc::new(session))),
             marker: self.marker.clone(),
+            host: name.to_string(),
         }))
     }
 }
@@ -136,6 +137,7 @@ struct Ssh {
     /// Shared with commands in flight; taken (and closed) by `close`.
     session: Mutex<Option<Arc<Session>>>,
     marker: String,
+    host: String,
 }
 
 impl Ssh {
@@ -156,6 +158,7 @@ impl Transport for Ssh {
                 .ok_or_else(|| TransportError("connection closed".into()))?;
             // Always POSIX sh (whatever the login shell), tagged with the run's marker as $0;
             // `exec` keeps it the session's process-group leader, so Ctrl-C can end the group.
+            let started = std::time::Instant::now();
             let line = format!("exec sh -c {} {}", super::quote(cmd), self.marker);
             let mut c = session.raw_command(&line);
             c.stdin(if stdin.is_some() {
@@ -180,6 +183,7 @@ impl Transport for Ssh {
                 .wait_with_output()
                 .await
                 .map_err(|e| TransportError(ssh_reason(&e)))?;
+            super::trace(&self.host, cmd, started);
             Ok(Output {
                 status: out.status.code(),
                 stdout: out.stdout,
