@@ -474,12 +474,23 @@ impl Cx<'_> {
     }
 
     async fn send(&mut self, cmd: &str, stdin: Option<&[u8]>) -> Result<Output, ModuleError> {
+        let out = self.send_unlogged(cmd, cmd, stdin).await?;
+        self.log_out(cmd, &out);
+        Ok(out)
+    }
+
+    /// Send `script` (for the module's command `cmd`, which errors name).
+    async fn send_unlogged(
+        &mut self,
+        cmd: &str,
+        script: &str,
+        stdin: Option<&[u8]>,
+    ) -> Result<Output, ModuleError> {
         if self.probes.is_discovering() {
             return Err(ModuleError::msg(DISCOVERY_ONLY));
         }
-        let line = self.line(cmd);
-        let out = self
-            .transport
+        let line = self.line(script);
+        self.transport
             .exec(&line, stdin)
             .await
             .map_err(|e| ModuleError {
@@ -487,9 +498,7 @@ impl Cx<'_> {
                 cmd: Some(cmd.to_string()),
                 unreachable: true,
                 ..Default::default()
-            })?;
-        self.log_out(cmd, &out);
-        Ok(out)
+            })
     }
 
     fn log_out(&mut self, cmd: &str, out: &Output) {
@@ -508,7 +517,25 @@ impl Cx<'_> {
         stdin: Option<&[u8]>,
     ) -> Result<Output, ModuleError> {
         self.probes.mutated();
-        self.send(cmd, stdin).await
+        let stale = self.probes.stale();
+        if stale.is_empty() {
+            return self.send(cmd, stdin).await;
+        }
+        // The answers this change makes stale are asked again in the same round trip.
+        let token = probe::token();
+        let script = probe::with_refresh(cmd, &stale, &token);
+        let out = self.send_unlogged(cmd, &script, stdin).await?;
+        let own = match probe::split_refresh(&out, &token, stale.len()) {
+            Some((own, answers)) => {
+                for (q, a) in stale.iter().zip(answers) {
+                    self.probes.refresh(q, a);
+                }
+                own
+            }
+            None => out,
+        };
+        self.log_out(cmd, &own);
+        Ok(own)
     }
 
     /// Run a read-only command about the resources `keys` (empty: the module's changes may

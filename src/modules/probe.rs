@@ -31,6 +31,8 @@ pub(crate) struct Probes {
     /// Keys the current module read (`None`: it read something without keys).
     touched: Option<Vec<String>>,
     mutated: bool,
+    /// Answers asked again right after the current module's change: fresh, kept.
+    refreshed: Vec<String>,
 }
 
 impl Probes {
@@ -85,6 +87,32 @@ impl Probes {
     pub(crate) fn start_task(&mut self) {
         self.touched = Some(Vec::new());
         self.mutated = false;
+        self.refreshed.clear();
+    }
+
+    /// The cached queries a change by the current module makes stale, when its reach is known
+    /// (its keys); none when it is not (then [`Probes::end_task`] drops every answer).
+    pub(crate) fn stale(&self) -> Vec<Query> {
+        let Some(keys) = self.touched.as_ref().filter(|k| !k.is_empty()) else {
+            return Vec::new();
+        };
+        let mut v: Vec<Query> = self
+            .cache
+            .iter()
+            .filter(|(_, (k, _))| k.iter().any(|x| keys.contains(x)))
+            .map(|(line, (k, _))| Query {
+                keys: k.clone(),
+                line: line.clone(),
+            })
+            .collect();
+        v.sort_by(|a, b| a.line.cmp(&b.line));
+        v
+    }
+
+    /// A fresh answer, taken after the change.
+    pub(crate) fn refresh(&mut self, q: &Query, out: Output) {
+        self.refreshed.push(q.line.clone());
+        self.store(q, out);
     }
 
     /// After a module ran: drop what its changes may have made stale.
@@ -93,9 +121,12 @@ impl Probes {
             return;
         }
         match self.touched.take() {
-            Some(keys) if !keys.is_empty() => self
-                .cache
-                .retain(|_, (k, _)| !k.iter().any(|x| keys.contains(x))),
+            Some(keys) if !keys.is_empty() => {
+                let fresh = std::mem::take(&mut self.refreshed);
+                self.cache.retain(|line, (k, _)| {
+                    fresh.contains(line) || !k.iter().any(|x| keys.contains(x))
+                })
+            }
             _ => self.cache.clear(),
         }
         self.mutated = false;
@@ -122,6 +153,33 @@ pub(crate) fn batch_script(queries: &[Query], token: &str) -> String {
         ));
     }
     s
+}
+
+/// A change followed, in the same script, by the queries it made stale: the change's own stdout
+/// ends at a `TOKEN-own STATUS` line, the answers follow as in [`batch_script`].
+pub(crate) fn with_refresh(cmd: &str, stale: &[Query], token: &str) -> String {
+    format!(
+        "( {cmd}\n); s=$?; printf '\\n{token}-own %s\\n' \"$s\"\n{}",
+        batch_script(stale, token)
+    )
+}
+
+/// The change's own output (stdout before the marker, its status, the whole stderr) and the
+/// fresh answers of [`with_refresh`].
+pub(crate) fn split_refresh(out: &Output, token: &str, n: usize) -> Option<(Output, Vec<Output>)> {
+    let marker = format!("\n{token}-own ");
+    let m = marker.as_bytes();
+    let a = out.stdout.windows(m.len()).position(|w| w == m)?;
+    let rest = &out.stdout[a + m.len()..];
+    let nl = rest.iter().position(|b| *b == b'\n')?;
+    let status: i32 = std::str::from_utf8(&rest[..nl]).ok()?.trim().parse().ok()?;
+    let answers = parse_batch(&rest[nl + 1..], token, n)?;
+    let own = Output {
+        status: Some(status),
+        stdout: out.stdout[..a].to_vec(),
+        stderr: out.stderr.clone(),
+    };
+    Some((own, answers))
 }
 
 /// A token no query's output contains by accident: the process id and the time in nanoseconds.
@@ -197,6 +255,45 @@ mod tests {
         assert_eq!(r[2].status, Some(0));
         assert_eq!(r[2].stdout, b"done\n", "stdin is closed, not the batch's");
         assert!(parse_batch(&out.stdout[..out.stdout.len() - 1], &tok, 3).is_none());
+    }
+
+    #[test]
+    fn a_change_carries_the_queries_it_made_stale() {
+        let tok = token();
+        let stale = vec![q(&["file:/f"], "echo fresh; echo e >&2")];
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(with_refresh(
+                "printf own; echo oops >&2; exit 4",
+                &stale,
+                &tok,
+            ))
+            .output()
+            .unwrap();
+        let out = Output {
+            status: out.status.code(),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        };
+        let (own, answers) = split_refresh(&out, &tok, 1).unwrap();
+        assert_eq!(own.status, Some(4));
+        assert_eq!(own.stdout, b"own");
+        assert_eq!(own.stderr, b"oops\n");
+        assert_eq!(answers[0].stdout, b"fresh\n");
+        assert_eq!(answers[0].stderr, b"e\n");
+
+        let mut p = Probes::new();
+        p.store(&q(&["file:/f", "sysctl:a"], "A"), Output::default());
+        p.store(&q(&["file:/f", "sysctl:b"], "B"), Output::default());
+        p.store(&q(&["file:/g"], "C"), Output::default());
+        p.start_task();
+        p.read(&["file:/f".into(), "sysctl:a".into()]);
+        p.mutated();
+        let st: Vec<String> = p.stale().into_iter().map(|q| q.line).collect();
+        assert_eq!(st, ["A", "B"]);
+        p.refresh(&q(&["file:/f", "sysctl:b"], "B"), Output::default());
+        p.end_task();
+        assert!(!p.has("A") && p.has("B") && p.has("C"));
     }
 
     #[test]
