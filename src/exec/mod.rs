@@ -174,16 +174,34 @@ pub(crate) async fn run(plan: Arc<Plan>, opts: Options, tx: mpsc::Sender<Event>)
 
 async fn run_plays(shared: Arc<Shared>, hosts: &mut BTreeMap<String, HostRun>) {
     let plan = shared.plan.clone();
+    // Every host of the run connects and reports its facts at once, in parallel: a later play
+    // then starts on hosts that are ready instead of opening connections itself.
+    let mut everyone: Vec<String> = Vec::new();
     for pp in &plan.plays {
-        let play = plan.play(pp);
+        for h in &pp.hosts {
+            if !everyone.contains(h) {
+                everyone.push(h.clone());
+            }
+        }
+    }
+    if let Some(first) = plan.plays.first() {
         let _ = shared.tx.send(Event::PlayStart {
-            name: play.name.clone(),
-            hosts: pp.hosts.clone(),
+            name: plan.play(first).name.clone(),
+            hosts: first.hosts.clone(),
         });
+    }
+    step(&shared, hosts, &everyone, Step::Connect).await;
+    for (n, pp) in plan.plays.iter().enumerate() {
+        let play = plan.play(pp);
+        if n > 0 {
+            let _ = shared.tx.send(Event::PlayStart {
+                name: play.name.clone(),
+                hosts: pp.hosts.clone(),
+            });
+        }
         if pp.hosts.is_empty() {
             continue;
         }
-        step(&shared, hosts, &pp.hosts, Step::Connect).await;
         let going = |hosts: &BTreeMap<String, HostRun>| {
             pp.hosts
                 .iter()
