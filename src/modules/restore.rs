@@ -241,7 +241,7 @@ impl Module for Restore {
             // systemd must forget unit files put back or removed, in this same round trip
             // (a reload is seconds on a slow node: only when a unit file was among them).
             let systemd = cx.fact("service_mgr").and_then(Json::as_str) == Some("systemd");
-            if systemd && chosen.iter().any(|r| is_unit_file(&s(r, "path"))) {
+            if systemd && chosen.iter().any(|r| is_unit_file(s(r, "path"))) {
                 script.push_str("systemctl daemon-reload || failed=1\n");
                 if let Some(m) = &mut out.msg {
                     m.push_str("; systemd reloaded");
