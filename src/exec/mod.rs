@@ -355,7 +355,18 @@ async fn connect(sh: &Shared, mut h: HostRun) -> HostRun {
     if let Ok(mut g) = sh.open.lock() {
         g.push(t.clone());
     }
-    let script = crate::facts::script(&hp.state_file);
+    // Facts only when a play of this host gathers them (`gather_facts`, default true).
+    let gather = sh
+        .plan
+        .plays
+        .iter()
+        .filter(|pp| pp.hosts.contains(&h.name))
+        .any(|pp| sh.plan.play(pp).gather_facts);
+    let script = if gather {
+        crate::facts::script(&hp.state_file)
+    } else {
+        crate::facts::minimal_script(&hp.state_file)
+    };
     match t.exec(&script, None).await {
         Ok(out) => {
             let (facts, state) = crate::facts::parse(&out.stdout_str());

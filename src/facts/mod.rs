@@ -33,6 +33,21 @@ pub(crate) fn script(state_file: &str) -> String {
     GATHER.replace("__LVSLAB_STATE_FILE__", &quote(state_file))
 }
 
+/// What every run needs even when no play gathers facts (`gather_facts: false`): the init
+/// system, the user id (become) and the node's state file — shell builtins only.
+pub(crate) fn minimal_script(state_file: &str) -> String {
+    format!(
+        "rd() {{ while IFS= read -r l || [ -n \"$l\" ]; do printf '%s\\n' \"$l\"; done <\"$1\"; }} 2>/dev/null
+echo @@init; if [ -d /run/systemd/system ]; then echo systemd; else rd /proc/1/comm; fi
+echo @@misc; rd /proc/sys/kernel/hostname; rd /proc/sys/kernel/osrelease; echo
+while read -r k v _; do [ \"$k\" = Uid: ] && echo \"$v\"; done </proc/self/status
+echo @@state; rd {}
+true
+",
+        quote(state_file)
+    )
+}
+
 /// Split the output of a probe script (the facts command, verify's probes) into its `@@name`
 /// sections; lines before the first header are dropped.
 pub(crate) fn sections(out: &str) -> BTreeMap<String, String> {
@@ -278,6 +293,25 @@ pub(crate) fn summary(f: &Map<String, Json>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn minimal_facts_know_init_user_and_state() {
+        let dir = std::env::temp_dir().join(format!("lvslab-minfacts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let state = dir.join("state.json");
+        std::fs::write(&state, "{\"records\":[]}").unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(minimal_script(state.to_str().unwrap()))
+            .output()
+            .unwrap();
+        let (f, st) = parse(&String::from_utf8_lossy(&out.stdout));
+        // SAFETY: geteuid has no preconditions.
+        let uid = unsafe { libc::geteuid() };
+        assert_eq!(f["user_id"], uid.to_string());
+        assert_eq!(st.trim(), "{\"records\":[]}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn sections_split_on_headers() {

@@ -94,6 +94,12 @@ impl Module for Service {
                 "state".into(),
                 Json::String(if active { "started" } else { "stopped" }.into()),
             );
+            // A service started here already runs its current configuration: a handler that
+            // would reload it for a changed file can skip (`when: not x.started_now`).
+            out.data.insert(
+                "started_now".into(),
+                Json::Bool(!active && state.as_deref().is_some_and(|s| s != "stopped")),
+            );
             if steps.is_empty() {
                 return Ok(out);
             }
