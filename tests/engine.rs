@@ -643,3 +643,44 @@ fn one_round_trip_to_check_and_one_to_apply() {
     assert_eq!(commands_of(&second.stdout, "put"), 1, "{}", second.stdout);
     assert_eq!(commands_of(&second.stdout, "dir"), 1, "{}", second.stdout);
 }
+
+#[test]
+fn queries_ahead_travel_in_one_batch_and_a_change_drops_what_it_made_stale() {
+    let lab = Lab::new(2);
+    // Two tasks write the same file: the second must see the first's change, not the answer
+    // batched before it.
+    lab.write(
+        "playbooks/twice.yml",
+        "- hosts: all\n  tasks:\n    - name: one\n      copy: {dest: \"{{ node_dir }}/f\", content: \"one\\n\"}\n    - name: two\n      copy: {dest: \"{{ node_dir }}/f\", content: \"two\\n\"}\n    - name: other\n      copy: {dest: \"{{ node_dir }}/g\", content: \"g\\n\"}\n    - name: dir\n      file: {path: \"{{ node_dir }}/d\", state: directory}\n",
+    );
+    for n in ["node01", "node02"] {
+        // What the batch sees before "one" runs is what "two" wants.
+        std::fs::write(lab.node_dir(n).join("f"), "two\n").expect("f");
+    }
+    let first = lab.lvslab(&["--json", "run", "playbooks/twice.yml"]);
+    assert_eq!(first.code, 0, "{}", first.all());
+    for n in ["node01", "node02"] {
+        let f = std::fs::read_to_string(lab.node_dir(n).join("f")).expect("f");
+        assert_eq!(f, "two\n", "{n}: the second write saw a stale answer");
+        assert_eq!(first.counts(n).1, 4, "{}", first.all());
+    }
+    // Already right: the facts and one batch of queries per host, nothing else.
+    lab.write(
+        "playbooks/warm.yml",
+        "- hosts: all\n  tasks:\n    - name: two\n      copy: {dest: \"{{ node_dir }}/f\", content: \"two\\n\"}\n    - name: other\n      copy: {dest: \"{{ node_dir }}/g\", content: \"g\\n\"}\n- hosts: all\n  tasks:\n    - name: dir\n      file: {path: \"{{ node_dir }}/d\", state: directory}\n",
+    );
+    let warm = lab.lvslab_env(
+        &[("LVSLAB_TRACE", "1")],
+        &["--json", "run", "playbooks/warm.yml"],
+    );
+    assert_eq!(warm.code, 0, "{}", warm.all());
+    for n in ["node01", "node02"] {
+        assert_eq!(warm.counts(n).1, 0, "{}", warm.all());
+        let sent = warm
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with(&format!("trace: {n} ")))
+            .count();
+        assert_eq!(sent, 2, "{n}: facts + one batch expected\n{}", warm.stderr);
+    }
+}

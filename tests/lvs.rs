@@ -290,6 +290,32 @@ fn life_cycle(inv: &Path, variants: bool) {
             "verify of LVS-NAT failed: {:?}",
             failed_checks(&doc)
         );
+        // LVS-TUN: the real servers unwrap IP-in-IP on tunl0 and answer the client directly.
+        recap(inv, &["setup", "-e", "lvs_method=tun"]);
+        assert_no_changes(
+            &recap(inv, &["setup", "-e", "lvs_method=tun"]),
+            "second TUN setup",
+        );
+        let out = lvslab(inv, &["--json", "verify", "-e", "lvs_method=tun"]);
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("verify JSON");
+        assert!(
+            out.status.success(),
+            "verify of LVS-TUN failed: {:?}",
+            failed_checks(&doc)
+        );
+        let passed_names: Vec<String> = doc["checks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["ok"] == true)
+            .filter_map(|c| c["name"].as_str().map(str::to_string))
+            .collect();
+        for must in ["vip-on-tunl0", "replies-direct", "director-forwards-only"] {
+            assert!(
+                passed_names.iter().any(|n| n == must),
+                "TUN verify ran `{must}`: {passed_names:?}"
+            );
+        }
         // Back to ha and DR: keepalived takes the table over again.
         recap(inv, &["setup"]);
         let (passed, doc) = verify(inv);

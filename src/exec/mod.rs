@@ -6,6 +6,7 @@
 //! steps in flight and closes every master connection.
 
 pub(crate) mod events;
+mod prefetch;
 
 use std::collections::BTreeMap;
 use std::sync::{mpsc, Arc, Mutex};
@@ -14,6 +15,7 @@ use serde_json::{Map, Value as Json};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::modules::probe::Probes;
 use crate::modules::{CmdLog, Cx, Diff, ModuleError, NodeState};
 use crate::plan::{is_secret, resolve_templated, Conn, Plan};
 use crate::playbook::Task;
@@ -36,6 +38,8 @@ struct HostRun {
     /// `register` and `set_fact` results.
     registered: Map<String, Json>,
     state: NodeState,
+    /// Answers to the read-only queries of the tasks ahead (see `modules::probe`).
+    probes: Probes,
     done: bool,
     notified: Vec<String>,
     secrets: Vec<String>,
@@ -133,6 +137,7 @@ pub(crate) async fn run(plan: Arc<Plan>, opts: Options, tx: mpsc::Sender<Event>)
                 facts: Map::new(),
                 registered: Map::new(),
                 state: NodeState::new(&hp.state_file, ""),
+                probes: Probes::new(),
                 done: false,
                 notified: Vec::new(),
                 secrets: secrets_of(&all),
@@ -169,16 +174,34 @@ pub(crate) async fn run(plan: Arc<Plan>, opts: Options, tx: mpsc::Sender<Event>)
 
 async fn run_plays(shared: Arc<Shared>, hosts: &mut BTreeMap<String, HostRun>) {
     let plan = shared.plan.clone();
+    // Every host of the run connects and reports its facts at once, in parallel: a later play
+    // then starts on hosts that are ready instead of opening connections itself.
+    let mut everyone: Vec<String> = Vec::new();
     for pp in &plan.plays {
-        let play = plan.play(pp);
+        for h in &pp.hosts {
+            if !everyone.contains(h) {
+                everyone.push(h.clone());
+            }
+        }
+    }
+    if let Some(first) = plan.plays.first() {
         let _ = shared.tx.send(Event::PlayStart {
-            name: play.name.clone(),
-            hosts: pp.hosts.clone(),
+            name: plan.play(first).name.clone(),
+            hosts: first.hosts.clone(),
         });
+    }
+    step(&shared, hosts, &everyone, Step::Connect).await;
+    for (n, pp) in plan.plays.iter().enumerate() {
+        let play = plan.play(pp);
+        if n > 0 {
+            let _ = shared.tx.send(Event::PlayStart {
+                name: play.name.clone(),
+                hosts: pp.hosts.clone(),
+            });
+        }
         if pp.hosts.is_empty() {
             continue;
         }
-        step(&shared, hosts, &pp.hosts, Step::Connect).await;
         let going = |hosts: &BTreeMap<String, HostRun>| {
             pp.hosts
                 .iter()
@@ -332,7 +355,18 @@ async fn connect(sh: &Shared, mut h: HostRun) -> HostRun {
     if let Ok(mut g) = sh.open.lock() {
         g.push(t.clone());
     }
-    let script = crate::facts::script(&hp.state_file);
+    // Facts only when a play of this host gathers them (`gather_facts`, default true).
+    let gather = sh
+        .plan
+        .plays
+        .iter()
+        .filter(|pp| pp.hosts.contains(&h.name))
+        .any(|pp| sh.plan.play(pp).gather_facts);
+    let script = if gather {
+        crate::facts::script(&hp.state_file)
+    } else {
+        crate::facts::minimal_script(&hp.state_file)
+    };
     match t.exec(&script, None).await {
         Ok(out) => {
             let (facts, state) = crate::facts::parse(&out.stdout_str());
@@ -419,6 +453,60 @@ fn cond_ok(
     Ok(true)
 }
 
+/// The task's arguments rendered in `ctx`; `None` when its `when` is false.
+fn task_args(
+    sh: &Shared,
+    task: &Task,
+    ctx: &Map<String, Json>,
+) -> Result<Option<Map<String, Json>>, ModuleError> {
+    if !cond_ok(sh, &task.when, ctx).map_err(ModuleError::msg)? {
+        return Ok(None);
+    }
+    match sh.plan.templates.render_value(&task.args.to_json(), ctx) {
+        Ok(Json::Object(m)) => Ok(Some(m)),
+        Ok(_) => Ok(Some(Map::new())),
+        Err(e) => Err(ModuleError::msg(format!(
+            "in arguments of `{}` ({}:{}:{}): {e}",
+            task.module.name(),
+            task.args.src.path.display(),
+            task.module_key.pos.line,
+            task.module_key.pos.col
+        ))),
+    }
+}
+
+/// A task's loop items rendered in `ctx` (`None`: the task has no loop).
+fn loop_items(
+    sh: &Shared,
+    task: &Task,
+    ctx: &Map<String, Json>,
+) -> Result<Option<Vec<Json>>, String> {
+    match &task.loop_ {
+        None => Ok(None),
+        Some(l) => match sh.plan.templates.render_value(&l.to_json(), ctx) {
+            Ok(Json::Array(a)) => Ok(Some(a)),
+            Ok(other) => Err(format!("`loop` must give a list, got {other}")),
+            Err(e) => Err(format!("in `loop`: {e}")),
+        },
+    }
+}
+
+/// What one loop item sees: like Ansible, what earlier items set (`set_fact` accumulating a
+/// list over a loop is the common idiom); `-e` still wins.
+fn item_context(
+    sh: &Shared,
+    h: &HostRun,
+    task: &Task,
+    ctx: &Map<String, Json>,
+    item: &Json,
+) -> Map<String, Json> {
+    let mut c = ctx.clone();
+    c.extend(h.registered.clone());
+    c.extend(sh.plan.extra.clone());
+    c.insert(task.loop_var.clone(), item.clone());
+    c
+}
+
 async fn run_item(
     sh: &Shared,
     h: &mut HostRun,
@@ -435,30 +523,16 @@ async fn run_item(
         diffs: Vec::new(),
         cmds: Vec::new(),
     };
-    match cond_ok(sh, &task.when, ctx) {
-        Ok(true) => {}
-        Ok(false) => {
+    let args = match task_args(sh, task, ctx) {
+        Ok(Some(a)) => a,
+        Ok(None) => {
             r.skipped = true;
             r.msg = Some("skipped: condition false".into());
             r.data.insert("skipped".into(), Json::Bool(true));
             return r;
         }
         Err(e) => {
-            r.failed = Some(ModuleError::msg(e));
-            return r;
-        }
-    }
-    let args = match sh.plan.templates.render_value(&task.args.to_json(), ctx) {
-        Ok(Json::Object(m)) => m,
-        Ok(_) => Map::new(),
-        Err(e) => {
-            r.failed = Some(ModuleError::msg(format!(
-                "in arguments of `{}` ({}:{}:{}): {e}",
-                task.module.name(),
-                task.args.src.path.display(),
-                task.module_key.pos.line,
-                task.module_key.pos.col
-            )));
+            r.failed = Some(e);
             return r;
         }
     };
@@ -479,9 +553,12 @@ async fn run_item(
         templates: &sh.plan.templates,
         search: &sh.plan.search,
         state: &mut h.state,
+        probes: &mut h.probes,
         log: Vec::new(),
     };
+    cx.probes.start_task();
     let res = task.module.run(&args, &mut cx).await;
+    cx.probes.end_task();
     r.cmds = std::mem::take(&mut cx.log);
     match res {
         Ok(o) => {
@@ -595,30 +672,19 @@ async fn run_task(sh: &Shared, mut h: HostRun, play: usize, ti: usize, handler: 
             return finish(sh, h, result, task);
         }
     };
-    let items: Option<Vec<Json>> = match &task.loop_ {
-        None => None,
-        Some(l) => match plan.templates.render_value(&l.to_json(), &ctx) {
-            Ok(Json::Array(a)) => Some(a),
-            Ok(other) => {
-                result.status = failed_status(task);
-                result.failure = Some(Failure {
-                    msg: format!("`loop` must give a list, got {other}"),
-                    ..Default::default()
-                });
-                h.done = !task.ignore_errors;
-                return finish(sh, h, result, task);
-            }
-            Err(e) => {
-                result.status = failed_status(task);
-                result.failure = Some(Failure {
-                    msg: format!("in `loop`: {e}"),
-                    ..Default::default()
-                });
-                h.done = !task.ignore_errors;
-                return finish(sh, h, result, task);
-            }
-        },
+    let items = match loop_items(sh, task, &ctx) {
+        Ok(i) => i,
+        Err(msg) => {
+            result.status = failed_status(task);
+            result.failure = Some(Failure {
+                msg,
+                ..Default::default()
+            });
+            h.done = !task.ignore_errors;
+            return finish(sh, h, result, task);
+        }
     };
+    prefetch::queries_ahead(sh, &mut h, play, ti, handler).await;
     let mut rs: Vec<(Option<String>, ItemResult)> = Vec::new();
     match &items {
         None => {
@@ -626,13 +692,8 @@ async fn run_task(sh: &Shared, mut h: HostRun, play: usize, ti: usize, handler: 
             rs.push((None, r));
         }
         Some(items) => {
-            // Like Ansible, each item sees what earlier items set (`set_fact` accumulating a
-            // list over a loop is the common idiom); `-e` still wins.
             for it in items {
-                let mut c = ctx.clone();
-                c.extend(h.registered.clone());
-                c.extend(plan.extra.clone());
-                c.insert(task.loop_var.clone(), it.clone());
+                let c = item_context(sh, &h, task, &ctx, it);
                 let label = match it {
                     Json::String(s) => s.clone(),
                     other => other.to_string(),

@@ -1,16 +1,20 @@
 # lvslab's facts command: one round trip per host per run (src/facts/mod.rs parses the
 # sections). Also read by bench/engine/run.sh so the baseline does the same remote work.
+# Shell builtins wherever a file is all it takes: a TCG guest pays 50-150 ms per program.
 export PATH="$PATH:/usr/sbin:/sbin"
-echo @@os_release; cat /etc/os-release 2>/dev/null
-echo @@init; if [ -d /run/systemd/system ]; then echo systemd; else cat /proc/1/comm 2>/dev/null; fi
+rd() { while IFS= read -r l || [ -n "$l" ]; do printf '%s\n' "$l"; done <"$1"; } 2>/dev/null
+read -r kernel </proc/sys/kernel/osrelease 2>/dev/null
+echo @@os_release; rd /etc/os-release
+echo @@init; if [ -d /run/systemd/system ]; then echo systemd; else rd /proc/1/comm; fi
 echo @@addr; ip -o addr show 2>/dev/null
 echo @@link; ip -o link show 2>/dev/null
-echo @@keepalived; command -v keepalived >/dev/null 2>&1 && keepalived -v 2>&1 | head -n1
-echo @@ipvsadm; command -v ipvsadm >/dev/null 2>&1 && ipvsadm --version 2>&1 | head -n1
-echo @@httpd; command -v httpd >/dev/null 2>&1 && httpd -v 2>&1 | head -n1
-echo @@apache2; command -v apache2 >/dev/null 2>&1 && apache2 -v 2>&1 | head -n1
-echo @@ipvs_sched; ls /sys/module 2>/dev/null | grep '^ip_vs_'
+echo @@keepalived; command -v keepalived >/dev/null 2>&1 && keepalived -v 2>&1
+echo @@ipvsadm; command -v ipvsadm >/dev/null 2>&1 && ipvsadm --version 2>&1
+echo @@httpd; command -v httpd >/dev/null 2>&1 && httpd -v 2>&1
+echo @@apache2; command -v apache2 >/dev/null 2>&1 && apache2 -v 2>&1
+echo @@ipvs_sched; for m in /sys/module/ip_vs_*; do [ -e "$m" ] && echo "${m##*/}"; done
+echo @@ipvs_avail; for m in /sys/module/ip_vs* /lib/modules/"$kernel"/kernel/net/netfilter/ipvs/ip_vs*.ko*; do [ -e "$m" ] && { m=${m##*/}; echo "${m%%.ko*}"; }; done
 echo @@pkg; for m in apt-get dnf yum; do if command -v $m >/dev/null 2>&1; then echo $m; break; fi; done
-echo @@misc; hostname; uname -r; uname -m; id -u
-echo @@state; cat __LVSLAB_STATE_FILE__ 2>/dev/null
+echo @@misc; rd /proc/sys/kernel/hostname; echo "$kernel"; uname -m; id -u
+echo @@state; rd __LVSLAB_STATE_FILE__
 true

@@ -33,6 +33,21 @@ pub(crate) fn script(state_file: &str) -> String {
     GATHER.replace("__LVSLAB_STATE_FILE__", &quote(state_file))
 }
 
+/// What every run needs even when no play gathers facts (`gather_facts: false`): the init
+/// system, the user id (become) and the node's state file — shell builtins only.
+pub(crate) fn minimal_script(state_file: &str) -> String {
+    format!(
+        "rd() {{ while IFS= read -r l || [ -n \"$l\" ]; do printf '%s\\n' \"$l\"; done <\"$1\"; }} 2>/dev/null
+echo @@init; if [ -d /run/systemd/system ]; then echo systemd; else rd /proc/1/comm; fi
+echo @@misc; rd /proc/sys/kernel/hostname; rd /proc/sys/kernel/osrelease; echo
+while read -r k v _; do [ \"$k\" = Uid: ] && echo \"$v\"; done </proc/self/status
+echo @@state; rd {}
+true
+",
+        quote(state_file)
+    )
+}
+
 /// Split the output of a probe script (the facts command, verify's probes) into its `@@name`
 /// sections; lines before the first header are dropped.
 pub(crate) fn sections(out: &str) -> BTreeMap<String, String> {
@@ -56,6 +71,10 @@ pub(crate) fn sections(out: &str) -> BTreeMap<String, String> {
 }
 
 /// First `x.y[.z]` version-looking word in a line.
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
+
 fn version(line: &str) -> Json {
     for w in line.split(|c: char| c.is_whitespace() || c == '/') {
         let w = w.trim_start_matches('v').trim_start_matches("Apache/");
@@ -167,6 +186,14 @@ pub(crate) fn parse(out: &str) -> (Map<String, Json>, String) {
         .filter(|s| !["ftp", "nq_"].contains(s) && !s.is_empty())
         .map(|s| Json::String(s.to_string()))
         .collect();
+    // Available: a module file of the running kernel, or already in it (loaded or built in).
+    let mut avail: Vec<Json> = Vec::new();
+    for l in get("ipvs_avail").lines() {
+        let name = l.trim();
+        if name.starts_with("ip_vs") && !avail.iter().any(|a| a == name) {
+            avail.push(Json::String(name.to_string()));
+        }
+    }
     let misc: Vec<String> = get("misc").lines().map(str::to_string).collect();
     let m = |i: usize| Json::String(misc.get(i).cloned().unwrap_or_default());
     let facts = json!({
@@ -183,11 +210,12 @@ pub(crate) fn parse(out: &str) -> (Map<String, Json>, String) {
         "interfaces": names,
         "network": net,
         "all_ipv4_addresses": all4,
-        "keepalived_version": version(&get("keepalived")),
-        "ipvsadm_version": version(&get("ipvsadm")),
-        "httpd_version": version(&get("httpd")),
-        "apache2_version": version(&get("apache2")),
+        "keepalived_version": version(first_line(&get("keepalived"))),
+        "ipvsadm_version": version(first_line(&get("ipvsadm"))),
+        "httpd_version": version(first_line(&get("httpd"))),
+        "apache2_version": version(first_line(&get("apache2"))),
         "ip_vs_schedulers": scheds,
+        "ip_vs_modules": avail,
     });
     let facts = facts.as_object().cloned().unwrap_or_default();
     (facts, get("state"))
@@ -267,6 +295,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn minimal_facts_know_init_user_and_state() {
+        let dir = std::env::temp_dir().join(format!("lvslab-minfacts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let state = dir.join("state.json");
+        std::fs::write(&state, "{\"records\":[]}").unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(minimal_script(state.to_str().unwrap()))
+            .output()
+            .unwrap();
+        let (f, st) = parse(&String::from_utf8_lossy(&out.stdout));
+        // SAFETY: geteuid has no preconditions.
+        let uid = unsafe { libc::geteuid() };
+        assert_eq!(f["user_id"], uid.to_string());
+        assert_eq!(st.trim(), "{\"records\":[]}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn sections_split_on_headers() {
         let s = sections("junk\n@@a\none\ntwo\n@@b\n@@c\nx\n");
         assert_eq!(s["a"], "one\ntwo\n");
@@ -277,13 +324,17 @@ mod tests {
 
     #[test]
     fn parses_a_debian_node() {
-        let out = "@@os_release\nID=debian\nVERSION_ID=\"12\"\n@@init\nsystemd\n@@addr\n1: lo    inet 127.0.0.1/8 scope host lo\n2: ens33    inet 192.168.163.11/24 brd 192.168.163.255 scope global ens33\n@@link\n1: lo: <LOOPBACK,UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000\\    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n2: ens33: <BROADCAST,MULTICAST,UP> mtu 1500 qdisc fq_codel state UP\\    link/ether 52:54:00:aa:bb:01 brd ff:ff:ff:ff:ff:ff\n@@keepalived\nKeepalived v2.2.7 (01/16,2022)\n@@ipvsadm\nipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\n@@httpd\n@@apache2\nServer version: Apache/2.4.62 (Debian)\n@@ipvs_sched\nip_vs_rr\n@@pkg\napt-get\n@@misc\nnode01\n6.1.0\nx86_64\n0\n@@state\n{\"records\":[]}\n";
+        let out = "@@os_release\nID=debian\nVERSION_ID=\"12\"\n@@init\nsystemd\n@@addr\n1: lo    inet 127.0.0.1/8 scope host lo\n2: ens33    inet 192.168.163.11/24 brd 192.168.163.255 scope global ens33\n@@link\n1: lo: <LOOPBACK,UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000\\    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n2: ens33: <BROADCAST,MULTICAST,UP> mtu 1500 qdisc fq_codel state UP\\    link/ether 52:54:00:aa:bb:01 brd ff:ff:ff:ff:ff:ff\n@@keepalived\nKeepalived v2.2.7 (01/16,2022)\n@@ipvsadm\nipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\n@@httpd\n@@apache2\nServer version: Apache/2.4.62 (Debian)\n@@ipvs_sched\nip_vs_rr\n@@ipvs_avail\nip_vs\nip_vs_rr\nip_vs\nip_vs_wrr\n@@pkg\napt-get\n@@misc\nnode01\n6.1.0\nx86_64\n0\n@@state\n{\"records\":[]}\n";
         let (f, state) = parse(out);
         assert_eq!(f["os_family"], "Debian");
         assert_eq!(f["distribution_major_version"], "12");
         assert_eq!(f["service_mgr"], "systemd");
         assert_eq!(f["pkg_mgr"], "apt");
         assert_eq!(f["keepalived_version"], "2.2.7");
+        assert_eq!(
+            f["ip_vs_modules"],
+            json!(["ip_vs", "ip_vs_rr", "ip_vs_wrr"])
+        );
         assert_eq!(f["ipvsadm_version"], "1.31");
         assert_eq!(f["apache2_version"], "2.4.62");
         assert_eq!(f["httpd_version"], Json::Null);

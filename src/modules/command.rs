@@ -103,7 +103,7 @@ async fn run_line(line: String, a: Args<'_>, cx: &mut Cx<'_>) -> Result<Outcome,
         if let Some(r) = &removes {
             test.push_str(&format!(" && test -e {}", quote(r)));
         }
-        if !cx.exec(&test, None).await?.ok() {
+        if !cx.query(&[], &test).await?.ok() {
             out.msg = Some(match creates {
                 Some(c) => format!("skipped, since {c} exists"),
                 None => format!(

@@ -38,10 +38,10 @@ impl Module for File {
             let group = a.str("group");
             let p = quote(&path);
             let o = cx
-                .exec_ok(
+                .query_ok(
+                    &[format!("file:{path}")],
                     "cannot inspect path",
                     &format!("if [ -e {p} ] || [ -L {p} ]; then stat -c '%F|%a|%U|%G|%u|%g' {p}; else echo absent; fi"),
-                    None,
                 )
                 .await?;
             let line = o.stdout_str();

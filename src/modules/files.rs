@@ -116,7 +116,11 @@ fn text(b: &[u8]) -> String {
 /// Check the destination, then (unless check mode) put the file in place.
 pub(crate) async fn put_file(cx: &mut Cx<'_>, w: Want) -> Result<Outcome, ModuleError> {
     let o = cx
-        .exec_ok("cannot inspect destination", &stat_script(&w.dest), None)
+        .query_ok(
+            &[format!("file:{}", w.dest)],
+            "cannot inspect destination",
+            &stat_script(&w.dest),
+        )
         .await?;
     let remote = parse_stat(&o.stdout)?;
     let (existed, content_same, attrs_same) = match &remote {

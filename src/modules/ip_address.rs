@@ -57,10 +57,10 @@ impl Module for IpAddress {
             let label = a.str("label");
             let present = a.str("state").as_deref() != Some("absent");
             let o = cx
-                .exec_ok(
+                .query_ok(
+                    &[format!("address:{dev}")],
                     &format!("cannot list addresses of {dev}"),
                     &argv(&["ip", "-o", "addr", "show", "dev", &dev]),
-                    None,
                 )
                 .await?;
             let (has, label_ok) = listed(&o.stdout_str(), &address, label.as_deref());

@@ -141,11 +141,13 @@ impl Module for Ipvs {
                     " && echo {FILE_MARK} && if [ -f {q} ]; then echo present; cat {q}; else echo absent; fi"
                 ));
             }
+            let mut keys = vec!["ipvs".to_string()];
+            keys.extend(rules_file.iter().map(|f| format!("file:{f}")));
             let o = cx
-                .exec_ok(
+                .query_ok(
+                    &keys,
                     "cannot read IPVS table (is ipvsadm installed?)",
                     &check,
-                    None,
                 )
                 .await?;
             let text = o.stdout_str();

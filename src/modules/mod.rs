@@ -12,6 +12,7 @@ mod ip_address;
 mod ipvs;
 mod local;
 mod package;
+pub(crate) mod probe;
 mod restore;
 mod service;
 mod state;
@@ -31,6 +32,9 @@ pub(crate) use command::split_words;
 pub(crate) use files::find_source;
 pub(crate) use ipvs::parse_saved;
 pub(crate) use state::NodeState;
+
+/// What a module run for discovery stops with (its result is never used).
+const DISCOVERY_ONLY: &str = "discovery: nothing is sent";
 
 /// Where the node's state file lives unless `lvslab_state_file` says otherwise.
 pub(crate) fn state_default() -> &'static str {
@@ -107,6 +111,8 @@ pub(crate) struct Cx<'a> {
     /// Directories searched for `template` and `copy` sources, in order.
     pub(crate) search: &'a [PathBuf],
     pub(crate) state: &'a mut NodeState,
+    /// Answers to read-only queries, batched ahead of the task (see [`probe`]).
+    pub(crate) probes: &'a mut probe::Probes,
     /// Commands run for this task, for `-v` / `-vv`.
     pub(crate) log: Vec<CmdLog>,
 }
@@ -458,19 +464,33 @@ pub(crate) fn parse_mode(s: &str) -> Option<u32> {
 }
 
 impl Cx<'_> {
-    /// Run a command line (become-wrapped when asked) and log it.
-    pub(crate) async fn exec(
-        &mut self,
-        cmd: &str,
-        stdin: Option<&[u8]>,
-    ) -> Result<Output, ModuleError> {
-        let line = if self.sudo {
+    /// The command line as sent (become-wrapped when asked).
+    pub(crate) fn line(&self, cmd: &str) -> String {
+        if self.sudo {
             format!("sudo -n -- sh -c {}", crate::ssh::quote(cmd))
         } else {
             cmd.to_string()
-        };
-        let out = self
-            .transport
+        }
+    }
+
+    async fn send(&mut self, cmd: &str, stdin: Option<&[u8]>) -> Result<Output, ModuleError> {
+        let out = self.send_unlogged(cmd, cmd, stdin).await?;
+        self.log_out(cmd, &out);
+        Ok(out)
+    }
+
+    /// Send `script` (for the module's command `cmd`, which errors name).
+    async fn send_unlogged(
+        &mut self,
+        cmd: &str,
+        script: &str,
+        stdin: Option<&[u8]>,
+    ) -> Result<Output, ModuleError> {
+        if self.probes.is_discovering() {
+            return Err(ModuleError::msg(DISCOVERY_ONLY));
+        }
+        let line = self.line(script);
+        self.transport
             .exec(&line, stdin)
             .await
             .map_err(|e| ModuleError {
@@ -478,14 +498,77 @@ impl Cx<'_> {
                 cmd: Some(cmd.to_string()),
                 unreachable: true,
                 ..Default::default()
-            })?;
+            })
+    }
+
+    fn log_out(&mut self, cmd: &str, out: &Output) {
         self.log.push(CmdLog {
             cmd: cmd.to_string(),
             status: out.status,
             stdout: out.stdout_str(),
             stderr: out.stderr_str(),
         });
-        Ok(out)
+    }
+
+    /// Run a command line that may change the node, and log it.
+    pub(crate) async fn exec(
+        &mut self,
+        cmd: &str,
+        stdin: Option<&[u8]>,
+    ) -> Result<Output, ModuleError> {
+        self.probes.mutated();
+        let stale = self.probes.stale();
+        if stale.is_empty() {
+            return self.send(cmd, stdin).await;
+        }
+        // The answers this change makes stale are asked again in the same round trip.
+        let token = probe::token();
+        let script = probe::with_refresh(cmd, &stale, &token);
+        let out = self.send_unlogged(cmd, &script, stdin).await?;
+        let own = match probe::split_refresh(&out, &token, stale.len()) {
+            Some((own, answers)) => {
+                for (q, a) in stale.iter().zip(answers) {
+                    self.probes.refresh(q, a);
+                }
+                own
+            }
+            None => out,
+        };
+        self.log_out(cmd, &own);
+        Ok(own)
+    }
+
+    /// Run a read-only command about the resources `keys` (empty: the module's changes may
+    /// reach anything). The answer may come from the batch the executor ran ahead of the task.
+    pub(crate) async fn query(
+        &mut self,
+        keys: &[String],
+        cmd: &str,
+    ) -> Result<Output, ModuleError> {
+        let line = self.line(cmd);
+        if self.probes.is_discovering() {
+            self.probes.record(probe::Query {
+                keys: keys.to_vec(),
+                line,
+            });
+            return Err(ModuleError::msg(DISCOVERY_ONLY));
+        }
+        if let Some(out) = self.probes.answer(keys, &line) {
+            self.log_out(cmd, &out);
+            return Ok(out);
+        }
+        self.send(cmd, None).await
+    }
+
+    /// [`Cx::query`], requiring exit status 0.
+    pub(crate) async fn query_ok(
+        &mut self,
+        keys: &[String],
+        what: &str,
+        cmd: &str,
+    ) -> Result<Output, ModuleError> {
+        let out = self.query(keys, cmd).await?;
+        require_ok(what, cmd, out)
     }
 
     /// Run and require exit status 0.
@@ -496,23 +579,28 @@ impl Cx<'_> {
         stdin: Option<&[u8]>,
     ) -> Result<Output, ModuleError> {
         let out = self.exec(cmd, stdin).await?;
-        if out.ok() {
-            return Ok(out);
-        }
-        Err(ModuleError {
-            msg: what.to_string(),
-            cmd: Some(cmd.to_string()),
-            status: out.status,
-            stdout: out.stdout_str(),
-            stderr: out.stderr_str(),
-            unreachable: false,
-        })
+        require_ok(what, cmd, out)
     }
 
     /// A fact (`ansible_facts.NAME`).
     pub(crate) fn fact(&self, name: &str) -> Option<&Json> {
         self.vars.get("ansible_facts")?.get(name)
     }
+}
+
+/// `out` when it exited 0, else the failure naming `what`, the command and its output.
+fn require_ok(what: &str, cmd: &str, out: Output) -> Result<Output, ModuleError> {
+    if out.ok() {
+        return Ok(out);
+    }
+    Err(ModuleError {
+        msg: what.to_string(),
+        cmd: Some(cmd.to_string()),
+        status: out.status,
+        stdout: out.stdout_str(),
+        stderr: out.stderr_str(),
+        unreachable: false,
+    })
 }
 
 #[cfg(test)]

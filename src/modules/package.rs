@@ -88,7 +88,7 @@ impl Module for Package {
                     )
                 })?
                 .to_string();
-            let o = cx.exec(&query(&mgr, &names), None).await?;
+            let o = cx.query(&[], &query(&mgr, &names)).await?;
             let have = installed(&o.stdout_str(), &names);
             let todo: Vec<String> = names
                 .iter()

@@ -158,6 +158,18 @@ pub(crate) fn undo(r: &Json) -> (String, String) {
     }
 }
 
+/// A file systemd reads units from.
+fn is_unit_file(path: &str) -> bool {
+    [
+        "/etc/systemd/system/",
+        "/run/systemd/system/",
+        "/lib/systemd/system/",
+        "/usr/lib/systemd/system/",
+    ]
+    .iter()
+    .any(|d| path.starts_with(d))
+}
+
 impl Module for Restore {
     fn name(&self) -> &'static str {
         "restore"
@@ -225,6 +237,15 @@ impl Module for Restore {
                     "if ! ( {line} ); then echo {} >&2; failed=1; fi\n",
                     quote(&format!("restore step failed: {what}"))
                 ));
+            }
+            // systemd must forget unit files put back or removed, in this same round trip
+            // (a reload is seconds on a slow node: only when a unit file was among them).
+            let systemd = cx.fact("service_mgr").and_then(Json::as_str) == Some("systemd");
+            if systemd && chosen.iter().any(|r| is_unit_file(s(r, "path"))) {
+                script.push_str("systemctl daemon-reload || failed=1\n");
+                if let Some(m) = &mut out.msg {
+                    m.push_str("; systemd reloaded");
+                }
             }
             if partial {
                 // Keep the other records (and their backups) for a later full restore.

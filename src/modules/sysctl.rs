@@ -81,11 +81,14 @@ impl Module for Sysctl {
             }
             let file = a.str("sysctl_file").unwrap_or_else(|| DEFAULT_FILE.into());
             let f = quote(&file);
+            // The file is read with shell builtins (a program started costs on a slow node); the
+            // live value needs `sysctl`: /proc/sys answers a byte-wise `read` with one byte.
+            let live = format!("v=$({} 2>/dev/null)", argv(&["sysctl", "-n", &name]));
             let check = format!(
-                "if v=$({} 2>/dev/null); then printf 'live %s\\n' \"$v\"; else echo missing; fi; if [ -f {f} ]; then echo file; cat {f}; else echo nofile; fi",
-                argv(&["sysctl", "-n", &name])
+                "if {live}; then printf 'live %s\\n' \"$v\"; else echo missing; fi; if [ -f {f} ]; then echo file; while IFS= read -r l || [ -n \"$l\" ]; do printf '%s\\n' \"$l\"; done <{f}; else echo nofile; fi"
             );
-            let o = cx.exec_ok("cannot read sysctl", &check, None).await?;
+            let keys = [format!("sysctl:{name}"), format!("file:{file}")];
+            let o = cx.query_ok(&keys, "cannot read sysctl", &check).await?;
             let text = o.stdout_str();
             let mut it = text.splitn(3, '\n');
             let live_line = it.next().unwrap_or("");

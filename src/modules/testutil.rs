@@ -25,6 +25,7 @@ pub(crate) async fn run_local(
         templates: &t,
         search: &[],
         state,
+        probes: &mut super::probe::Probes::new(),
         log: Vec::new(),
     };
     let args = args.as_object().cloned().unwrap_or_default();

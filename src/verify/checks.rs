@@ -224,17 +224,25 @@ pub fn real_server(spec: &Spec, host: &str, probe: &BTreeMap<String, String>) ->
     }
     if spec.method != Method::Nat {
         let addrs = parse::ip_addrs(section(probe, "addr"));
-        let on_lo = addrs.iter().find(|a| a.addr == spec.vip && a.dev == "lo");
-        let (ok, detail) = match on_lo {
-            Some(a) if a.prefix == 32 => (true, format!("{}/32 on lo label {}", a.addr, a.label)),
+        // DR: the VIP sits on lo; TUN: on ipip's tunl0, where the decapsulated packets arrive.
+        let (dev, name) = if spec.method == Method::Tun {
+            ("tunl0", "vip-on-tunl0")
+        } else {
+            ("lo", "vip-on-lo")
+        };
+        let on_dev = addrs.iter().find(|a| a.addr == spec.vip && a.dev == dev);
+        let (ok, detail) = match on_dev {
+            Some(a) if a.prefix == 32 => {
+                (true, format!("{}/32 on {dev} label {}", a.addr, a.label))
+            }
             Some(a) => (
                 false,
-                format!("{}/{} on lo (expected /32)", a.addr, a.prefix),
+                format!("{}/{} on {dev} (expected /32)", a.addr, a.prefix),
             ),
-            None => (false, format!("{} is not on lo", spec.vip)),
+            None => (false, format!("{} is not on {dev}", spec.vip)),
         };
-        out.push(Check::new(host, "vip-on-lo", ok, detail));
-        if let Some(a) = addrs.iter().find(|a| a.addr == spec.vip && a.dev != "lo") {
+        out.push(Check::new(host, name, ok, detail));
+        if let Some(a) = addrs.iter().find(|a| a.addr == spec.vip && a.dev != dev) {
             out.push(Check::new(
                 host,
                 "vip-not-on-lan",

@@ -17,10 +17,12 @@ echo @@keepalived_active; systemctl is-active keepalived 2>&1
 echo @@keepalived_managed; grep -c 'Managed by lvslab' {conf} 2>/dev/null
 echo @@keepalived_test
 if [ ! -e {conf} ]; then echo missing
-elif keepalived --help 2>&1 | grep -q -- '--config-test'; then keepalived -t -f {conf} >/dev/null 2>&1; echo $?
-else echo unsupported; fi
+else case $(keepalived --help 2>&1) in
+  *--config-test*) keepalived -t -f {conf} >/dev/null 2>&1; echo $?;;
+  *) echo unsupported;;
+esac; fi
 echo @@keepalived_state
-journalctl -u keepalived --no-pager -o cat 2>/dev/null | grep -oE 'Entering (MASTER|BACKUP|FAULT) STATE' | tail -n1
+journalctl -u keepalived -n 300 --no-pager -o cat 2>/dev/null | grep -oE 'Entering (MASTER|BACKUP|FAULT) STATE' | tail -n1
 ",
         dev = quote(&spec.lan_interface),
         conf = quote(conf),
@@ -39,8 +41,10 @@ pub fn real_server(spec: &Spec, port: u16) -> String {
         "export LC_ALL=C PATH=/usr/sbin:/usr/bin:/sbin:/bin
 echo @@addr; ip -o -4 addr show
 echo @@link; ip -o link show
-echo @@sysctl; for k in {keys}; do printf '%s=%s\\n' \"$k\" \"$(sysctl -n \"$k\" 2>&1)\"; done
-echo @@web; for s in apache2 httpd; do systemctl cat \"$s\" >/dev/null 2>&1 && echo \"$s $(systemctl is-active \"$s\")\"; done
+echo @@sysctl; sysctl {keys} 2>&1 | while read -r k _ v; do printf '%s=%s\\n' \"$k\" \"$v\"; done
+echo @@web; systemctl show -p Id -p LoadState -p ActiveState apache2 httpd 2>/dev/null | while IFS== read -r k v; do
+  case $k in Id) s=${{v%.service}};; LoadState) l=$v;; ActiveState) [ \"$l\" = loaded ] && echo \"$s $v\";; esac
+done
 echo @@page; curl -s -m 3 {url} 2>&1
 ",
         url = quote(&format!("http://127.0.0.1:{port}/")),

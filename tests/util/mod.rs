@@ -125,8 +125,14 @@ impl Lab {
 
     /// Run `lvslab -i inventory.yml ARGS...` in the project directory.
     pub fn lvslab(&self, args: &[&str]) -> Run {
+        self.lvslab_env(&[], args)
+    }
+
+    /// [`Lab::lvslab`] with extra environment variables.
+    pub fn lvslab_env(&self, env: &[(&str, &str)], args: &[&str]) -> Run {
         let out = Command::new(env!("CARGO_BIN_EXE_lvslab"))
             .current_dir(self.path())
+            .envs(env.iter().copied())
             .arg("-i")
             .arg("inventory.yml")
             .args(args)

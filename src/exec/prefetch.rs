@@ -1,0 +1,117 @@
+//! Ask ahead: before a task runs on a host whose answer to the task's query is not at hand, the
+//! queries of this task and of every task still ahead of the host are discovered (each module
+//! runs against a recording context until its first query) and sent in one remote command.
+//! On a node that is already right, a whole playbook then costs one round trip per host after
+//! the facts; after a change only the answers about what changed are asked again.
+
+use serde_json::{Map, Value as Json};
+
+use super::{context, item_context, loop_items, task_args, HostRun, Shared};
+use crate::modules::probe::{self, Probes, Query};
+use crate::modules::Cx;
+use crate::playbook::Task;
+use crate::ssh::Local;
+
+/// Make sure the answers task `ti` of play `play` will ask for are cached on `h`, fetching them
+/// together with those of the tasks after it.
+pub(super) async fn queries_ahead(
+    sh: &Shared,
+    h: &mut HostRun,
+    play: usize,
+    ti: usize,
+    handler: bool,
+) {
+    let Some(transport) = h.transport.clone() else {
+        return;
+    };
+    let p = &sh.plan.playbook.plays[play];
+    let task = if handler {
+        &p.handlers[ti]
+    } else {
+        &p.tasks[ti]
+    };
+    let mut want = discover(sh, h, play, task).await;
+    if want.iter().all(|q| h.probes.has(&q.line)) {
+        return;
+    }
+    if !handler {
+        for t in &p.tasks[ti + 1..] {
+            want.extend(discover(sh, h, play, t).await);
+        }
+    }
+    let later = sh
+        .plan
+        .plays
+        .iter()
+        .skip_while(|pp| pp.index != play)
+        .skip(1)
+        .filter(|pp| pp.hosts.contains(&h.name));
+    for pp in later {
+        for t in &sh.plan.playbook.plays[pp.index].tasks {
+            want.extend(discover(sh, h, pp.index, t).await);
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    want.retain(|q| !h.probes.has(&q.line) && seen.insert(q.line.clone()));
+    if want.is_empty() {
+        return;
+    }
+    // A batch that fails as a whole costs nothing but the round trip: each module then asks
+    // on its own and reports its own error.
+    let token = probe::token();
+    if let Ok(out) = transport
+        .exec(&probe::batch_script(&want, &token), None)
+        .await
+    {
+        if let Some(answers) = probe::parse_batch(&out.stdout, &token, want.len()) {
+            for (q, a) in want.iter().zip(answers) {
+                h.probes.store(q, a);
+            }
+        }
+    }
+}
+
+/// The queries `task` would make on `h` now, one per loop item whose `when` holds. A task that
+/// cannot be rendered yet (it needs a value registered by an earlier task) makes none.
+async fn discover(sh: &Shared, h: &HostRun, play: usize, task: &Task) -> Vec<Query> {
+    if task.module.local_only() {
+        return Vec::new();
+    }
+    let Ok(ctx) = context(sh, h, play, task) else {
+        return Vec::new();
+    };
+    let ctxs: Vec<Map<String, Json>> = match loop_items(sh, task, &ctx) {
+        Ok(None) => vec![ctx],
+        Ok(Some(items)) => items
+            .iter()
+            .map(|it| item_context(sh, h, task, &ctx, it))
+            .collect(),
+        Err(_) => return Vec::new(),
+    };
+    let p = &sh.plan.playbook.plays[play];
+    let sudo = task.sudo.unwrap_or(p.sudo) && !h.root;
+    let mut out = Vec::new();
+    for c in ctxs {
+        let Ok(Some(args)) = task_args(sh, task, &c) else {
+            continue;
+        };
+        let mut probes = Probes::discovering();
+        let mut state = h.state.clone();
+        let mut cx = Cx {
+            transport: &Local,
+            check: task.check_mode.unwrap_or(sh.opts.check),
+            diff: sh.opts.diff,
+            sudo,
+            vars: &c,
+            templates: &sh.plan.templates,
+            search: &sh.plan.search,
+            state: &mut state,
+            probes: &mut probes,
+            log: Vec::new(),
+        };
+        // Stops at the first query (or before anything that would be sent).
+        let _ = task.module.run(&args, &mut cx).await;
+        out.extend(probes.take_discovered());
+    }
+    out
+}

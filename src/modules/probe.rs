@@ -1,0 +1,327 @@
+//! Read-only queries, batched. Every module first *queries* the node to decide what would
+//! change; on a node that is already right (a rerun, a check) that query is all the task does.
+//! One ssh round trip per query is what made a 30-task playbook slow on a busy node, so the
+//! executor asks the modules of the tasks still ahead which queries they are going to make
+//! (discovery: the module runs until its first query, which is recorded instead of sent), runs
+//! all of them in one remote command, and serves each later query from that batch.
+//!
+//! A cached answer is only as good as the node it describes: when a module changes the node, the
+//! answers about what it touched are dropped — the queries sharing one of its resource keys
+//! (`file:/etc/x`, `sysctl:net.ipv4.ip_forward`), or every answer when the module's effects are
+//! not confined to its keys (commands, packages, services).
+
+use std::collections::HashMap;
+
+use crate::ssh::Output;
+
+/// One query a module makes: the resources it reads, and the exact command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Query {
+    /// Empty: the module's changes may reach anything (a mutation then drops every answer).
+    pub(crate) keys: Vec<String>,
+    pub(crate) line: String,
+}
+
+/// The answers of one host, and what the module running now has read and done.
+#[derive(Debug, Default)]
+pub(crate) struct Probes {
+    cache: HashMap<String, (Vec<String>, Output)>,
+    /// Discovery: queries are recorded here and not run.
+    discovered: Option<Vec<Query>>,
+    /// Keys the current module read (`None`: it read something without keys).
+    touched: Option<Vec<String>>,
+    mutated: bool,
+    /// Answers asked again right after the current module's change: fresh, kept.
+    refreshed: Vec<String>,
+}
+
+impl Probes {
+    pub(crate) fn new() -> Probes {
+        Probes::default()
+    }
+
+    /// A scratch instance for discovery: queries are recorded, never sent.
+    pub(crate) fn discovering() -> Probes {
+        Probes {
+            discovered: Some(Vec::new()),
+            ..Probes::default()
+        }
+    }
+
+    pub(crate) fn is_discovering(&self) -> bool {
+        self.discovered.is_some()
+    }
+
+    pub(crate) fn take_discovered(&mut self) -> Vec<Query> {
+        self.discovered.take().unwrap_or_default()
+    }
+
+    pub(crate) fn record(&mut self, q: Query) {
+        if let Some(d) = &mut self.discovered {
+            d.push(q);
+        }
+    }
+
+    pub(crate) fn has(&self, line: &str) -> bool {
+        self.cache.contains_key(line)
+    }
+
+    /// The cached answer for `line`; notes the keys read, for [`Probes::end_task`].
+    pub(crate) fn answer(&mut self, keys: &[String], line: &str) -> Option<Output> {
+        self.read(keys);
+        self.cache.get(line).map(|(_, o)| o.clone())
+    }
+
+    pub(crate) fn read(&mut self, keys: &[String]) {
+        match (&mut self.touched, keys.is_empty()) {
+            (_, true) => self.touched = None,
+            (Some(t), false) => t.extend(keys.iter().cloned()),
+            (None, false) => {}
+        }
+    }
+
+    pub(crate) fn mutated(&mut self) {
+        self.mutated = true;
+    }
+
+    pub(crate) fn start_task(&mut self) {
+        self.touched = Some(Vec::new());
+        self.mutated = false;
+        self.refreshed.clear();
+    }
+
+    /// The cached queries a change by the current module makes stale, when its reach is known
+    /// (its keys); none when it is not (then [`Probes::end_task`] drops every answer).
+    pub(crate) fn stale(&self) -> Vec<Query> {
+        let Some(keys) = self.touched.as_ref().filter(|k| !k.is_empty()) else {
+            return Vec::new();
+        };
+        let mut v: Vec<Query> = self
+            .cache
+            .iter()
+            .filter(|(_, (k, _))| k.iter().any(|x| keys.contains(x)))
+            .map(|(line, (k, _))| Query {
+                keys: k.clone(),
+                line: line.clone(),
+            })
+            .collect();
+        v.sort_by(|a, b| a.line.cmp(&b.line));
+        v
+    }
+
+    /// A fresh answer, taken after the change.
+    pub(crate) fn refresh(&mut self, q: &Query, out: Output) {
+        self.refreshed.push(q.line.clone());
+        self.store(q, out);
+    }
+
+    /// After a module ran: drop what its changes may have made stale.
+    pub(crate) fn end_task(&mut self) {
+        if !self.mutated {
+            return;
+        }
+        match self.touched.take() {
+            Some(keys) if !keys.is_empty() => {
+                let fresh = std::mem::take(&mut self.refreshed);
+                self.cache.retain(|line, (k, _)| {
+                    fresh.contains(line) || !k.iter().any(|x| keys.contains(x))
+                })
+            }
+            _ => self.cache.clear(),
+        }
+        self.mutated = false;
+    }
+
+    pub(crate) fn store(&mut self, q: &Query, out: Output) {
+        self.cache.insert(q.line.clone(), (q.keys.clone(), out));
+    }
+}
+
+/// One shell script running every query, each in its own subshell with stdin closed. A TCG
+/// guest pays ~50-150 ms per program started, so the framing uses shell builtins only: stdout
+/// streams between two lines carrying a token unique to this batch; stderr goes to a scratch
+/// file that is only printed (one `cat`) when the query wrote to it.
+pub(crate) fn batch_script(queries: &[Query], token: &str) -> String {
+    let mut s = String::from(
+        "e=/tmp/.lvslab-q.$$; set -C; : >\"$e\" || exit 97; set +C\n\
+         trap 'rm -f \"$e\"' EXIT\n",
+    );
+    for q in queries {
+        s.push_str(&format!(
+            "( {}\n) 2>|\"$e\" </dev/null; s=$?; printf '\\n{token} %s\\n' \"$s\"; if [ -s \"$e\" ]; then cat \"$e\"; : >|\"$e\"; fi; printf '\\n{token}\\n'\n",
+            q.line
+        ));
+    }
+    s
+}
+
+/// A change followed, in the same script, by the queries it made stale: the change's own stdout
+/// ends at a `TOKEN-own STATUS` line, the answers follow as in [`batch_script`].
+pub(crate) fn with_refresh(cmd: &str, stale: &[Query], token: &str) -> String {
+    format!(
+        "( {cmd}\n); s=$?; printf '\\n{token}-own %s\\n' \"$s\"\n{}",
+        batch_script(stale, token)
+    )
+}
+
+/// The change's own output (stdout before the marker, its status, the whole stderr) and the
+/// fresh answers of [`with_refresh`].
+pub(crate) fn split_refresh(out: &Output, token: &str, n: usize) -> Option<(Output, Vec<Output>)> {
+    let marker = format!("\n{token}-own ");
+    let m = marker.as_bytes();
+    let a = out.stdout.windows(m.len()).position(|w| w == m)?;
+    let rest = &out.stdout[a + m.len()..];
+    let nl = rest.iter().position(|b| *b == b'\n')?;
+    let status: i32 = std::str::from_utf8(&rest[..nl]).ok()?.trim().parse().ok()?;
+    let answers = parse_batch(&rest[nl + 1..], token, n)?;
+    let own = Output {
+        status: Some(status),
+        stdout: out.stdout[..a].to_vec(),
+        stderr: out.stderr.clone(),
+    };
+    Some((own, answers))
+}
+
+/// A token no query's output contains by accident: the process id and the time in nanoseconds.
+pub(crate) fn token() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("@@lvslab-{:x}-{:x}", std::process::id(), t)
+}
+
+/// The answers of [`batch_script`], in order; `None` when the output is not what it printed.
+pub(crate) fn parse_batch(out: &[u8], token: &str, n: usize) -> Option<Vec<Output>> {
+    let tok = token.as_bytes();
+    let find = |hay: &[u8], from: usize| -> Option<usize> {
+        // "\n" + token, at or after `from`.
+        (from..hay.len().checked_sub(tok.len() + 1)? + 1)
+            .find(|&i| hay[i] == b'\n' && hay[i + 1..].starts_with(tok))
+    };
+    let mut res = Vec::with_capacity(n);
+    let mut pos = 0;
+    for _ in 0..n {
+        let a = find(out, pos)?;
+        let stdout = out[pos..a].to_vec();
+        let head_end = a + 1 + out[a + 1..].iter().position(|b| *b == b'\n')?;
+        let head = std::str::from_utf8(&out[a + 1 + tok.len()..head_end]).ok()?;
+        let status: i32 = head.trim().parse().ok()?;
+        let b = find(out, head_end)?;
+        let stderr = out[head_end + 1..b].to_vec();
+        pos = b + 1 + tok.len() + 1;
+        if out.get(pos - 1) != Some(&b'\n') {
+            return None;
+        }
+        res.push(Output {
+            status: Some(status),
+            stdout,
+            stderr,
+        });
+    }
+    Some(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(keys: &[&str], line: &str) -> Query {
+        Query {
+            keys: keys.iter().map(|s| s.to_string()).collect(),
+            line: line.into(),
+        }
+    }
+
+    #[test]
+    fn batch_runs_each_query_apart_and_parses_back() {
+        let qs = vec![
+            q(&["a"], "printf 'x\\ny'; echo err >&2; exit 3"),
+            q(&[], "printf '@@lvslab-query 0 9 9\\n'; printf 'no newline'"),
+            q(&["b"], "cat; echo done"),
+        ];
+        let tok = token();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(batch_script(&qs, &tok))
+            .output()
+            .unwrap();
+        let r = parse_batch(&out.stdout, &tok, 3).unwrap();
+        assert_eq!(r[0].status, Some(3));
+        assert_eq!(r[0].stdout, b"x\ny");
+        assert_eq!(r[0].stderr, b"err\n");
+        assert_eq!(r[1].stdout, b"@@lvslab-query 0 9 9\nno newline");
+        assert!(r[1].stderr.is_empty());
+        assert_eq!(r[2].status, Some(0));
+        assert_eq!(r[2].stdout, b"done\n", "stdin is closed, not the batch's");
+        assert!(parse_batch(&out.stdout[..out.stdout.len() - 1], &tok, 3).is_none());
+    }
+
+    #[test]
+    fn a_change_carries_the_queries_it_made_stale() {
+        let tok = token();
+        let stale = vec![q(&["file:/f"], "echo fresh; echo e >&2")];
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(with_refresh(
+                "printf own; echo oops >&2; exit 4",
+                &stale,
+                &tok,
+            ))
+            .output()
+            .unwrap();
+        let out = Output {
+            status: out.status.code(),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        };
+        let (own, answers) = split_refresh(&out, &tok, 1).unwrap();
+        assert_eq!(own.status, Some(4));
+        assert_eq!(own.stdout, b"own");
+        assert_eq!(own.stderr, b"oops\n");
+        assert_eq!(answers[0].stdout, b"fresh\n");
+        assert_eq!(answers[0].stderr, b"e\n");
+
+        let mut p = Probes::new();
+        p.store(&q(&["file:/f", "sysctl:a"], "A"), Output::default());
+        p.store(&q(&["file:/f", "sysctl:b"], "B"), Output::default());
+        p.store(&q(&["file:/g"], "C"), Output::default());
+        p.start_task();
+        p.read(&["file:/f".into(), "sysctl:a".into()]);
+        p.mutated();
+        let st: Vec<String> = p.stale().into_iter().map(|q| q.line).collect();
+        assert_eq!(st, ["A", "B"]);
+        p.refresh(&q(&["file:/f", "sysctl:b"], "B"), Output::default());
+        p.end_task();
+        assert!(!p.has("A") && p.has("B") && p.has("C"));
+    }
+
+    #[test]
+    fn a_change_drops_the_answers_it_may_have_made_stale() {
+        let mut p = Probes::new();
+        p.store(&q(&["file:/f", "sysctl:a"], "A"), Output::default());
+        p.store(&q(&["file:/f", "sysctl:b"], "B"), Output::default());
+        p.store(&q(&["file:/g"], "C"), Output::default());
+        p.start_task();
+        assert!(p
+            .answer(&["file:/f".into(), "sysctl:a".into()], "A")
+            .is_some());
+        p.end_task();
+        assert!(p.has("A") && p.has("B"), "a query alone changes nothing");
+        p.start_task();
+        p.read(&["file:/f".into(), "sysctl:a".into()]);
+        p.mutated();
+        p.end_task();
+        assert!(!p.has("A") && !p.has("B") && p.has("C"));
+        p.start_task();
+        p.read(&[]);
+        p.mutated();
+        p.end_task();
+        assert!(!p.has("C"), "a change of unknown reach drops everything");
+        p.store(&q(&["x"], "D"), Output::default());
+        p.start_task();
+        p.mutated();
+        p.end_task();
+        assert!(!p.has("D"), "a change without any query drops everything");
+    }
+}
