@@ -683,4 +683,23 @@ fn queries_ahead_travel_in_one_batch_and_a_change_drops_what_it_made_stale() {
             .count();
         assert_eq!(sent, 2, "{n}: facts + one batch expected\n{}", warm.stderr);
     }
+    // No facts wanted: the queries ride with the first (and only) round trip.
+    lab.write(
+        "playbooks/nofacts.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: two\n      copy: {dest: \"{{ node_dir }}/f\", content: \"two\\n\"}\n    - name: dir\n      file: {path: \"{{ node_dir }}/d\", state: directory}\n",
+    );
+    let bare = lab.lvslab_env(
+        &[("LVSLAB_TRACE", "1")],
+        &["--json", "run", "playbooks/nofacts.yml"],
+    );
+    assert_eq!(bare.code, 0, "{}", bare.all());
+    for n in ["node01", "node02"] {
+        assert_eq!(bare.counts(n).1, 0, "{}", bare.all());
+        let sent = bare
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with(&format!("trace: {n} ")))
+            .count();
+        assert_eq!(sent, 1, "{n}: one round trip expected\n{}", bare.stderr);
+    }
 }

@@ -362,13 +362,44 @@ async fn connect(sh: &Shared, mut h: HostRun) -> HostRun {
         .iter()
         .filter(|pp| pp.hosts.contains(&h.name))
         .any(|pp| sh.plan.play(pp).gather_facts);
+    // Without facts the tasks' queries are known already: they ride along.
+    let token = crate::modules::probe::token();
+    let ahead = if gather {
+        Vec::new()
+    } else {
+        prefetch::everything(sh, &h).await
+    };
     let script = if gather {
         crate::facts::script(&hp.state_file)
-    } else {
+    } else if ahead.is_empty() {
         crate::facts::minimal_script(&hp.state_file)
+    } else {
+        format!(
+            "{}printf '\\n%s\\n' '{token}-facts'\n{}",
+            crate::facts::minimal_script(&hp.state_file),
+            crate::modules::probe::batch_script(&ahead, &token)
+        )
     };
     match t.exec(&script, None).await {
-        Ok(out) => {
+        Ok(mut out) => {
+            if !ahead.is_empty() {
+                let marker = format!("\n{token}-facts\n");
+                if let Some(at) = out
+                    .stdout
+                    .windows(marker.len())
+                    .position(|w| w == marker.as_bytes())
+                {
+                    let rest = out.stdout.split_off(at);
+                    let batch = &rest[marker.len()..];
+                    if let Some(answers) =
+                        crate::modules::probe::parse_batch(batch, &token, ahead.len())
+                    {
+                        for (q, a) in ahead.iter().zip(answers) {
+                            h.probes.store(q, a);
+                        }
+                    }
+                }
+            }
             let (facts, state) = crate::facts::parse(&out.stdout_str());
             h.root = facts.get("user_id").and_then(Json::as_str) == Some("0");
             h.state = NodeState::new(&hp.state_file, &state);

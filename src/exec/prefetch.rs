@@ -71,6 +71,20 @@ pub(super) async fn queries_ahead(
     }
 }
 
+/// The queries of every task of every play of `h`, as far as they can be known now (for a run
+/// that gathers no facts, they travel with the first round trip).
+pub(super) async fn everything(sh: &Shared, h: &HostRun) -> Vec<Query> {
+    let mut want = Vec::new();
+    for pp in sh.plan.plays.iter().filter(|pp| pp.hosts.contains(&h.name)) {
+        for t in &sh.plan.playbook.plays[pp.index].tasks {
+            want.extend(discover(sh, h, pp.index, t).await);
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    want.retain(|q| seen.insert(q.line.clone()));
+    want
+}
+
 /// The queries `task` would make on `h` now, one per loop item whose `when` holds. A task that
 /// cannot be rendered yet (it needs a value registered by an earlier task) makes none.
 async fn discover(sh: &Shared, h: &HostRun, play: usize, task: &Task) -> Vec<Query> {
