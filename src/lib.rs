@@ -329,7 +329,7 @@ fn demo(cli: &cli::Cli) -> Result<ExitCode, Error> {
     eprintln!("\n=== demo summary ({}) ===", cli.inventory.display());
     for (name, took, ok) in &summary {
         eprintln!(
-            "  {:<40} {:>6.1} s  {}",
+            "  {:<50} {:>6.1} s  {}",
             name,
             took.as_secs_f64(),
             if *ok { "ok" } else { "FAILED" }

@@ -503,9 +503,10 @@ impl Cx<'_> {
         self.end(r, t1);
 
         // 3./4. A real server's web server stopped, then started: the health check removes it,
-        // then readmits it. (Before the keepalived restart below: with persistence the
-        // client's sources end up pinned to the server that stayed; restarting keepalived
-        // rebuilds the master's IPVS service, so they are spread again when the drills end.)
+        // then readmits it. With persistence, the client's sources that were pinned to it move
+        // to the others and stay there while their templates live (persistence_timeout after
+        // their last connection, longer while connections linger): soft state the drill cannot
+        // reset, and does not count as the cluster's state.
         let rs = self.busiest_real_server();
         let unit = observe::web_unit(before, &rs.name)
             .ok_or_else(|| format!("{}: no web server unit found", rs.name))?;
