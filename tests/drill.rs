@@ -59,27 +59,26 @@ fn setup_converges(inv: &Path) -> Value {
     doc
 }
 
-/// verify passes, except perhaps its `spread` check: with persistence, client sources moved off
-/// a real server (by the drill's health-check phase, or a lost node) stay pinned where they went
-/// while their IPVS templates live, and templates outlive a keepalived restart and a lab
-/// down/up (the VMs' memory is saved). Every other check must pass.
+/// verify passes, every check, within `secs` (a real server set up late is readmitted by
+/// keepalived's health check within delay_loop + connect_timeout, not at once). With
+/// persistence, client sources the drill moved off a real server stay pinned while their IPVS
+/// templates live; verify then says their spreading was not the scheduler's to show.
+fn verify_passes_within(inv: &Path, secs: u64) {
+    let until = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let out = lvslab(inv, &["--json", "verify"]);
+        let doc = json_of(&out);
+        let passed = out.status.success() && doc["ok"] == true;
+        if passed {
+            return;
+        }
+        assert!(Instant::now() < until, "verify passes: {doc}");
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
 fn verify_passes(inv: &Path) {
-    let out = lvslab(inv, &["--json", "verify"]);
-    let doc = json_of(&out);
-    let failed: Vec<&Value> = doc["checks"]
-        .as_array()
-        .expect("checks")
-        .iter()
-        .filter(|c| c["ok"] == false)
-        .collect();
-    assert!(
-        !failed.is_empty() || (out.status.success() && doc["ok"] == true),
-        "exit status follows the report: {doc}"
-    );
-    assert!(
-        failed.iter().all(|c| c["name"] == "spread"),
-        "verify passes (persistence's pinning aside): {failed:?}"
-    );
+    verify_passes_within(inv, 0);
 }
 
 /// qemu's pid of a node, from `lab status --json`.
@@ -364,7 +363,12 @@ fn setup_survives_lost_nodes_and_signals() {
     let inv = inventory();
     let _down_again = DownAgain::new(&inv);
     ok(&inv, &["lab", "up"]);
-    let victim = "node03";
+    // The victim: the inventory's last real server (no name assumed).
+    let inventory = lvslab::inventory::Inventory::load(&inv).expect("inventory loads");
+    let reals = inventory
+        .group_hosts("realservers")
+        .expect("a realservers group");
+    let victim: &str = reals.last().expect("a real server");
 
     // Unreachable from the start: the others finish, the recap names the node and why.
     {
@@ -383,7 +387,7 @@ fn setup_survives_lost_nodes_and_signals() {
         recap_names_lost(stderr.lines(), victim);
     }
     setup_converges(&inv);
-    verify_passes(&inv);
+    verify_passes_within(&inv, 20);
 
     // Lost in the middle: frozen as soon as the real servers' first play starts (the third
     // play of setup.yml); the connection is given up, the others finish.
@@ -437,6 +441,6 @@ fn setup_survives_lost_nodes_and_signals() {
         }
         setup_converges(&inv);
     }
-    verify_passes(&inv);
+    verify_passes_within(&inv, 20);
     ok(&inv, &["teardown"]);
 }

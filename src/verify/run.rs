@@ -303,7 +303,13 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
     let mut client_method = String::new();
     let mut distribution = BTreeMap::new();
     if let Some(ClientMsg::Requests(reqs, method)) = recv(&rx) {
-        let (cs, dist) = checks::requests(&spec, &reqs);
+        let pinned = active
+            .as_ref()
+            .and_then(|a| first.get(a))
+            .and_then(|p| p.as_ref().ok())
+            .map(|p| checks::pinned_sources(&spec, p.get("ipvs_conns").map_or("", String::as_str)))
+            .unwrap_or_default();
+        let (cs, dist) = checks::requests(&spec, &reqs, &pinned);
         out.extend(cs);
         distribution = dist;
         client_method = method;
