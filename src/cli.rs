@@ -112,6 +112,31 @@ pub struct VerifyArgs {
     /// Extra variables, as given to `setup` (verify compares against the same values).
     #[arg(short = 'e', long = "extra-vars", value_name = "KEY=VALUE")]
     pub extra_vars: Vec<String>,
+    /// After the checks pass, run the failover drills: hard stop of the master director and its
+    /// return, a clean keepalived stop and start, a real server's web server stopped and
+    /// started, with a request loop on the VIP throughout. Each measured time is compared with
+    /// the bound the keepalived settings give (3 × advert_int + skew for a takeover, the skew
+    /// for a clean stop, delay_loop, retry, delay_before_retry and connect_timeout for health
+    /// checks); exit 1 when one is beyond bound + margin. The lab is always left as found.
+    #[arg(long)]
+    pub failover: bool,
+    /// Seconds a drill's measured time may exceed its expected bound (request loop and polling
+    /// granularity, gratuitous ARP, timers running late). Default: 1.0 on real hosts, 2.0 in
+    /// the embedded lab (emulated VMs on a shared machine).
+    #[arg(long, value_name = "SECONDS", requires = "failover")]
+    pub margin: Option<f64>,
+    /// How the master is stopped hard: `pause` freezes its VM (embedded lab only), `kill`
+    /// SIGKILLs every keepalived process; `auto`: pause when the inventory's lab is up, kill otherwise.
+    #[arg(long, value_enum, default_value_t = HardStopArg::Auto, requires = "failover")]
+    pub hard_stop: HardStopArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum HardStopArg {
+    #[default]
+    Auto,
+    Pause,
+    Kill,
 }
 
 #[derive(Debug, Subcommand)]

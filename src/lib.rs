@@ -10,6 +10,7 @@ pub mod exit;
 pub(crate) mod facts;
 pub mod inventory;
 pub mod lab;
+pub mod lock;
 pub(crate) mod modules;
 pub mod plan;
 pub(crate) mod playbook;
@@ -34,6 +35,8 @@ pub enum Error {
     Plan(#[from] plan::PlanError),
     #[error(transparent)]
     Verify(#[from] verify::run::VerifyError),
+    #[error(transparent)]
+    Lock(#[from] lock::LockError),
     #[error("`lvslab {0}` is not available yet (a later issue builds it)")]
     NotAvailable(&'static str),
     #[error("cannot start the async runtime: {0}")]
@@ -46,7 +49,9 @@ impl Error {
             Error::Lab(e) => e.exit_code(),
             Error::Verify(e) => e.exit_code(),
             Error::Inventory(_) | Error::Plan(_) | Error::NotAvailable(_) => exit::INVALID_INPUT,
-            Error::Runtime(_) => exit::FAILED,
+            // A run refused because another holds the inventory is not bad input: it is this
+            // run failing (nothing was run on any host).
+            Error::Runtime(_) | Error::Lock(_) => exit::FAILED,
         }
     }
 }
@@ -55,11 +60,30 @@ impl Error {
 pub const SETUP_PLAYBOOK: &str = "playbooks/setup.yml";
 pub const TEARDOWN_PLAYBOOK: &str = "playbooks/teardown.yml";
 
-/// Run one command line to completion.
+/// Run one command line to completion. Commands that change the nodes hold the inventory's run
+/// lock ([`lock`]) throughout.
 pub fn run(cli: cli::Cli) -> Result<ExitCode, Error> {
+    use cli::Command as C;
+    let locked = match &cli.command {
+        C::Setup(_) => Some("setup"),
+        C::Teardown(_) => Some("teardown"),
+        C::Run { .. } => Some("run"),
+        C::Verify(a) if a.failover => Some("verify --failover"),
+        C::Demo => Some("demo"),
+        _ => None,
+    };
+    let _lock = match locked {
+        Some(what) => lock::acquire(&cli.inventory, what)?,
+        None => None,
+    };
+    dispatch(cli)
+}
+
+fn dispatch(cli: cli::Cli) -> Result<ExitCode, Error> {
     use cli::Command as C;
     match &cli.command {
         C::Lab(cmd) => Ok(lab::run(cmd, &cli)?),
+        C::Verify(a) if a.failover => failover_cmd(&cli, a),
         C::Verify(a) => verify_cmd(&cli, a.requests, &a.extra_vars),
         C::Demo => demo(&cli),
         C::Run {
@@ -186,6 +210,41 @@ fn verify_cmd(cli: &cli::Cli, requests: u32, extra_vars: &[String]) -> Result<Ex
     }))
 }
 
+/// `verify --failover`: verify's table, then the drills' timeline and summary; one JSON
+/// document with both under `--json`.
+fn failover_cmd(cli: &cli::Cli, a: &cli::VerifyArgs) -> Result<ExitCode, Error> {
+    use verify::drill::fault::HardStop;
+    let opts = verify::drill::Options {
+        margin: a.margin,
+        hard_stop: match a.hard_stop {
+            cli::HardStopArg::Auto => None,
+            cli::HardStopArg::Pause => Some(HardStop::VmPause),
+            cli::HardStopArg::Kill => Some(HardStop::Sigkill),
+        },
+    };
+    let (report, drill) =
+        verify::drill::verify_and_drill(&cli.inventory, a.requests, &a.extra_vars, opts)?;
+    let mut text = verify::render::table(&report);
+    if let Some(d) = &drill {
+        text.push_str(&verify::drill::render::text(d));
+    }
+    let ok = report.ok && drill.as_ref().is_some_and(|d| d.ok);
+    if cli.json {
+        eprint!("{text}");
+        let mut doc = serde_json::to_value(&report).unwrap_or_default();
+        doc["failover"] = serde_json::to_value(&drill).unwrap_or_default();
+        doc["ok"] = serde_json::Value::Bool(ok);
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        print!("{text}");
+    }
+    Ok(ExitCode::from(if ok {
+        exit::SUCCESS
+    } else {
+        exit::FAILED
+    }))
+}
+
 /// `demo`: the whole tour on the embedded lab, each step through the same code path as its own
 /// command, ending with a summary. A failed step stops the tour but still takes the lab down
 /// if the demo booted it.
@@ -224,6 +283,19 @@ fn demo(cli: &cli::Cli) -> Result<ExitCode, Error> {
             Command::Verify(VerifyArgs {
                 requests: 20,
                 extra_vars: Vec::new(),
+                failover: false,
+                margin: None,
+                hard_stop: cli::HardStopArg::Auto,
+            }),
+        ),
+        (
+            "failover drill (director and real server faults)",
+            Command::Verify(VerifyArgs {
+                requests: 20,
+                extra_vars: Vec::new(),
+                failover: true,
+                margin: None,
+                hard_stop: cli::HardStopArg::Auto,
             }),
         ),
         ("teardown", Command::Teardown(opts())),
@@ -233,7 +305,7 @@ fn demo(cli: &cli::Cli) -> Result<ExitCode, Error> {
     for (name, command) in steps {
         eprintln!("\n=== demo: {name} ===");
         let started = std::time::Instant::now();
-        let ok = match run(step(command)) {
+        let ok = match dispatch(step(command)) {
             Ok(code) => code == ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -249,14 +321,15 @@ fn demo(cli: &cli::Cli) -> Result<ExitCode, Error> {
     if !was_up {
         eprintln!("\n=== demo: lab down ===");
         let started = std::time::Instant::now();
-        let ok = run(step(Command::Lab(LabCommand::Down))).is_ok_and(|c| c == ExitCode::SUCCESS);
+        let ok =
+            dispatch(step(Command::Lab(LabCommand::Down))).is_ok_and(|c| c == ExitCode::SUCCESS);
         summary.push(("lab down".into(), started.elapsed(), ok));
         failed |= !ok;
     }
     eprintln!("\n=== demo summary ({}) ===", cli.inventory.display());
     for (name, took, ok) in &summary {
         eprintln!(
-            "  {:<40} {:>6.1} s  {}",
+            "  {:<50} {:>6.1} s  {}",
             name,
             took.as_secs_f64(),
             if *ok { "ok" } else { "FAILED" }
@@ -269,7 +342,9 @@ fn demo(cli: &cli::Cli) -> Result<ExitCode, Error> {
         } else {
             "Shown: the lab booted as microVMs with real kernel IPVS; setup built an LVS-DR cluster with a \
              keepalived pair; verify proved requests, persistence, direct routing (replies bypass the \
-             director) and ARP; teardown restored every node exactly."
+             director) and ARP; the failover drill froze the master director and stopped keepalived and a \
+             web server while requests kept flowing, and measured the takeovers and health-check \
+             removals against keepalived's timers; teardown restored every node exactly."
         }
     );
     Ok(ExitCode::from(if failed {

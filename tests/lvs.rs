@@ -7,7 +7,7 @@
 //! down again if it was down before.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::sync::Mutex;
 
@@ -15,7 +15,7 @@ use serde_json::Value;
 
 mod lab_util;
 
-use lab_util::{lab_tests_enabled, lvslab, ok, repo};
+use lab_util::{lab_tests_enabled, lvslab, ok, repo, DownAgain};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -141,36 +141,10 @@ fn snapshot(inv: &Path, hosts: &[String]) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn lab_is_up(inv: &Path) -> bool {
-    lvslab::lab::ssh_route(inv).is_some()
-}
-
-/// On drop: tears the nodes down after a failed assertion, and takes the lab down if it was
-/// down when the test started.
-struct DownAgain {
-    inv: PathBuf,
-    was_up: bool,
-}
-
-impl Drop for DownAgain {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            // An assertion failed half-way: the nodes go back to how the test found them.
-            lvslab(&self.inv, &["teardown"]);
-        }
-        if !self.was_up {
-            lvslab(&self.inv, &["lab", "down"]);
-        }
-    }
-}
-
 /// The whole life cycle on one inventory. `extra` runs more variants (lvs mode, wrr).
 fn life_cycle(inv: &Path, variants: bool) {
     // Leave the lab as found even when an assertion fails half-way.
-    let _down_again = DownAgain {
-        inv: inv.to_path_buf(),
-        was_up: lab_is_up(inv),
-    };
+    let _down_again = DownAgain::new(inv);
     ok(inv, &["lab", "up"]);
     let hosts = host_names(inv);
     // Start from a clean slate in case an earlier run was interrupted.

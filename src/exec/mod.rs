@@ -4,6 +4,7 @@
 //! state file are read once per host per run, over the ControlMaster opened for that host.
 //! Everything observable leaves as an [`Event`] (secrets already redacted); Ctrl-C stops the
 //! steps in flight and closes every master connection.
+//! SIGTERM does the same.
 
 pub(crate) mod events;
 mod prefetch;
@@ -146,9 +147,20 @@ pub(crate) async fn run(plan: Arc<Plan>, opts: Options, tx: mpsc::Sender<Event>)
         );
     }
     let work = run_plays(shared.clone(), &mut hosts);
+    // SIGTERM (a service manager, `timeout`, `kill`) stops the run the way Ctrl-C does.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let sigterm = async {
+        match term.as_mut() {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
     let interrupted = tokio::select! {
         _ = work => false,
         _ = tokio::signal::ctrl_c() => true,
+        _ = sigterm => true,
     };
     if interrupted {
         let _ = tx.send(Event::Interrupted);

@@ -117,6 +117,18 @@ fn ssh_node(inventory: &Path, name: &str, command: &[String]) -> Result<ExitCode
     ))
 }
 
+/// Freeze (`pause`) or thaw one node's VM of the inventory's lab, for fault drills.
+pub fn set_paused(inventory: &Path, node: &str, paused: bool) -> Result<(), LabError> {
+    let topo = topology::load(inventory)?;
+    ops::node_index(&topo, node)?;
+    let paths = keys::LabPaths::new(&topo.lab_name).node(node);
+    if paused {
+        vm::pause(&topo.lab_name, node, &paths)
+    } else {
+        vm::resume(&topo.lab_name, node, &paths)
+    }
+}
+
 /// How the engine reaches the hosts of an inventory whose embedded lab is up: the nodes live in
 /// the lab's own network namespace, so ssh goes through `lvslab lab proxy` and checks the host
 /// keys the lab generated. `None` when no lab of this inventory is running (real hosts).

@@ -375,7 +375,7 @@ pub fn down(inventory: &Path) -> Result<(), LabError> {
     Ok(())
 }
 
-fn node_index(topo: &Topology, name: &str) -> Result<usize, LabError> {
+pub(super) fn node_index(topo: &Topology, name: &str) -> Result<usize, LabError> {
     topo.nodes
         .iter()
         .position(|n| n.name == name)

@@ -355,6 +355,22 @@ pub fn stop(lab: &str, node: &str, paths: &NodePaths) -> Result<(), LabError> {
     Ok(())
 }
 
+/// Freeze a running VM in place (qemu's `stop`: the vCPUs halt, the NIC goes silent, memory is
+/// kept): to the other nodes it is a machine that died without a word, yet `resume` brings it
+/// back exactly where it was. The failover drill's hard stop.
+pub fn pause(lab: &str, node: &str, paths: &NodePaths) -> Result<(), LabError> {
+    running_pid(lab, node, paths).ok_or_else(|| LabError::NodeDown(node.to_string()))?;
+    Qmp::connect(&paths.qmp())?.execute("stop", json!({}))?;
+    Ok(())
+}
+
+/// Let a VM frozen by `pause` run again (a running VM is left as it is).
+pub fn resume(lab: &str, node: &str, paths: &NodePaths) -> Result<(), LabError> {
+    running_pid(lab, node, paths).ok_or_else(|| LabError::NodeDown(node.to_string()))?;
+    Qmp::connect(&paths.qmp())?.execute("cont", json!({}))?;
+    Ok(())
+}
+
 /// Suspend the running VM to its vmstate file (memory and devices; its disks are flushed), then
 /// stop it. `fingerprint` is recorded so the state is only restored into the same VM.
 pub fn save(lab: &str, node: &str, paths: &NodePaths, fingerprint: &str) -> Result<(), LabError> {

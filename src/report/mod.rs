@@ -62,6 +62,8 @@ struct Reporter {
     results: Vec<Json>,
     facts: Map<String, Json>,
     interrupted: bool,
+    /// Why a host became unreachable (first time), for the recap.
+    lost: BTreeMap<String, String>,
 }
 
 /// Start the reporter thread for hosts `order`.
@@ -87,6 +89,7 @@ pub(crate) fn spawn(
             results: Vec::new(),
             facts: Map::new(),
             interrupted: false,
+            lost: BTreeMap::new(),
         };
         for ev in rx {
             r.event(ev);
@@ -220,6 +223,17 @@ impl Reporter {
     }
 
     fn result(&mut self, r: HostResult) {
+        if r.status == Status::Unreachable && !self.lost.contains_key(&r.host) {
+            let why = r.failure.as_ref().map(|f| f.msg.as_str()).unwrap_or("");
+            let why = why
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("no reason given");
+            self.lost.insert(
+                r.host.clone(),
+                format!("{} (task \"{}\")", why.trim(), r.task),
+            );
+        }
         let st = self.stats.entry(r.host.clone()).or_default();
         match r.status {
             Status::Ok | Status::Ignored => st.ok += 1,
@@ -314,9 +328,14 @@ impl Reporter {
         let _ = writeln!(self.out, "\nPLAY RECAP");
         for h in &names {
             let s = self.stats[h];
+            let lost = self
+                .lost
+                .get(h)
+                .map(|why| format!("  -- unreachable: {why}"))
+                .unwrap_or_default();
             let _ = writeln!(
                 self.out,
-                "{h} : ok={} changed={} failed={} unreachable={} skipped={}",
+                "{h} : ok={} changed={} failed={} unreachable={} skipped={}{lost}",
                 s.ok, s.changed, s.failed, s.unreachable, s.skipped
             );
         }
@@ -328,10 +347,11 @@ impl Reporter {
             let mut hosts = Map::new();
             for h in &names {
                 let s = self.stats[h];
-                hosts.insert(
-                    h.clone(),
-                    json!({"ok": s.ok, "changed": s.changed, "failed": s.failed, "unreachable": s.unreachable, "skipped": s.skipped}),
-                );
+                let mut entry = json!({"ok": s.ok, "changed": s.changed, "failed": s.failed, "unreachable": s.unreachable, "skipped": s.skipped});
+                if let Some(why) = self.lost.get(h) {
+                    entry["unreachable_reason"] = Json::String(why.clone());
+                }
+                hosts.insert(h.clone(), entry);
             }
             let mut doc = json!({
                 "command": self.opts.command,

@@ -92,7 +92,9 @@ impl Connector {
         b.known_hosts_check(KnownHosts::Strict)
             .control_directory(self.dir.path())
             .connect_timeout(Duration::from_secs(10))
-            .server_alive_interval(Duration::from_secs(15));
+            // A node that dies mid-run (no RST, no FIN) is given up after 3 unanswered
+            // keepalives, ~15 s, and reported unreachable; the other hosts go on.
+            .server_alive_interval(Duration::from_secs(5));
         if let Some(port) = p.port {
             b.port(port);
         }
@@ -238,14 +240,23 @@ impl Transport for Ssh {
                 }
                 Err(arc) => {
                     // A command is still holding the session: stop the master directly.
+                    let socket = arc.control_socket().to_path_buf();
                     let _ = tokio::process::Command::new("ssh")
                         .arg("-S")
-                        .arg(arc.control_socket())
+                        .arg(&socket)
                         .args(["-O", "exit", "lvslab"])
                         .stdout(std::process::Stdio::null())
                         .stderr(std::process::Stdio::null())
                         .status()
                         .await;
+                    // `-O exit` only asks; the master removes its socket as it exits. Wait for
+                    // that (briefly), so no master outlives the run (after Ctrl-C, SIGTERM).
+                    for _ in 0..40 {
+                        if !socket.exists() {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
                 }
             }
         })

@@ -363,7 +363,14 @@ pub struct Request {
 }
 
 /// The request checks and the distribution of answers per real server.
-pub fn requests(spec: &Spec, reqs: &[Request]) -> (Vec<Check>, BTreeMap<String, u32>) {
+/// `pinned`: client source addresses that already had a persistence template on the active
+/// director before the requests (earlier traffic, e.g. a failover drill): IPVS sends them where
+/// the template says, not where the scheduler would.
+pub fn requests(
+    spec: &Spec,
+    reqs: &[Request],
+    pinned: &BTreeSet<Ipv4Addr>,
+) -> (Vec<Check>, BTreeMap<String, u32>) {
     let names: Vec<String> = spec.real_servers.iter().map(|r| r.name.clone()).collect();
     let mut dist: BTreeMap<String, u32> = names.iter().map(|n| (n.clone(), 0)).collect();
     let mut failures = Vec::new();
@@ -441,7 +448,21 @@ pub fn requests(spec: &Spec, reqs: &[Request]) -> (Vec<Check>, BTreeMap<String, 
     } else {
         reqs.len() >= names.len()
     };
-    if spreads && enough && failures.is_empty() {
+    let pinned_sources = by_source
+        .keys()
+        .filter(|s| s.parse::<Ipv4Addr>().is_ok_and(|a| pinned.contains(&a)))
+        .count();
+    if spreads && enough && failures.is_empty() && spec.persistence > 0 && pinned_sources > 0 {
+        checks.push(Check::new(
+            "client",
+            "spread",
+            true,
+            format!(
+                "not checked: {pinned_sources} of {sources} client source address(es) were already pinned by \
+                 persistence templates from earlier traffic (ipvsadm -Lnc), so the scheduler did not place them"
+            ),
+        ));
+    } else if spreads && enough && failures.is_empty() {
         let idle: Vec<&String> = spec
             .real_servers
             .iter()
@@ -470,6 +491,16 @@ pub fn requests(spec: &Spec, reqs: &[Request]) -> (Vec<Check>, BTreeMap<String, 
         ));
     }
     (checks, dist)
+}
+
+/// Client addresses with a persistence template (an `ipvsadm -Lnc` entry with client port 0)
+/// for the service.
+pub fn pinned_sources(spec: &Spec, ipvs_conns: &str) -> BTreeSet<Ipv4Addr> {
+    parse::ipvs_conns(ipvs_conns)
+        .into_iter()
+        .filter(|c| c.source.port() == 0 && c.virtual_addr == spec.service())
+        .map(|c| *c.source.ip())
+        .collect()
 }
 
 /// Direct routing (or TUN/NAT forwarding) proven on held connections: the director's IPVS
@@ -757,10 +788,14 @@ mod tests {
             source: src,
             result: Ok((200, format!("from {n}"))),
         };
-        let (checks, dist) = requests(&s, &[ok(a, "web-1"), ok(b, "web-10"), ok(a, "web-1")]);
+        let (checks, dist) = requests(
+            &s,
+            &[ok(a, "web-1"), ok(b, "web-10"), ok(a, "web-1")],
+            &BTreeSet::new(),
+        );
         assert!(checks.iter().all(|c| c.ok), "{checks:?}");
         assert_eq!(dist["web-1"], 2);
-        let (checks, _) = requests(&s, &[ok(a, "web-1"), ok(a, "web-10")]);
+        let (checks, _) = requests(&s, &[ok(a, "web-1"), ok(a, "web-10")], &BTreeSet::new());
         let p = checks.iter().find(|c| c.name == "persistence").unwrap();
         assert!(!p.ok);
         let (checks, _) = requests(
@@ -769,8 +804,47 @@ mod tests {
                 source: a,
                 result: Err("timed out".into()),
             }],
+            &BTreeSet::new(),
         );
         assert!(!checks[0].ok);
+    }
+
+    #[test]
+    fn spread_is_not_judged_on_sources_pinned_by_earlier_templates() {
+        let s = spec();
+        let a = Ipv4Addr::new(10, 9, 0, 1);
+        let b = Ipv4Addr::new(10, 9, 0, 2);
+        let reqs: Vec<Request> = [a, b]
+            .into_iter()
+            .map(|src| Request {
+                source: Some(src),
+                result: Ok((200, "from web-1".into())),
+            })
+            .collect();
+        let spread = |pinned: &BTreeSet<Ipv4Addr>| {
+            requests(&s, &reqs, pinned)
+                .0
+                .into_iter()
+                .find(|c| c.name == "spread")
+                .unwrap()
+        };
+        assert!(!spread(&BTreeSet::new()).ok, "web-10 idle");
+        let skipped = spread(&[a].into());
+        assert!(
+            skipped.ok && skipped.detail.starts_with("not checked: 1 of 2"),
+            "{skipped:?}"
+        );
+    }
+
+    /// Persistence templates (client port 0) on the active director, by client address.
+    #[test]
+    fn pinned_sources_are_read_from_templates() {
+        let s = spec();
+        let text = "TCP 00:57  NONE        10.9.0.1:0    10.9.0.50:80  10.9.0.11:80\n\
+TCP 00:57  NONE        10.9.0.7:0    10.9.0.99:80  10.9.0.11:80\n\
+TCP 01:57  ESTABLISHED 10.9.0.2:50312 10.9.0.50:80  10.9.0.11:80\n";
+        let got = pinned_sources(&s, text);
+        assert_eq!(got, [Ipv4Addr::new(10, 9, 0, 1)].into());
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub fn director(spec: &Spec) -> String {
 echo @@addr; ip -o -4 addr show
 echo @@link; ip -o link show dev {dev}
 echo @@ipvs; ipvsadm -S -n 2>&1
+echo @@ipvs_conns; ipvsadm -Lnc 2>&1
 echo @@keepalived_active; systemctl is-active keepalived 2>&1
 echo @@keepalived_managed; grep -c 'Managed by lvslab' {conf} 2>/dev/null
 echo @@keepalived_test

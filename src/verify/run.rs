@@ -35,6 +35,9 @@ pub enum VerifyError {
     Lab(#[from] crate::lab::LabError),
     #[error("{0}")]
     LabTopology(String),
+    /// The drill cannot be run as asked (usage): exit 2, nothing touched.
+    #[error("{0}")]
+    Drill(String),
 }
 
 impl VerifyError {
@@ -50,12 +53,21 @@ impl VerifyError {
 /// fails the run in seconds.
 const STEP: Duration = Duration::from_secs(3);
 
-/// Run every check against the inventory's nodes.
-pub fn verify(
-    inventory: &Path,
-    requests: u32,
-    extra_vars: &[String],
-) -> Result<Report, VerifyError> {
+/// What verify (and the failover drill) work against: the expected cluster, how to reach each
+/// node, and where the client side runs.
+pub(crate) struct Target {
+    pub(crate) spec: Spec,
+    pub(crate) conns: BTreeMap<String, Conn>,
+    pub(crate) directors: Vec<String>,
+    pub(crate) reals: Vec<String>,
+    /// Every host's merged variables (inventory, then `-e`).
+    pub(crate) vars: BTreeMap<String, Map<String, Json>>,
+    /// The lab's network namespace when the inventory's lab is up.
+    pub(crate) lab_ns: Option<String>,
+}
+
+/// Plan the inventory (bad input: exit 2, nothing contacted) and resolve the expected cluster.
+pub(crate) fn target(inventory: &Path, extra_vars: &[String]) -> Result<Target, VerifyError> {
     let plan = plan::build(&plan::Request {
         inventory,
         playbook: None,
@@ -82,29 +94,35 @@ pub fn verify(
     };
     let directors = group("directors")?;
     let reals = group("realservers")?;
-    let vars_of = |n: &String| -> Result<(String, Map<String, Json>), VerifyError> {
-        let h = plan.hosts.get(n).ok_or(VerifyError::NoGroup {
-            path: inventory.display().to_string(),
-            group: "directors",
-        })?;
-        let mut vars = h.vars.clone();
-        vars.extend(plan.extra.clone());
-        Ok((n.clone(), vars))
-    };
-    let dvars = directors
+    let vars: BTreeMap<String, Map<String, Json>> = plan
+        .hosts
         .iter()
-        .map(vars_of)
-        .collect::<Result<Vec<_>, _>>()?;
-    let rvars = reals.iter().map(vars_of).collect::<Result<Vec<_>, _>>()?;
+        .map(|(n, h)| {
+            let mut v = h.vars.clone();
+            v.extend(plan.extra.clone());
+            (n.clone(), v)
+        })
+        .collect();
+    fn of<'a>(
+        vars: &'a BTreeMap<String, Map<String, Json>>,
+        names: &'a [String],
+        inventory: &Path,
+    ) -> Result<Vec<spec::HostVars<'a>>, VerifyError> {
+        names
+            .iter()
+            .map(|n| {
+                vars.get(n)
+                    .map(|v| (n.as_str(), v))
+                    .ok_or(VerifyError::NoGroup {
+                        path: inventory.display().to_string(),
+                        group: "directors",
+                    })
+            })
+            .collect()
+    }
     let spec = spec::from_vars(
-        &dvars
-            .iter()
-            .map(|(n, v)| (n.as_str(), v))
-            .collect::<Vec<_>>(),
-        &rvars
-            .iter()
-            .map(|(n, v)| (n.as_str(), v))
-            .collect::<Vec<_>>(),
+        &of(&vars, &directors, inventory)?,
+        &of(&vars, &reals, inventory)?,
     )?;
     let conns: BTreeMap<String, Conn> = plan
         .hosts
@@ -119,16 +137,36 @@ pub fn verify(
         ),
         None => None,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(VerifyError::Runtime)?;
-    Ok(rt.block_on(gather(spec, conns, directors, reals, lab_ns, requests)))
+    Ok(Target {
+        spec,
+        conns,
+        directors,
+        reals,
+        vars,
+        lab_ns,
+    })
 }
 
-type Hosts = BTreeMap<String, Result<Box<dyn Transport>, String>>;
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, VerifyError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(VerifyError::Runtime)
+}
 
-async fn connect_all(conns: BTreeMap<String, Conn>, connector: &Connector) -> Hosts {
+/// Run every check against the inventory's nodes.
+pub fn verify(
+    inventory: &Path,
+    requests: u32,
+    extra_vars: &[String],
+) -> Result<Report, VerifyError> {
+    let t = target(inventory, extra_vars)?;
+    Ok(runtime()?.block_on(gather(&t, requests)))
+}
+
+pub(crate) type Hosts = BTreeMap<String, Result<Box<dyn Transport>, String>>;
+
+pub(crate) async fn connect_all(conns: BTreeMap<String, Conn>, connector: &Connector) -> Hosts {
     let futs = conns.into_iter().map(|(name, conn)| async move {
         let t: Result<Box<dyn Transport>, String> = match &conn {
             Conn::Local => Ok(Box::new(Local)),
@@ -142,7 +180,10 @@ async fn connect_all(conns: BTreeMap<String, Conn>, connector: &Connector) -> Ho
     futures::future::join_all(futs).await.into_iter().collect()
 }
 
-async fn probe_all(hosts: &Hosts, scripts: Vec<(String, String)>) -> BTreeMap<String, Probe> {
+pub(crate) async fn probe_all(
+    hosts: &Hosts,
+    scripts: Vec<(String, String)>,
+) -> BTreeMap<String, Probe> {
     let futs = scripts.into_iter().map(|(name, script)| async move {
         let p: Probe = match hosts.get(&name) {
             Some(Ok(t)) => match t.exec(&script, None).await {
@@ -164,14 +205,22 @@ enum ClientMsg {
     Arp(Result<Option<Vec<String>>, String>),
 }
 
-async fn gather(
-    spec: Spec,
-    conns: BTreeMap<String, Conn>,
-    directors: Vec<String>,
-    reals: Vec<String>,
-    lab_ns: Option<String>,
-    requests: u32,
-) -> Report {
+pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
+    let Target {
+        spec,
+        conns,
+        directors,
+        reals,
+        lab_ns,
+        ..
+    } = t;
+    let (spec, conns, directors, reals, lab_ns) = (
+        spec.clone(),
+        conns.clone(),
+        directors.clone(),
+        reals.clone(),
+        lab_ns.clone(),
+    );
     let connector = match Connector::new() {
         Ok(c) => c,
         Err(e) => {
@@ -254,7 +303,13 @@ async fn gather(
     let mut client_method = String::new();
     let mut distribution = BTreeMap::new();
     if let Some(ClientMsg::Requests(reqs, method)) = recv(&rx) {
-        let (cs, dist) = checks::requests(&spec, &reqs);
+        let pinned = active
+            .as_ref()
+            .and_then(|a| first.get(a))
+            .and_then(|p| p.as_ref().ok())
+            .map(|p| checks::pinned_sources(&spec, p.get("ipvs_conns").map_or("", String::as_str)))
+            .unwrap_or_default();
+        let (cs, dist) = checks::requests(&spec, &reqs, &pinned);
         out.extend(cs);
         distribution = dist;
         client_method = method;

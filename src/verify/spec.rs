@@ -170,9 +170,10 @@ pub fn from_vars(directors: &[HostVars], real_servers: &[HostVars]) -> Result<Sp
     })
 }
 
-struct Vars<'a> {
-    host: &'a str,
-    vars: &'a Map<String, Value>,
+/// One host's variables, read with errors that name the host and the variable.
+pub(crate) struct Vars<'a> {
+    pub(crate) host: &'a str,
+    pub(crate) vars: &'a Map<String, Value>,
 }
 
 impl Vars<'_> {
@@ -214,7 +215,7 @@ impl Vars<'_> {
         }
     }
 
-    fn int(&self, var: &str, default: Option<i64>) -> Result<i64, SpecError> {
+    pub(crate) fn int(&self, var: &str, default: Option<i64>) -> Result<i64, SpecError> {
         self.opt_int(var)?
             .or(default)
             .ok_or_else(|| self.err(var, "is not set"))

@@ -1,5 +1,8 @@
-//! What the microVM lab test binaries (`tests/lab.rs`, `tests/lvs.rs`) share: the root gate and
-//! running the real `lvslab` binary from the project root.
+//! What the microVM lab test binaries (`tests/lab.rs`, `tests/lvs.rs`, `tests/drill.rs`) share:
+//! the root gate, running the real `lvslab` binary from the project root, and leaving a lab as
+//! it was found.
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -28,6 +31,7 @@ pub fn repo() -> PathBuf {
 /// Run `lvslab -i INVENTORY ARGS...` from the project root (setup and teardown find their
 /// playbooks there); echo the command line, exit status and stderr for the test log.
 pub fn lvslab(inventory: &Path, args: &[&str]) -> Output {
+    let started = std::time::Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_lvslab"))
         .current_dir(repo())
         .arg("-i")
@@ -36,10 +40,11 @@ pub fn lvslab(inventory: &Path, args: &[&str]) -> Output {
         .output()
         .expect("run lvslab");
     eprintln!(
-        "$ lvslab -i {} {} -> {}\n{}",
+        "$ lvslab -i {} {} -> {} ({:.1} s)\n{}",
         inventory.display(),
         args.join(" "),
         out.status,
+        started.elapsed().as_secs_f64(),
         String::from_utf8_lossy(&out.stderr)
     );
     out
@@ -56,4 +61,36 @@ pub fn ok(inventory: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stdout)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn lab_is_up(inv: &Path) -> bool {
+    lvslab::lab::ssh_route(inv).is_some()
+}
+
+/// On drop: tears the nodes down after a failed assertion, and takes the lab down if it was
+/// down when the test started.
+pub struct DownAgain {
+    pub inv: PathBuf,
+    pub was_up: bool,
+}
+
+impl DownAgain {
+    pub fn new(inv: &Path) -> DownAgain {
+        DownAgain {
+            inv: inv.to_path_buf(),
+            was_up: lab_is_up(inv),
+        }
+    }
+}
+
+impl Drop for DownAgain {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // An assertion failed half-way: the nodes go back to how the test found them.
+            lvslab(&self.inv, &["teardown"]);
+        }
+        if !self.was_up {
+            lvslab(&self.inv, &["lab", "down"]);
+        }
+    }
 }
