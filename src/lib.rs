@@ -129,7 +129,7 @@ fn engine(
     diff: bool,
     extra_vars: Vec<String>,
 ) -> Result<ExitCode, Error> {
-    let plan = plan::build(&plan::Request {
+    let mut plan = plan::build(&plan::Request {
         inventory: &cli.inventory,
         playbook,
         limit,
@@ -137,6 +137,9 @@ fn engine(
         check,
         lvs,
     })?;
+    if cli.accept_new_host_keys {
+        plan.accept_new_host_keys();
+    }
     plan::print_warnings(&plan);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -196,6 +199,7 @@ fn demo(cli: &cli::Cli) -> Result<ExitCode, Error> {
         verbose: cli.verbose,
         json: false,
         forks: cli.forks,
+        accept_new_host_keys: cli.accept_new_host_keys,
         command,
     };
     let opts = || RunOpts {

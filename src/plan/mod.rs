@@ -89,6 +89,16 @@ impl Plan {
     pub(crate) fn play(&self, p: &PlannedPlay) -> &Play {
         &self.playbook.plays[p.index]
     }
+
+    /// `--accept-new-host-keys`: hosts not yet in known_hosts get their key recorded; a
+    /// changed key is still refused.
+    pub(crate) fn accept_new_host_keys(&mut self) {
+        for h in self.hosts.values_mut() {
+            if let Conn::Ssh(p) = &mut h.conn {
+                p.accept_new_host_keys = true;
+            }
+        }
+    }
 }
 
 /// What the command line asked for.
@@ -482,6 +492,7 @@ fn connection(
         known_hosts,
         proxy_command,
         options,
+        accept_new_host_keys: false,
     }))
 }
 
