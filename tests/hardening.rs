@@ -118,3 +118,174 @@ fn accept_new_records_the_key_but_a_changed_key_is_refused() {
         );
     }
 }
+
+/// A value full of shell syntax: run by any shell, it would create `canary`.
+fn evil(canary: &Path) -> String {
+    let c = canary.display();
+    format!(
+        "a  b;touch {c}|x && y $(touch {c}) `touch {c}` 'q' \"dq\" \\ * ~ é ü ✓ -n\n--help\n\tline3 ${{HOME}} %s > {c}"
+    )
+}
+
+/// The same for a file name (no `/`): a shell running it would create `pwned` in its working
+/// directory.
+const EVIL_NAME: &str = "-f $(touch pwned);`touch pwned`|'q'\"dq\"\\* é\n&& touch pwned";
+
+fn yq(s: &str) -> String {
+    serde_json::to_string(s).unwrap()
+}
+
+const INJECTION_PB: &str = r#"
+- hosts: all
+  vars:
+    d: "{{ node_dir }}"
+  tasks:
+    - name: copy content
+      copy: {dest: "{{ d }}/copy.out", content: "{{ evil }}"}
+    - name: template output
+      template: {src: evil.j2, dest: "{{ d }}/template.out"}
+    - name: copy to a hostile file name
+      copy: {dest: "{{ d }}/{{ evil_name }}", content: "named\n", mode: "0600"}
+    - name: touch a hostile file name
+      file: {path: "{{ d }}/touched{{ evil_name }}", state: touch}
+    - name: directory with a hostile name
+      file: {path: "{{ d }}/dir{{ evil_name }}", state: directory}
+    - name: command argv
+      command: {argv: [printf, "%s", "{{ evil }}"]}
+      register: by_argv
+    - name: command line
+      command: printf %s {{ evil }}
+      register: by_cmd
+    - name: save what the commands printed
+      copy: {dest: "{{ d }}/{{ item.f }}", content: "{{ item.v }}"}
+      loop:
+        - {f: argv.out, v: "{{ by_argv.stdout }}"}
+        - {f: cmd.out, v: "{{ by_cmd.stdout }}"}
+    - name: shell, bare variable
+      shell: printf %s {{ evil }} > {{ d }}/shell.out
+    - name: shell, quoted variable
+      shell: printf %s {{ evil | quote }} > {{ (d ~ '/shell-quote.out') | quote }}
+    - name: shell with hostile chdir and creates
+      shell:
+        cmd: pwd > {{ d }}/chdir.out
+        chdir: "{{ d }}/dir{{ evil_name }}"
+        creates: "{{ d }}/absent{{ evil_name }}"
+    - name: extra var
+      copy: {dest: "{{ d }}/extra.out", content: "{{ extra_evil }}"}
+    - name: service with shell syntax in its name
+      service: {name: "x;id>{{ d }}/svc-pwned`id>{{ d }}/svc-pwned`$(id>{{ d }}/svc-pwned)", state: stopped}
+    - name: debug
+      debug: {msg: "{{ evil }}"}
+    - {name: reject sysctl value, sysctl: {name: net.ipv4.ip_forward, value: "{{ evil }}", sysctl_file: "{{ d }}/s.conf"}, ignore_errors: true}
+    - {name: reject sysctl name, sysctl: {name: "-a", value: "1", sysctl_file: "{{ d }}/s.conf"}, ignore_errors: true}
+    - {name: reject sysctl assignment, sysctl: {name: "net.ipv4.ip_forward=1", value: "1", sysctl_file: "{{ d }}/s.conf"}, ignore_errors: true}
+    - {name: reject service name, service: {name: "{{ evil }}", state: started}, ignore_errors: true}
+    - {name: reject service option, service: {name: "--help", state: started}, ignore_errors: true}
+    - {name: reject package, package: {name: ["curl", "-oAPT::Get::Trivial-Only=false"]}, ignore_errors: true}
+    - {name: reject device, ip_address: {address: 10.255.0.1/32, dev: "{{ evil }}"}, ignore_errors: true}
+    - {name: reject address, ip_address: {address: "-6/32", dev: lo}, ignore_errors: true}
+    - {name: reject relative path, file: {path: "-rf", state: absent}, ignore_errors: true}
+    - {name: reject relative dest, copy: {dest: "{{ evil_name }}", content: x}, ignore_errors: true}
+    - {name: reject owner, copy: {dest: "{{ d }}/o.out", content: x, owner: "{{ evil }}"}, ignore_errors: true}
+    - {name: reject wait_for host, wait_for: {host: "{{ evil }}", port: 22, timeout: 1}, ignore_errors: true}
+"#;
+
+#[test]
+fn hostile_values_arrive_byte_for_byte_or_are_rejected() {
+    let lab = Lab::new(1);
+    let canary = lab.path().join("canary");
+    let evil = evil(&canary);
+    let d = lab.node_dir("node01");
+    // As a host variable of node01 (inventory), and as `-e` below.
+    let inv = std::fs::read_to_string(lab.path().join("inventory.yml")).unwrap();
+    let inv = inv.replace(
+        "    node01:\n",
+        &format!(
+            "    node01:\n      evil: {}\n      evil_name: {}\n",
+            yq(&evil),
+            yq(EVIL_NAME)
+        ),
+    );
+    std::fs::write(lab.path().join("inventory.yml"), inv).unwrap();
+    lab.write("playbooks/p.yml", INJECTION_PB);
+    lab.write("templates/evil.j2", "[{{ evil }}]\n$(touch never) `x`\n");
+    let extra = format!("extra_evil={evil}");
+    let r = lab.lvslab(&["--json", "run", "playbooks/p.yml", "-e", &extra]);
+    assert_eq!(r.code, 0, "{}", r.all());
+
+    // No shell ever ran the values.
+    let home = lab.path().join("home");
+    for c in [
+        canary.clone(),
+        home.join("pwned"),
+        d.join("pwned"),
+        lab.path().join("pwned"),
+        d.join("svc-pwned"),
+        home.join("never"),
+    ] {
+        assert!(
+            !c.exists(),
+            "{} exists: injection ran\n{}",
+            c.display(),
+            r.all()
+        );
+    }
+
+    // Byte for byte.
+    let read = |f: &str| {
+        std::fs::read_to_string(d.join(f)).unwrap_or_else(|e| panic!("{f}: {e}\n{}", r.all()))
+    };
+    for f in [
+        "copy.out",
+        "argv.out",
+        "cmd.out",
+        "shell.out",
+        "shell-quote.out",
+        "extra.out",
+    ] {
+        assert_eq!(read(f), evil, "{f}");
+    }
+    assert_eq!(
+        read("template.out"),
+        format!("[{evil}]\n$(touch never) `x`\n")
+    );
+    assert_eq!(read(EVIL_NAME), "named\n");
+    assert!(d.join(format!("touched{EVIL_NAME}")).is_file());
+    assert!(d.join(format!("dir{EVIL_NAME}")).is_dir());
+    assert_eq!(
+        read("chdir.out"),
+        format!("{}/dir{EVIL_NAME}\n", d.display())
+    );
+    assert!(!d.join("s.conf").exists(), "sysctl file written");
+
+    // Rejected, each with a clear reason.
+    let j = r.json();
+    let failure = |task: &str| -> String {
+        j["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["task"] == task)
+            .and_then(|x| x["failure"]["msg"].as_str())
+            .unwrap_or_else(|| panic!("no failure for {task}: {}", r.all()))
+            .to_string()
+    };
+    let shown: String = evil.chars().flat_map(char::escape_debug).collect();
+    let expect = [
+        ("reject sysctl value", format!("value of net.ipv4.ip_forward `{shown}` contains a newline (expected a single line)")),
+        ("reject sysctl name", "kernel parameter `-a` starts with `-` (it would be read as an option)".to_string()),
+        ("reject sysctl assignment", "kernel parameter `net.ipv4.ip_forward=1` contains `=` (expected a name like net.ipv4.ip_forward)".to_string()),
+        ("reject service name", format!("service `{shown}` contains a space (expected one word)")),
+        ("reject service option", "service `--help` starts with `-` (it would be read as an option)".to_string()),
+        ("reject package", "package `-oAPT::Get::Trivial-Only=false` starts with `-` (it would be read as an option)".to_string()),
+        ("reject device", format!("device `{shown}` contains a space (expected one word)")),
+        ("reject address", "address `-6/32` starts with `-` (it would be read as an option)".to_string()),
+        ("reject relative path", "path `-rf` is not an absolute path (expected a path starting with `/`)".to_string()),
+        ("reject relative dest", format!("dest `{}` is not an absolute path (expected a path starting with `/`)", EVIL_NAME.chars().flat_map(char::escape_debug).collect::<String>())),
+        ("reject owner", format!("owner `{shown}` contains a space (expected one word)")),
+        ("reject wait_for host", format!("host `{shown}` contains a space (expected one word)")),
+    ];
+    for (task, msg) in expect {
+        assert_eq!(failure(task), msg, "{task}");
+    }
+}

@@ -448,7 +448,11 @@ async fn run_item(
             return r;
         }
     }
-    let args = match sh.plan.templates.render_value(&task.args.to_json(), ctx) {
+    let rendered =
+        sh.plan
+            .templates
+            .render_args(&task.args.to_json(), ctx, task.module.shell_args());
+    let args = match rendered {
         Ok(Json::Object(m)) => m,
         Ok(_) => Map::new(),
         Err(e) => {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value as Json};
 
 use super::command::split_words;
-use super::{opt, req, Arg, Args, Cx, Diff, Module, ModuleError, Outcome, Ty};
+use super::{operand, opt, req, Arg, Args, Cx, Diff, Module, ModuleError, Outcome, Ty};
 use crate::ssh::{quote, BoxFuture};
 use crate::yaml::{Diag, Key, Node};
 
@@ -97,12 +97,22 @@ impl Want {
     /// The file `copy` and `template` describe: `dest`, attributes, backup and validate from
     /// the arguments, with the given content.
     pub(crate) fn from_args(a: &Args<'_>, content: Vec<u8>) -> Result<Want, ModuleError> {
+        let dest = a.req("dest")?;
+        operand::abs_path("dest", &dest)?;
+        let owner = a.str("owner");
+        let group = a.str("group");
+        if let Some(o) = &owner {
+            operand::name("owner", o)?;
+        }
+        if let Some(g) = &group {
+            operand::name("group", g)?;
+        }
         Ok(Want {
-            dest: a.req("dest")?,
+            dest,
             content,
             mode: a.mode()?,
-            owner: a.str("owner"),
-            group: a.str("group"),
+            owner,
+            group,
             backup: a.bool("backup")?.unwrap_or(false),
             validate: a.str("validate"),
         })

@@ -5,7 +5,11 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use minijinja::{Environment, UndefinedBehavior, Value};
+use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
+
+/// The name command lines are rendered under: every `{{ }}` output becomes one quoted shell
+/// word, so a variable's value can never become shell syntax (`| safe` opts out on purpose).
+const SHELL_TEMPLATE: &str = "<shell command>";
 use serde_json::{Map, Value as Json};
 
 /// The shared template environment.
@@ -91,7 +95,25 @@ impl Templates {
         env.set_trim_blocks(true);
         env.set_keep_trailing_newline(true);
         env.add_filter("bool", to_bool);
-        env.add_filter("quote", |s: String| crate::ssh::quote(&s));
+        // Already a shell word: marked safe so shell escaping (below) leaves it alone.
+        env.add_filter("quote", |s: String| {
+            Value::from_safe_string(crate::ssh::quote(&s))
+        });
+        env.set_auto_escape_callback(|name| {
+            if name == SHELL_TEMPLATE {
+                AutoEscape::Custom("shell")
+            } else {
+                minijinja::default_auto_escape_callback(name)
+            }
+        });
+        env.set_formatter(|out, state, value| {
+            if state.auto_escape() == AutoEscape::Custom("shell") && !value.is_safe() {
+                out.write_str(&crate::ssh::quote(&value.to_string()))?;
+                Ok(())
+            } else {
+                minijinja::escape_formatter(out, state, value)
+            }
+        });
         env.add_filter("to_json", |v: Value| {
             serde_json::to_string(&v).unwrap_or_default()
         });
@@ -238,14 +260,58 @@ impl Templates {
         src: &str,
         ctx: &Map<String, Json>,
     ) -> Result<String, TemplateError> {
+        self.render_named("<string>", src, ctx)
+    }
+
+    /// Render a command line (`shell`, `command`'s `cmd`): each expression's output is quoted
+    /// as one shell word; `| quote` and `| safe` output is left as it is.
+    pub(crate) fn render_shell(
+        &self,
+        src: &str,
+        ctx: &Map<String, Json>,
+    ) -> Result<String, TemplateError> {
+        self.render_named(SHELL_TEMPLATE, src, ctx)
+    }
+
+    /// The template's name chooses its escaping (see the auto-escape callback).
+    fn render_named(
+        &self,
+        name: &str,
+        src: &str,
+        ctx: &Map<String, Json>,
+    ) -> Result<String, TemplateError> {
         if !is_templated(src) {
             return Ok(src.to_string());
         }
         let t = self
             .env
-            .template_from_str(src)
+            .template_from_named_str(name, src)
             .map_err(|e| self.explain(&e, src, ctx))?;
         t.render(ctx).map_err(|e| self.explain(&e, src, ctx))
+    }
+
+    /// Render a module's arguments: `shell_args` are command lines ([`Self::render_shell`]),
+    /// everything else as [`Self::render_value`].
+    pub(crate) fn render_args(
+        &self,
+        args: &Json,
+        ctx: &Map<String, Json>,
+        shell_args: &[&str],
+    ) -> Result<Json, TemplateError> {
+        let Json::Object(m) = args else {
+            return self.render_value(args, ctx);
+        };
+        let mut out = Map::new();
+        for (k, v) in m {
+            let r = match v {
+                Json::String(s) if shell_args.contains(&k.as_str()) => {
+                    Json::String(self.render_shell(s, ctx)?)
+                }
+                other => self.render_value(other, ctx)?,
+            };
+            out.insert(k.clone(), r);
+        }
+        Ok(Json::Object(out))
     }
 
     /// Render one argument value: strings are rendered; a string that is exactly one
@@ -380,6 +446,27 @@ mod tests {
 
     fn ctx(v: Json) -> Map<String, Json> {
         v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn command_lines_quote_each_expression_once() {
+        let t = Templates::new();
+        let c = ctx(json!({"x": "a b;$(id)'", "p": "/etc/x.conf", "n": 3}));
+        let q = r#"'a b;$(id)'\'''"#;
+        assert_eq!(
+            t.render_shell("echo {{ x }} {{ p }} {{ n }}", &c).unwrap(),
+            format!("echo {q} /etc/x.conf 3")
+        );
+        assert_eq!(
+            t.render_shell("echo {{ x | quote }} {{ 'a;b' | safe }}", &c)
+                .unwrap(),
+            format!("echo {q} a;b")
+        );
+        // Outside command lines nothing is quoted but what `quote` quotes.
+        assert_eq!(
+            t.render_str("{{ x | quote }} {{ x }}", &c).unwrap(),
+            format!("{q} a b;$(id)'")
+        );
     }
 
     #[test]
