@@ -14,6 +14,7 @@ pub(crate) mod modules;
 pub mod plan;
 pub(crate) mod playbook;
 pub(crate) mod report;
+pub(crate) mod secret;
 pub(crate) mod ssh;
 pub(crate) mod template;
 pub mod verify;
@@ -41,6 +42,11 @@ pub enum Error {
 }
 
 impl Error {
+    /// The message to print: every known secret value redacted.
+    pub fn message(&self) -> String {
+        secret::redact(&self.to_string())
+    }
+
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Lab(e) => e.exit_code(),
@@ -172,13 +178,12 @@ fn engine(
 /// `verify`: gather, evaluate, print the table (stdout, or stderr under `--json`).
 fn verify_cmd(cli: &cli::Cli, requests: u32, extra_vars: &[String]) -> Result<ExitCode, Error> {
     let report = verify::run::verify(&cli.inventory, requests, extra_vars)?;
-    let table = verify::render::table(&report);
+    let table = secret::redact(&verify::render::table(&report));
     if cli.json {
         eprint!("{table}");
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        );
+        let mut doc = serde_json::to_value(&report).unwrap_or_default();
+        secret::redact_json(&mut doc);
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         print!("{table}");
     }

@@ -289,3 +289,189 @@ fn hostile_values_arrive_byte_for_byte_or_are_rejected() {
         assert_eq!(failure(task), msg, "{task}");
     }
 }
+
+/// `lvslab -i INVENTORY ARGS...` in the lab's directory with extra environment variables.
+fn lvslab_env(lab: &Lab, inventory: &str, args: &[&str], env: &[(&str, &str)]) -> util::Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_lvslab"))
+        .current_dir(lab.path())
+        .arg("-i")
+        .arg(inventory)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("lvslab runs");
+    util::Run::from(out)
+}
+
+const AUTH: &str = "Auth8Pw!xyz"; // keepalived_auth_pass, from the environment
+const DB: &str = "db-conn:S3cr3tFromFile"; // db_conn, from a file (not a secret-looking name)
+const API: &str = "Ap1K3yValue"; // api_key, secret by lvslab_secret_vars pattern
+const TOKEN: &str = "T0kenValue42"; // x_token, a play var secret by suffix
+
+const SECRETS_PB: &str = r#"
+- hosts: all
+  vars:
+    d: "{{ node_dir }}"
+    x_token: T0kenValue42
+  tasks:
+    - name: keepalived-like config
+      template: {src: k.conf.j2, dest: "{{ d }}/keepalived.conf"}
+    - name: copy with every secret
+      copy:
+        dest: "{{ d }}/all.conf"
+        content: "run {{ run_id }}\n{{ keepalived_auth_pass }} {{ db_conn }} {{ api_key }} {{ x_token }}\n"
+    - name: world-readable secret refused
+      copy: {dest: "{{ d }}/open.conf", content: "{{ api_key }}\n", mode: "0644"}
+      ignore_errors: true
+    - name: commands print them
+      command: echo {{ keepalived_auth_pass }} {{ db_conn }} {{ api_key }} {{ x_token }}
+    - name: derived value
+      set_fact: {combo: "{{ api_key }}+{{ x_token }}"}
+    - name: debug
+      debug: {msg: "{{ combo }} {{ db_conn }}"}
+    - name: failing command with secrets in its command line and stderr
+      shell: echo {{ db_conn }} {{ keepalived_auth_pass }} >&2; echo {{ api_key }}; exit 3
+"#;
+
+#[test]
+fn secrets_never_reach_output_and_files_holding_them_are_private() {
+    let lab = Lab::new(1);
+    let d = lab.node_dir("node01");
+    lab.write("secrets/db.txt", &format!("{DB}\n"));
+    let inv = std::fs::read_to_string(lab.path().join("inventory.yml")).unwrap();
+    let inv = inv.replacen(
+        "all:\n  vars:\n",
+        "all:\n  vars:\n    keepalived_auth_pass: {secret_env: LVSLAB_T_AUTH}\n    db_conn: {secret_file: secrets/db.txt}\n    lvslab_secret_vars: [\"api_*\"]\n    api_key: Ap1K3yValue\n",
+        1,
+    );
+    std::fs::write(lab.path().join("inventory.yml"), inv).unwrap();
+    lab.write("playbooks/s.yml", SECRETS_PB);
+    lab.write(
+        "templates/k.conf.j2",
+        "vrrp_instance VI_1 {\n  authentication {\n    auth_type PASS\n    auth_pass {{ keepalived_auth_pass }}\n  }\n}\n",
+    );
+    let env = [("LVSLAB_T_AUTH", AUTH)];
+    let mut outputs = Vec::new();
+    for (i, extra) in [
+        vec!["-vv", "run", "--diff", "playbooks/s.yml"],
+        vec!["-vv", "--json", "run", "--diff", "playbooks/s.yml"],
+        vec!["-v", "run", "--check", "--diff", "playbooks/s.yml"],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let run_id = format!("run_id={i}");
+        let mut args = extra.clone();
+        args.extend(["-e", run_id.as_str()]);
+        let r = lvslab_env(&lab, "inventory.yml", &args, &env);
+        // The failing task fails, except in check mode, where it does not run.
+        let check = args.contains(&"--check");
+        assert_eq!(r.code, if check { 0 } else { 1 }, "{}", r.all());
+        outputs.push(r);
+    }
+    for r in &outputs {
+        let all = r.all();
+        for s in [AUTH, DB, API, TOKEN, "Auth8Pw!", "db-conn:", "S3cr3tFr"] {
+            assert!(!all.contains(s), "`{s}` leaked:\n{all}");
+        }
+    }
+    // The output is still useful: the redacted places are visible.
+    let human = &outputs[0].stdout;
+    assert!(human.contains("+    auth_pass ********"), "{human}");
+    assert!(
+        human.contains(
+            r"  command: /bin/sh -c 'echo ******** '\''********'\'' >&2; echo ********; exit 3'"
+        ),
+        "{human}"
+    );
+    assert!(human.contains("  stderr: ******** ********"), "{human}");
+    assert!(
+        human.contains("ok: [node01] ********+******** ********"),
+        "{human}"
+    );
+    let j = outputs[1].json();
+    let refused = j["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["task"] == "world-readable secret refused")
+        .unwrap();
+    assert_eq!(
+        refused["failure"]["msg"],
+        format!(
+            "{}/open.conf would hold a secret but mode 0644 lets others read it: use 0600 or 0640",
+            d.display()
+        )
+    );
+    // The values did reach the node, in files only their owner can read.
+    use std::os::unix::fs::PermissionsExt;
+    for (f, want) in [
+        ("keepalived.conf", format!("    auth_pass {AUTH}\n")),
+        ("all.conf", format!("{AUTH} {DB} {API} {TOKEN}\n")),
+    ] {
+        let p = d.join(f);
+        assert!(std::fs::read_to_string(&p).unwrap().contains(&want), "{f}");
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "{f}"
+        );
+    }
+    assert!(!d.join("open.conf").exists());
+}
+
+#[test]
+fn secret_in_a_flow_style_line_of_an_error_is_hidden() {
+    let lab = Lab::new(1);
+    lab.write(
+        "playbooks/bad.yml",
+        "- {hosts: all, vars: {keepalived_auth_pass: FlowS3cretPw, other: 1}, tasks: 5}\n",
+    );
+    let r = lab.lvslab(&["run", "playbooks/bad.yml"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(!r.all().contains("FlowS3cret"), "{}", r.all());
+    assert!(
+        r.stderr.contains(
+            "1 │ - {hosts: all, vars: {keepalived_auth_pass: ********, other: 1}, tasks: 5}"
+        ),
+        "{}",
+        r.all()
+    );
+}
+
+#[test]
+fn missing_secret_source_is_an_input_error_before_any_connection() {
+    let lab = Lab::new(0);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    lab.write(
+        "env.yml",
+        &format!("all:\n  vars:\n    keepalived_auth_pass: {{secret_env: LVSLAB_T_NOT_SET}}\n  hosts:\n    n1: {{ansible_host: 127.0.0.1, ansible_port: {port}}}\n"),
+    );
+    lab.write(
+        "file.yml",
+        &format!("all:\n  vars:\n    db_conn: {{secret_file: /nonexistent/lvslab-secret}}\n  hosts:\n    n1: {{ansible_host: 127.0.0.1, ansible_port: {port}}}\n"),
+    );
+    let r = lvslab_env(&lab, "env.yml", &["ping"], &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert_eq!(
+        r.stderr,
+        "error: environment variable `LVSLAB_T_NOT_SET` (secret `keepalived_auth_pass`) is not set\n \
+         ——▶ env.yml:3:40\n  │\n3 │     keepalived_auth_pass: {secret_env: LVSLAB_T_NOT_SET}\n  │                                        \
+         ^^^^^^^^^^^^^^^^\n  = expected the secret in `LVSLAB_T_NOT_SET`, e.g. `export LVSLAB_T_NOT_SET=...`\n"
+    );
+    let r = lvslab_env(&lab, "file.yml", &["ping"], &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr.starts_with("error: cannot read secret file `/nonexistent/lvslab-secret` (secret `db_conn`): No such file or directory (os error 2)\n ——▶ file.yml:3:28\n"),
+        "{}",
+        r.all()
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(
+        matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "a host was contacted"
+    );
+}

@@ -92,7 +92,20 @@ impl Inventory {
             let depth = if k.name == "all" { 0 } else { 1 };
             inv.load_group(k, v, depth)?;
         }
+        inv.load_secrets()?;
         Ok(inv)
+    }
+
+    /// Names declared secret (`lvslab_secret_vars`), values read from their secret sources
+    /// (`{secret_env: NAME}`, `{secret_file: PATH}`): see `crate::secret`.
+    fn load_secrets(&mut self) -> Result<(), Diag> {
+        let groups = self.groups.iter_mut().map(|g| &mut g.vars);
+        let hosts = self.hosts.iter_mut().map(|h| &mut h.vars);
+        for vars in groups.chain(hosts) {
+            crate::secret::declare_names(vars)?;
+            crate::secret::resolve_sources(vars)?;
+        }
+        Ok(())
     }
 
     fn group_index(&mut self, name: &str, depth: usize) -> usize {

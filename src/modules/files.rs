@@ -123,8 +123,29 @@ fn text(b: &[u8]) -> String {
     String::from_utf8(b.to_vec()).unwrap_or_else(|_| "(binary content)\n".into())
 }
 
+/// A file holding a secret is readable by its owner (and group at most): mode 0600 unless the
+/// task names one, and a named mode that lets others read it (or the group write it) is
+/// refused rather than silently weakened or widened.
+fn secret_mode(w: &mut Want) -> Result<(), ModuleError> {
+    if !crate::secret::contains_secret(&w.content) {
+        return Ok(());
+    }
+    match w.mode {
+        None => w.mode = Some(0o600),
+        Some(m) if m & 0o027 != 0 => {
+            return Err(ModuleError::msg(format!(
+                "{} would hold a secret but mode {m:04o} lets others read it: use 0600 or 0640",
+                w.dest
+            )))
+        }
+        Some(_) => {}
+    }
+    Ok(())
+}
+
 /// Check the destination, then (unless check mode) put the file in place.
-pub(crate) async fn put_file(cx: &mut Cx<'_>, w: Want) -> Result<Outcome, ModuleError> {
+pub(crate) async fn put_file(cx: &mut Cx<'_>, mut w: Want) -> Result<Outcome, ModuleError> {
+    secret_mode(&mut w)?;
     let o = cx
         .exec_ok("cannot inspect destination", &stat_script(&w.dest), None)
         .await?;

@@ -116,7 +116,7 @@ pub(crate) struct Request<'a> {
 /// Print the plan's warnings (stderr; before any output of the run).
 pub(crate) fn print_warnings(plan: &Plan) {
     for w in &plan.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", crate::secret::redact(&w.to_string()));
     }
 }
 
@@ -180,10 +180,17 @@ pub(crate) fn ping_playbook() -> Playbook {
 pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
     let inv = Inventory::load(req.inventory)?;
     let extra = parse_extra(req.extra_vars)?;
-    let playbook = match req.playbook {
+    let mut playbook = match req.playbook {
         Some(p) => Playbook::load(p)?,
         None => ping_playbook(),
     };
+    for play in &mut playbook.plays {
+        crate::secret::declare_names(&play.vars)?;
+        crate::secret::resolve_sources(&mut play.vars)?;
+        for t in play.tasks.iter_mut().chain(play.handlers.iter_mut()) {
+            crate::secret::resolve_sources(&mut t.vars)?;
+        }
+    }
     let limit: Option<Vec<String>> = match req.limit {
         None => None,
         Some(l) => {
@@ -271,6 +278,7 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
             .into());
         }
         if let Ok(ctx) = &resolved {
+            crate::secret::add_vars(ctx);
             let own: HashMap<String, &Node> = nodes
                 .iter()
                 .filter(|(k, _)| !extra.contains_key(k.as_str()))
@@ -291,6 +299,20 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
                 state_file,
             },
         );
+    }
+    for (k, v) in &extra {
+        if let (true, Json::String(s)) = (is_secret(k), v) {
+            crate::secret::add_value(s);
+        }
+    }
+    for play in &playbook.plays {
+        for (k, v) in &play.vars {
+            if let (true, Value::Str(s)) = (is_secret(&k.name), &v.v) {
+                if !template::is_templated(s) {
+                    crate::secret::add_value(s);
+                }
+            }
+        }
     }
     let warnings = match (req.lvs, hostvars.as_object()) {
         (true, Some(hv)) => lvs::check(&inv, hv, &extra)?,
