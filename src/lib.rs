@@ -8,6 +8,8 @@ pub mod cli;
 pub(crate) mod exec;
 pub mod exit;
 pub(crate) mod facts;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod inventory;
 pub mod lab;
 pub(crate) mod modules;

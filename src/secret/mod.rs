@@ -132,6 +132,15 @@ pub(crate) fn forms(value: &str) -> Vec<String> {
     out
 }
 
+/// Forget every secret name pattern and value (the fuzz targets load many inventories in one
+/// process).
+pub(crate) fn reset() {
+    if let Ok(mut r) = REGISTRY.write() {
+        r.patterns.clear();
+        r.values.clear();
+    }
+}
+
 /// Remember a secret value: from now on it is redacted from all output.
 pub(crate) fn add_value(value: &str) {
     let fs = forms(value);
@@ -145,6 +154,19 @@ pub(crate) fn add_value(value: &str) {
             }
         }
         r.values.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    }
+}
+
+/// Remember the values of the secret-named variables among loaded `vars`.
+pub(crate) fn add_named(vars: &[(Key, Node)]) {
+    for (k, v) in vars {
+        if is_secret_name(&k.name) {
+            match v.to_json() {
+                Json::String(s) if !crate::template::is_templated(&s) => add_value(&s),
+                Json::Number(n) => add_value(&n.to_string()),
+                _ => {}
+            }
+        }
     }
 }
 

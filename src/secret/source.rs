@@ -62,7 +62,7 @@ fn read_source(key: &Key, node: &Node) -> Result<Option<String>, Diag> {
         .expected(format!("the secret in `{what}`, e.g. `export {what}=...`")));
     }
     let path = source_path(&what, &node.src.path);
-    let text = std::fs::read_to_string(&path).map_err(|e| {
+    let text = read_bounded(&path).map_err(|e| {
         Diag::at(
             arg,
             format!(
@@ -89,6 +89,30 @@ fn read_source(key: &Key, node: &Node) -> Result<Option<String>, Diag> {
         .expected("a readable file holding the secret"));
     }
     Ok(Some(text.to_string()))
+}
+
+/// The largest secret file read: a secret is a password or a key, not a device or a log.
+const MAX_SECRET_FILE: u64 = 64 * 1024;
+
+/// A regular file's text, refusing what could block or never end (`/dev/zero`, a FIFO) and
+/// anything larger than [`MAX_SECRET_FILE`].
+fn read_bounded(path: &Path) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind, Read};
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
+    }
+    let mut buf = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_SECRET_FILE + 1)
+        .read_to_end(&mut buf)?;
+    if buf.len() as u64 > MAX_SECRET_FILE {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            format!("larger than {MAX_SECRET_FILE} bytes"),
+        ));
+    }
+    String::from_utf8(buf).map_err(|_| Error::new(ErrorKind::InvalidData, "not UTF-8 text"))
 }
 
 fn source_path(p: &str, named_in: &Path) -> PathBuf {
@@ -133,6 +157,13 @@ mod tests {
             dir.path().display()
         )));
         assert!(e.contains("inv.yml:2:25"), "{e}");
+        let e = vars("vars:\n  a_pass: {secret_file: /dev/zero}\n", &inv).unwrap_err();
+        assert!(
+            e.starts_with(
+                "cannot read secret file `/dev/zero` (secret `a_pass`): not a regular file"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

@@ -29,6 +29,30 @@ pub struct TemplateError {
     pub(crate) offset: Option<usize>,
 }
 
+/// Where `}}` closes the top level of an expression (outside string literals and brackets), if
+/// it does: minijinja's lexer would end the expression there.
+fn top_level_variable_end(src: &str) -> Option<usize> {
+    let b = src.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            q @ (b'\'' | b'"') => {
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'(' | b'[' | b'{' => depth += 1,
+            b'}' if depth == 0 && b.get(i + 1) == Some(&b'}') => return Some(i),
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Does this string need rendering at all?
 pub(crate) fn is_templated(s: &str) -> bool {
     s.contains("{{") || s.contains("{%") || s.contains("{#")
@@ -226,9 +250,25 @@ impl Templates {
             .collect()
     }
 
+    /// Compile an expression. minijinja's expression lexer starts inside `{{ }}`, so a `}}` at
+    /// the top level ends it, and anything after that makes it panic (found by fuzzing
+    /// `when: "}} x"`): such expressions are refused here as the syntax error they are.
+    fn expression<'s>(
+        &'s self,
+        src: &'s str,
+    ) -> Result<minijinja::Expression<'s, 's>, minijinja::Error> {
+        if top_level_variable_end(src).is_some() {
+            return Err(minijinja::Error::new(
+                minijinja::ErrorKind::SyntaxError,
+                "unexpected `}}` in an expression",
+            ));
+        }
+        self.env.compile_expression(src)
+    }
+
     /// Variables an expression (`when:`) reads.
     pub(crate) fn undeclared_expr(&self, src: &str) -> HashSet<String> {
-        match self.env.compile_expression(src) {
+        match self.expression(src) {
             Ok(e) => e
                 .undeclared_variables(false)
                 .into_iter()
@@ -248,8 +288,7 @@ impl Templates {
 
     /// Check an expression's syntax without evaluating it.
     pub(crate) fn check_expr_syntax(&self, src: &str) -> Result<(), TemplateError> {
-        self.env
-            .compile_expression(src)
+        self.expression(src)
             .map(|_| ())
             .map_err(|e| self.explain(&e, src, &Map::new()))
     }
@@ -345,8 +384,7 @@ impl Templates {
             Json::String(s) if is_templated(s) => {
                 if let Some(expr) = single_expression(s) {
                     let e = self
-                        .env
-                        .compile_expression(expr)
+                        .expression(expr)
                         .map_err(|e| self.explain(&e, expr, ctx))?;
                     let out = e.eval(ctx).map_err(|e| self.explain(&e, expr, ctx))?;
                     if out.is_undefined() {
@@ -385,8 +423,7 @@ impl Templates {
     ) -> Result<bool, TemplateError> {
         let expr = single_expression(src.trim()).unwrap_or(src);
         let e = self
-            .env
-            .compile_expression(expr)
+            .expression(expr)
             .map_err(|e| self.explain(&e, expr, ctx))?;
         let v = e.eval(ctx).map_err(|e| self.explain(&e, expr, ctx))?;
         if v.is_undefined() {
@@ -446,6 +483,28 @@ mod tests {
 
     fn ctx(v: Json) -> Map<String, Json> {
         v.as_object().cloned().unwrap()
+    }
+
+    /// Fuzzing regression (fuzz/artifacts/template, input `}}\0`): minijinja's expression lexer
+    /// panicked ("empty lexer stack") on anything after a top-level `}}`.
+    #[test]
+    fn premature_variable_end_in_an_expression_is_an_error_not_a_panic() {
+        let t = Templates::new();
+        let c = ctx(json!({"x": 1}));
+        for src in ["}}\0", "}} x", "x }} and y", "x -}} y"] {
+            let e = t.eval_bool(src, &c).unwrap_err();
+            assert!(
+                e.msg.contains("unexpected `}}` in an expression"),
+                "{src}: {e}"
+            );
+            assert!(t.check_expr_syntax(src).is_err(), "{src}");
+            assert!(t.undeclared_expr(src).is_empty());
+            assert!(t.render_value(&json!("{{ x }} }} x"), &c).is_ok());
+        }
+        assert_eq!(top_level_variable_end("{'a': {'b': 1}} == x"), None);
+        assert_eq!(top_level_variable_end("x == '}}' or x == \"}}\""), None);
+        assert!(t.eval_bool("{'a': {'b': 1}}['a']['b'] == x", &c).unwrap());
+        assert!(!t.eval_bool("'}}' == x", &c).unwrap());
     }
 
     #[test]

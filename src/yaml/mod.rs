@@ -232,13 +232,12 @@ impl Node {
     }
 }
 
-/// Read and parse a YAML file into a located tree.
-pub(crate) fn load_file(path: &Path) -> Result<Node, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|e| LoadError::Io {
+/// Read a user file's text.
+pub(crate) fn read_file(path: &Path) -> Result<String, LoadError> {
+    std::fs::read_to_string(path).map_err(|e| LoadError::Io {
         path: path.to_path_buf(),
         source: e,
-    })?;
-    parse(Source::new(path, text)).map_err(LoadError::Syntax)
+    })
 }
 
 /// Errors reading a user file.
