@@ -5,6 +5,8 @@
 
 use std::collections::{BTreeSet, HashSet};
 
+mod limits;
+
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
 /// The name command lines are rendered under: every `{{ }}` output becomes one quoted shell
@@ -117,6 +119,7 @@ impl Templates {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_trim_blocks(true);
+        env.set_fuel(Some(limits::FUEL));
         env.set_keep_trailing_newline(true);
         env.add_filter("bool", to_bool);
         // Already a shell word: marked safe so shell escaping (below) leaves it alone.
@@ -131,6 +134,7 @@ impl Templates {
             }
         });
         env.set_formatter(|out, state, value| {
+            limits::check_printable(value)?;
             if state.auto_escape() == AutoEscape::Custom("shell") && !value.is_safe() {
                 out.write_str(&crate::ssh::quote(&value.to_string()))?;
                 Ok(())
@@ -217,7 +221,12 @@ impl Templates {
             .into_iter()
             .filter(|v| !ctx.contains_key(v))
             .collect();
-        let msg = if e.kind() == minijinja::ErrorKind::UndefinedError && !missing.is_empty() {
+        let msg = if e.kind() == minijinja::ErrorKind::OutOfFuel {
+            format!(
+                "too much work: rendering stopped after {} steps (a loop far too large?)",
+                limits::FUEL
+            )
+        } else if e.kind() == minijinja::ErrorKind::UndefinedError && !missing.is_empty() {
             let names: Vec<String> = missing.iter().map(|m| format!("`{m}`")).collect();
             format!("undefined variable {}", names.join(", "))
         } else {
@@ -326,7 +335,16 @@ impl Templates {
             .env
             .template_from_named_str(name, src)
             .map_err(|e| self.explain(&e, src, ctx))?;
-        t.render(ctx).map_err(|e| self.explain(&e, src, ctx))
+        let mut out = limits::Bounded::default();
+        match t.render_captured_to(ctx, &mut out) {
+            Ok(_) => Ok(String::from_utf8_lossy(&out.buf).into_owned()),
+            Err(_) if out.overflow => Err(TemplateError {
+                msg: format!("rendered text larger than {} MiB", limits::MAX_OUTPUT >> 20),
+                line: None,
+                offset: None,
+            }),
+            Err(e) => Err(self.explain(&e, src, ctx)),
+        }
     }
 
     /// Render a module's arguments: `shell_args` are command lines ([`Self::render_shell`]),
@@ -395,7 +413,11 @@ impl Templates {
                         });
                     }
                     // Strings stay strings; everything else keeps its type.
-                    return Ok(serde_json::to_value(&out).unwrap_or(Json::Null));
+                    return limits::to_json(&out).map_err(|msg| TemplateError {
+                        msg,
+                        line: None,
+                        offset: None,
+                    });
                 }
                 Ok(Json::String(self.render_str(s, ctx)?))
             }
@@ -505,6 +527,47 @@ mod tests {
         assert_eq!(top_level_variable_end("x == '}}' or x == \"}}\""), None);
         assert!(t.eval_bool("{'a': {'b': 1}}['a']['b'] == x", &c).unwrap());
         assert!(!t.eval_bool("'}}' == x", &c).unwrap());
+    }
+
+    /// Fuzzing regressions: renders that would hang or exhaust memory end in an error.
+    #[test]
+    fn runaway_renders_are_bounded() {
+        let t = Templates::new();
+        let c = ctx(json!({}));
+        let e = t
+            .render_str(
+                "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
+                &c,
+            )
+            .unwrap_err();
+        assert!(
+            e.msg.starts_with("too much work: rendering stopped after"),
+            "{e}"
+        );
+        let e = t.render_str("{{ ['x' * 100000] * 100 }}", &c).unwrap_err();
+        assert_eq!(e.msg, "rendered text larger than 4 MiB");
+        let e = t.render_str("{{ [1] * 1000000000 }}", &c).unwrap_err();
+        assert_eq!(
+            e.msg,
+            "invalid operation: value too large: more than 1000000 items"
+        );
+        // The item budget (1 000 000 in use) on a small scale: lazy repetitions stop early.
+        let env = minijinja::Environment::new();
+        for (src, budget) in [
+            ("[1] * 1000000000", 1000),
+            ("[[1] * 100000] * 100000", 1000),
+        ] {
+            let v = env.compile_expression(src).unwrap().eval(()).unwrap();
+            assert_eq!(
+                limits::to_json_within(&v, budget).unwrap_err(),
+                "value too large: more than 1000 items"
+            );
+        }
+        assert_eq!(
+            t.render_value(&json!("{{ [1, [2], {'a': 3}] * 2 }}"), &c)
+                .unwrap(),
+            json!([1, [2], {"a": 3}, 1, [2], {"a": 3}])
+        );
     }
 
     #[test]
