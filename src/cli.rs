@@ -35,6 +35,11 @@ pub struct Cli {
     #[arg(long, global = true, default_value_t = 50)]
     pub forks: usize,
 
+    /// Record the host key of a host not yet in known_hosts (ssh's `accept-new`). A key that
+    /// differs from the recorded one is still refused.
+    #[arg(long, global = true)]
+    pub accept_new_host_keys: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -8,6 +8,8 @@ pub mod cli;
 pub(crate) mod exec;
 pub mod exit;
 pub(crate) mod facts;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod inventory;
 pub mod lab;
 pub mod lock;
@@ -15,6 +17,7 @@ pub(crate) mod modules;
 pub mod plan;
 pub(crate) mod playbook;
 pub(crate) mod report;
+pub(crate) mod secret;
 pub(crate) mod ssh;
 pub(crate) mod template;
 pub mod verify;
@@ -44,6 +47,11 @@ pub enum Error {
 }
 
 impl Error {
+    /// The message to print: every known secret value redacted.
+    pub fn message(&self) -> String {
+        secret::redact(&self.to_string())
+    }
+
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Lab(e) => e.exit_code(),
@@ -153,7 +161,7 @@ fn engine(
     diff: bool,
     extra_vars: Vec<String>,
 ) -> Result<ExitCode, Error> {
-    let plan = plan::build(&plan::Request {
+    let mut plan = plan::build(&plan::Request {
         inventory: &cli.inventory,
         playbook,
         limit,
@@ -161,6 +169,9 @@ fn engine(
         check,
         lvs,
     })?;
+    if cli.accept_new_host_keys {
+        plan.accept_new_host_keys();
+    }
     plan::print_warnings(&plan);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -193,13 +204,12 @@ fn engine(
 /// `verify`: gather, evaluate, print the table (stdout, or stderr under `--json`).
 fn verify_cmd(cli: &cli::Cli, requests: u32, extra_vars: &[String]) -> Result<ExitCode, Error> {
     let report = verify::run::verify(&cli.inventory, requests, extra_vars)?;
-    let table = verify::render::table(&report);
+    let table = secret::redact(&verify::render::table(&report));
     if cli.json {
         eprint!("{table}");
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        );
+        let mut doc = serde_json::to_value(&report).unwrap_or_default();
+        secret::redact_json(&mut doc);
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         print!("{table}");
     }
@@ -255,6 +265,7 @@ fn demo(cli: &cli::Cli) -> Result<ExitCode, Error> {
         verbose: cli.verbose,
         json: false,
         forks: cli.forks,
+        accept_new_host_keys: cli.accept_new_host_keys,
         command,
     };
     let opts = || RunOpts {

@@ -10,13 +10,14 @@ fn main() -> ExitCode {
     match lvslab::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err}");
+            let msg = err.message();
+            eprintln!("error: {msg}");
             if json {
                 // `--json` promises one document on stdout, failures included.
                 let doc = serde_json::json!({
                     "success": false,
                     "exit_code": err.exit_code(),
-                    "error": err.to_string(),
+                    "error": msg,
                 });
                 println!("{doc}");
             }

@@ -303,7 +303,7 @@ fn unknown_host_key_is_refused() {
     let r = lab.lvslab(&["ping"]);
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(
-        r.stdout.contains("Host key verification failed"),
+        r.stdout.contains("host key verification failed"),
         "{}",
         r.all()
     );

@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 
 use crate::modules::probe::Probes;
 use crate::modules::{CmdLog, Cx, Diff, ModuleError, NodeState};
-use crate::plan::{is_secret, resolve_templated, Conn, Plan};
+use crate::plan::{resolve_templated, Conn, Plan};
 use crate::playbook::Task;
 use crate::ssh::{Connector, Local, Transport};
 pub(crate) use events::{Event, Failure, HostResult, Status};
@@ -67,38 +67,15 @@ enum Step {
 
 /// Replace every secret value in `s`.
 pub(crate) fn redact(s: &str, secrets: &[String]) -> String {
-    let mut out = s.to_string();
-    for sec in secrets {
-        if !sec.is_empty() && out.contains(sec.as_str()) {
-            out = out.replace(sec.as_str(), "********");
-        }
-    }
-    out
+    crate::secret::redact_with(s, secrets)
 }
 
-/// Values of secret-named variables, at any depth (`hostvars.node04.keepalived_auth_pass`).
-fn collect_secrets(vars: &Map<String, Json>, out: &mut Vec<String>, depth: usize) {
-    for (k, v) in vars {
-        match v {
-            Json::String(s) if is_secret(k) => out.push(s.clone()),
-            Json::Number(n) if is_secret(k) => out.push(n.to_string()),
-            Json::Object(m) if depth < 4 => collect_secrets(m, out, depth + 1),
-            _ => {}
-        }
-    }
-}
-
+/// The secret values (and their redacted forms) among `vars`, longest first.
 fn secrets_of(vars: &Map<String, Json>) -> Vec<String> {
-    let mut out = Vec::new();
-    collect_secrets(vars, &mut out, 0);
-    out.retain(|s| s.len() >= 2 && !crate::template::is_templated(s));
-    // keepalived uses only the first 8 characters of auth_pass: hide those too.
-    let short: Vec<String> = out
+    let mut out: Vec<String> = crate::secret::secret_values(vars)
         .iter()
-        .filter(|s| s.chars().count() > 8)
-        .map(|s| s.chars().take(8).collect())
+        .flat_map(|v| crate::secret::forms(v))
         .collect();
-    out.extend(short);
     out.sort_by_key(|s| std::cmp::Reverse(s.len()));
     out.dedup();
     out
@@ -505,7 +482,11 @@ fn task_args(
     if !cond_ok(sh, &task.when, ctx).map_err(ModuleError::msg)? {
         return Ok(None);
     }
-    match sh.plan.templates.render_value(&task.args.to_json(), ctx) {
+    let rendered =
+        sh.plan
+            .templates
+            .render_args(&task.args.to_json(), ctx, task.module.shell_args());
+    match rendered {
         Ok(Json::Object(m)) => Ok(Some(m)),
         Ok(_) => Ok(Some(Map::new())),
         Err(e) => Err(ModuleError::msg(format!(
@@ -863,27 +844,4 @@ fn finish(sh: &Shared, h: HostRun, mut r: HostResult, task: &Task) -> HostRun {
     }
     let _ = sh.tx.send(Event::Result(Box::new(r)));
     h
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redacts_secrets_and_their_keepalived_prefix() {
-        let mut vars = Map::new();
-        vars.insert(
-            "keepalived_auth_pass".into(),
-            Json::String("supersecret99".into()),
-        );
-        vars.insert("lvs_vip".into(), Json::String("10.0.0.50".into()));
-        let s = secrets_of(&vars);
-        assert_eq!(
-            redact("auth_pass supersecret99 / supersec / 10.0.0.50", &s),
-            "auth_pass ******** / ******** / 10.0.0.50"
-        );
-        let nested = serde_json::json!({"hostvars": {"n4": {"other_pass": "n4secret"}}});
-        let s = secrets_of(nested.as_object().unwrap());
-        assert_eq!(redact("x n4secret", &s), "x ********");
-    }
 }

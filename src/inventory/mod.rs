@@ -64,7 +64,13 @@ const GROUP_KEYS: &str = "`hosts`, `vars` or `children`";
 impl Inventory {
     /// Load and validate an inventory file.
     pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
-        let root = yaml::load_file(path)?;
+        let text = yaml::read_file(path)?;
+        Inventory::from_text(path, text)
+    }
+
+    /// Load an inventory from its text (`path` names it in errors and anchors relative paths).
+    pub(crate) fn from_text(path: &Path, text: String) -> Result<Inventory, InventoryError> {
+        let root = yaml::parse(Source::new(path, text)).map_err(LoadError::Syntax)?;
         let src = root.src.clone();
         let mut inv = Inventory {
             path: path.to_path_buf(),
@@ -92,7 +98,28 @@ impl Inventory {
             let depth = if k.name == "all" { 0 } else { 1 };
             inv.load_group(k, v, depth)?;
         }
+        inv.load_secrets()?;
         Ok(inv)
+    }
+
+    /// Names declared secret (`lvslab_secret_vars`), values read from their secret sources
+    /// (`{secret_env: NAME}`, `{secret_file: PATH}`): see `crate::secret`.
+    /// The values of secret variables are known from here on, so even an error found later
+    /// (planning, a bad playbook) cannot print them.
+    fn load_secrets(&mut self) -> Result<(), Diag> {
+        for vars in self.groups.iter().map(|g| &g.vars) {
+            crate::secret::declare_names(vars)?;
+        }
+        for vars in self.hosts.iter().map(|h| &h.vars) {
+            crate::secret::declare_names(vars)?;
+        }
+        let groups = self.groups.iter_mut().map(|g| &mut g.vars);
+        let hosts = self.hosts.iter_mut().map(|h| &mut h.vars);
+        for vars in groups.chain(hosts) {
+            crate::secret::resolve_sources(vars)?;
+            crate::secret::add_named(vars);
+        }
+        Ok(())
     }
 
     fn group_index(&mut self, name: &str, depth: usize) -> usize {

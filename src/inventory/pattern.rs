@@ -13,15 +13,29 @@ pub enum PatternError {
 }
 
 fn glob(pat: &str, s: &str) -> bool {
-    match pat.split_once('*') {
-        None => pat == s,
-        Some((pre, rest)) => {
-            let Some(tail) = s.strip_prefix(pre) else {
-                return false;
-            };
-            (0..=tail.len()).any(|i| tail.is_char_boundary(i) && glob(rest, &tail[i..]))
+    // Iterative, with one backtrack point (the last `*`): time O(len(pat) × len(s)). The
+    // recursive version was exponential in the number of `*` (fuzzing: a 347-byte inventory
+    // took longer than 10 s).
+    let p: Vec<char> = pat.chars().collect();
+    let t: Vec<char> = s.chars().collect();
+    let (mut i, mut j) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while j < t.len() {
+        if i < p.len() && p[i] == '*' {
+            star = Some((i, j));
+            i += 1;
+        } else if i < p.len() && p[i] == t[j] {
+            i += 1;
+            j += 1;
+        } else if let Some((si, sj)) = star {
+            star = Some((si, sj + 1));
+            i = si + 1;
+            j = sj + 1;
+        } else {
+            return false;
         }
     }
+    p[i..].iter().all(|c| *c == '*')
 }
 
 fn term<'a>(inv: &'a Inventory, name: &str) -> Result<Vec<&'a str>, PatternError> {
@@ -77,4 +91,38 @@ pub(super) fn resolve(inv: &Inventory, pattern: &str) -> Result<Vec<String>, Pat
         .filter(|h| !not.contains(h))
         .map(str::to_string)
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob;
+
+    #[test]
+    fn glob_matches_like_a_shell_star() {
+        for (p, s, want) in [
+            ("web*", "web-1", true),
+            ("*-1", "web-1", true),
+            ("w*b*1", "web-1", true),
+            ("w*x*1", "web-1", false),
+            ("*", "", true),
+            ("a*", "", false),
+            ("**a**", "bab", true),
+            ("é*ü", "é-ü", true),
+            ("exact", "exact", true),
+            ("exact", "exactly", false),
+        ] {
+            assert_eq!(glob(p, s), want, "{p} ~ {s}");
+        }
+    }
+
+    /// Fuzzing regression (fuzz/artifacts/inventory/timeout-77113f3b…): a pattern of many `*`
+    /// against a long name that does not match took exponential time.
+    #[test]
+    fn many_stars_take_linear_time() {
+        let pat = format!("{}x", "*E".repeat(40));
+        let name = "E".repeat(200);
+        // The exponential version never returns here (about 200^40 steps).
+        assert!(!glob(&pat, &name));
+        assert!(glob(&pat, &format!("{name}x")));
+    }
 }

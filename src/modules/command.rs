@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value as Json};
 
+use super::operand::path_word;
 use super::{opt, Arg, Args, Cx, Module, ModuleError, Outcome, Ty};
 use crate::ssh::{argv, quote, BoxFuture};
 use crate::yaml::{Diag, Key, Node};
@@ -98,10 +99,10 @@ async fn run_line(line: String, a: Args<'_>, cx: &mut Cx<'_>) -> Result<Outcome,
     if creates.is_some() || removes.is_some() {
         let mut test = String::from("true");
         if let Some(c) = &creates {
-            test.push_str(&format!(" && ! test -e {}", quote(c)));
+            test.push_str(&format!(" && ! test -e {}", quote(&path_word(c))));
         }
         if let Some(r) = &removes {
-            test.push_str(&format!(" && test -e {}", quote(r)));
+            test.push_str(&format!(" && test -e {}", quote(&path_word(r))));
         }
         if !cx.query(&[], &test).await?.ok() {
             out.msg = Some(match creates {
@@ -122,7 +123,7 @@ async fn run_line(line: String, a: Args<'_>, cx: &mut Cx<'_>) -> Result<Outcome,
         return Ok(out);
     }
     let line = match a.str("chdir") {
-        Some(d) => format!("cd {} && {line}", quote(&d)),
+        Some(d) => format!("cd {} && {line}", quote(&path_word(&d))),
         None => line,
     };
     let stdin = a.str("stdin").map(|s| format!("{s}\n").into_bytes());
@@ -168,6 +169,9 @@ impl Module for Command {
     fn free_form(&self) -> Option<&'static str> {
         Some("cmd")
     }
+    fn shell_args(&self) -> &'static [&'static str] {
+        &["cmd"]
+    }
     fn validate(&self, args: &Node, key: &Key) -> Result<(), Diag> {
         let has_cmd = args.get("cmd").is_some();
         let has_argv = args.get("argv").is_some();
@@ -210,6 +214,9 @@ impl Module for Shell {
     fn free_form(&self) -> Option<&'static str> {
         Some("cmd")
     }
+    fn shell_args(&self) -> &'static [&'static str] {
+        &["cmd"]
+    }
     fn validate(&self, args: &Node, key: &Key) -> Result<(), Diag> {
         if args.get("cmd").is_none() {
             return Err(Diag::at_key(
@@ -230,6 +237,7 @@ impl Module for Shell {
             let a = Args(args);
             let cmd = a.req("cmd")?;
             let sh = a.str("executable").unwrap_or_else(|| "/bin/sh".into());
+            super::operand::name("executable", &sh)?;
             run_line(argv(&[sh.as_str(), "-c", cmd.as_str()]), a, cx).await
         })
     }

@@ -32,10 +32,17 @@ impl Module for File {
         Box::pin(async move {
             let a = Args(args);
             let path = a.req("path")?;
+            super::operand::abs_path("path", &path)?;
             let state = a.str("state").unwrap_or_else(|| "file".into());
             let mode = a.mode()?;
             let owner = a.str("owner");
             let group = a.str("group");
+            if let Some(o) = &owner {
+                super::operand::name("owner", o)?;
+            }
+            if let Some(g) = &group {
+                super::operand::name("group", g)?;
+            }
             let p = quote(&path);
             let o = cx
                 .query_ok(

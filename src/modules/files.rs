@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value as Json};
 
 use super::command::split_words;
-use super::{opt, req, Arg, Args, Cx, Diff, Module, ModuleError, Outcome, Ty};
+use super::{operand, opt, req, Arg, Args, Cx, Diff, Module, ModuleError, Outcome, Ty};
 use crate::ssh::{quote, BoxFuture};
 use crate::yaml::{Diag, Key, Node};
 
@@ -97,12 +97,22 @@ impl Want {
     /// The file `copy` and `template` describe: `dest`, attributes, backup and validate from
     /// the arguments, with the given content.
     pub(crate) fn from_args(a: &Args<'_>, content: Vec<u8>) -> Result<Want, ModuleError> {
+        let dest = a.req("dest")?;
+        operand::abs_path("dest", &dest)?;
+        let owner = a.str("owner");
+        let group = a.str("group");
+        if let Some(o) = &owner {
+            operand::name("owner", o)?;
+        }
+        if let Some(g) = &group {
+            operand::name("group", g)?;
+        }
         Ok(Want {
-            dest: a.req("dest")?,
+            dest,
             content,
             mode: a.mode()?,
-            owner: a.str("owner"),
-            group: a.str("group"),
+            owner,
+            group,
             backup: a.bool("backup")?.unwrap_or(false),
             validate: a.str("validate"),
         })
@@ -113,8 +123,29 @@ fn text(b: &[u8]) -> String {
     String::from_utf8(b.to_vec()).unwrap_or_else(|_| "(binary content)\n".into())
 }
 
+/// A file holding a secret is readable by its owner (and group at most): mode 0600 unless the
+/// task names one, and a named mode that lets others read it (or the group write it) is
+/// refused rather than silently weakened or widened.
+fn secret_mode(w: &mut Want) -> Result<(), ModuleError> {
+    if !crate::secret::contains_secret(&w.content) {
+        return Ok(());
+    }
+    match w.mode {
+        None => w.mode = Some(0o600),
+        Some(m) if m & 0o027 != 0 => {
+            return Err(ModuleError::msg(format!(
+                "{} would hold a secret but mode {m:04o} lets others read it: use 0600 or 0640",
+                w.dest
+            )))
+        }
+        Some(_) => {}
+    }
+    Ok(())
+}
+
 /// Check the destination, then (unless check mode) put the file in place.
-pub(crate) async fn put_file(cx: &mut Cx<'_>, w: Want) -> Result<Outcome, ModuleError> {
+pub(crate) async fn put_file(cx: &mut Cx<'_>, mut w: Want) -> Result<Outcome, ModuleError> {
+    secret_mode(&mut w)?;
     let o = cx
         .query_ok(
             &[format!("file:{}", w.dest)],

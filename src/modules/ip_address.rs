@@ -54,7 +54,12 @@ impl Module for IpAddress {
                 )));
             }
             let dev = a.req("dev")?;
+            super::operand::name("address", &address)?;
+            super::operand::name("device", &dev)?;
             let label = a.str("label");
+            if let Some(l) = &label {
+                super::operand::name("label", l)?;
+            }
             let present = a.str("state").as_deref() != Some("absent");
             let o = cx
                 .query_ok(

@@ -107,8 +107,12 @@ impl Module for Ipvs {
                 "-t"
             };
             let port = a.int("port")?.unwrap_or(0);
-            let svc = format!("{}:{port}", a.req("address")?);
+            let svc = format!(
+                "{}:{port}",
+                super::operand::name("address", &a.req("address")?)?
+            );
             let sched = a.str("scheduler").unwrap_or_else(|| "rr".into());
+            super::operand::name("scheduler", &sched)?;
             let persist = a.int("persistence_timeout")?.unwrap_or(0);
             let present = a.str("state").as_deref() != Some("absent");
             let mut want: BTreeMap<String, (String, i64)> = BTreeMap::new();
@@ -123,6 +127,7 @@ impl Module for Ipvs {
                 })?;
                 let ra = Args(r);
                 let addr = ra.req("address")?;
+                super::operand::name("real server address", &addr)?;
                 let rport = ra.int("port")?.unwrap_or(port);
                 let m = method_flag(&ra.str("method").unwrap_or_else(|| "dr".into()))?;
                 if m != "-m" && rport != port {
@@ -134,6 +139,9 @@ impl Module for Ipvs {
                 want.insert(format!("{addr}:{rport}"), (m.to_string(), w));
             }
             let rules_file = a.str("rules_file");
+            if let Some(f) = &rules_file {
+                super::operand::abs_path("rules_file", f)?;
+            }
             let mut check = String::from("ipvsadm -S -n");
             if let Some(f) = &rules_file {
                 let q = crate::ssh::quote(f);

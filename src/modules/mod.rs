@@ -11,6 +11,7 @@ mod files;
 mod ip_address;
 mod ipvs;
 mod local;
+mod operand;
 mod package;
 pub(crate) mod probe;
 mod restore;
@@ -183,6 +184,11 @@ pub(crate) trait Module: Sync + std::fmt::Debug {
     /// Any argument name is accepted (`set_fact`).
     fn open_args(&self) -> bool {
         false
+    }
+    /// Arguments that are command lines: their `{{ }}` outputs are quoted as shell words when
+    /// rendered, so no variable value can inject shell syntax.
+    fn shell_args(&self) -> &'static [&'static str] {
+        &[]
     }
     /// Runs on the controller only; no remote command.
     fn local_only(&self) -> bool {

@@ -77,6 +77,9 @@ impl Module for Package {
         Box::pin(async move {
             let a = Args(args);
             let names = a.list("name");
+            for n in &names {
+                super::operand::name("package", n)?;
+            }
             let present = !matches!(a.str("state").as_deref(), Some("absent" | "removed"));
             let mgr = cx
                 .fact("pkg_mgr")

@@ -31,6 +31,7 @@ impl Module for Service {
         Box::pin(async move {
             let a = Args(args);
             let name = a.req("name")?;
+            super::operand::name("service", &name)?;
             let state = a.str("state");
             let enabled = a.bool("enabled")?;
             let systemd = cx.fact("service_mgr").and_then(Json::as_str) == Some("systemd");

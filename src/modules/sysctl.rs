@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value as Json};
 
-use super::{choice, opt, req, Arg, Args, Cx, Diff, Module, ModuleError, Outcome, Ty};
+use super::{choice, operand, opt, req, Arg, Args, Cx, Diff, Module, ModuleError, Outcome, Ty};
 use crate::ssh::{argv, quote, BoxFuture};
 
 #[derive(Debug)]
@@ -72,14 +72,24 @@ impl Module for Sysctl {
         Box::pin(async move {
             let a = Args(args);
             let name = a.req("name")?;
+            operand::name("kernel parameter", &name)?;
+            if name.contains('=') {
+                return Err(ModuleError::msg(format!(
+                    "kernel parameter `{name}` contains `=` (expected a name like net.ipv4.ip_forward)"
+                )));
+            }
             let present = a.str("state").as_deref() != Some("absent");
             let value = a.str("value");
+            if let Some(v) = &value {
+                operand::line_value(&format!("value of {name}"), v)?;
+            }
             if present && value.is_none() {
                 return Err(ModuleError::msg(
                     "`value` is required when state is present",
                 ));
             }
             let file = a.str("sysctl_file").unwrap_or_else(|| DEFAULT_FILE.into());
+            operand::abs_path("sysctl_file", &file)?;
             let f = quote(&file);
             // The file is read with shell builtins (a program started costs on a slow node); the
             // live value needs `sysctl`: /proc/sys answers a byte-wise `read` with one byte.

@@ -41,6 +41,7 @@ impl Module for WaitFor {
                 });
             }
             let host = a.str("host").unwrap_or_else(|| "127.0.0.1".into());
+            super::operand::name("host", &host)?;
             let port = a.int("port")?.unwrap_or(0);
             let started = a.str("state").as_deref() != Some("stopped");
             let timeout = a.int("timeout")?.unwrap_or(300).max(0);

@@ -89,6 +89,16 @@ impl Plan {
     pub(crate) fn play(&self, p: &PlannedPlay) -> &Play {
         &self.playbook.plays[p.index]
     }
+
+    /// `--accept-new-host-keys`: hosts not yet in known_hosts get their key recorded; a
+    /// changed key is still refused.
+    pub(crate) fn accept_new_host_keys(&mut self) {
+        for h in self.hosts.values_mut() {
+            if let Conn::Ssh(p) = &mut h.conn {
+                p.accept_new_host_keys = true;
+            }
+        }
+    }
 }
 
 /// What the command line asked for.
@@ -106,7 +116,7 @@ pub(crate) struct Request<'a> {
 /// Print the plan's warnings (stderr; before any output of the run).
 pub(crate) fn print_warnings(plan: &Plan) {
     for w in &plan.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", crate::secret::redact(&w.to_string()));
     }
 }
 
@@ -170,10 +180,17 @@ pub(crate) fn ping_playbook() -> Playbook {
 pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
     let inv = Inventory::load(req.inventory)?;
     let extra = parse_extra(req.extra_vars)?;
-    let playbook = match req.playbook {
+    let mut playbook = match req.playbook {
         Some(p) => Playbook::load(p)?,
         None => ping_playbook(),
     };
+    for play in &mut playbook.plays {
+        crate::secret::declare_names(&play.vars)?;
+        crate::secret::resolve_sources(&mut play.vars)?;
+        for t in play.tasks.iter_mut().chain(play.handlers.iter_mut()) {
+            crate::secret::resolve_sources(&mut t.vars)?;
+        }
+    }
     let limit: Option<Vec<String>> = match req.limit {
         None => None,
         Some(l) => {
@@ -261,6 +278,7 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
             .into());
         }
         if let Ok(ctx) = &resolved {
+            crate::secret::add_vars(ctx);
             let own: HashMap<String, &Node> = nodes
                 .iter()
                 .filter(|(k, _)| !extra.contains_key(k.as_str()))
@@ -281,6 +299,20 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
                 state_file,
             },
         );
+    }
+    for (k, v) in &extra {
+        if let (true, Json::String(s)) = (is_secret(k), v) {
+            crate::secret::add_value(s);
+        }
+    }
+    for play in &playbook.plays {
+        for (k, v) in &play.vars {
+            if let (true, Value::Str(s)) = (is_secret(&k.name), &v.v) {
+                if !template::is_templated(s) {
+                    crate::secret::add_value(s);
+                }
+            }
+        }
     }
     let warnings = match (req.lvs, hostvars.as_object()) {
         (true, Some(hv)) => lvs::check(&inv, hv, &extra)?,
@@ -482,6 +514,7 @@ fn connection(
         known_hosts,
         proxy_command,
         options,
+        accept_new_host_keys: false,
     }))
 }
 

@@ -1,19 +1,15 @@
 //! Variable resolution and secrets. Values may be templates referring to other variables
 //! (`vip_cidr: "{{ lvs_vip }}/32"`): they are rendered in passes until nothing changes; values
-//! that need facts or registered results stay templated until run time. Variables whose name
-//! ends in `_pass`, `_password`, `_secret` or `_token` are secrets, redacted from all output.
+//! that need facts or registered results stay templated until run time. Which variables are
+//! secrets is decided in `crate::secret`.
 
 use serde_json::{Map, Value as Json};
 
 use crate::template::{is_templated, TemplateError, Templates};
 
-/// Is a variable with this name a secret?
+/// Is a variable with this name a secret? (See `crate::secret`.)
 pub(crate) fn is_secret(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    ["_pass", "_password", "_secret", "_token", "_passwd"]
-        .iter()
-        .any(|s| n.ends_with(s))
-        || n == "password"
+    crate::secret::is_secret_name(name)
 }
 
 pub(crate) fn has_template(v: &Json) -> bool {

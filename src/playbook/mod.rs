@@ -133,7 +133,13 @@ fn conditions(n: &Node) -> Result<Vec<Node>, Diag> {
 
 impl Playbook {
     pub(crate) fn load(path: &Path) -> Result<Playbook, PlaybookError> {
-        let root = yaml::load_file(path)?;
+        let text = yaml::read_file(path)?;
+        Playbook::from_text(path, text)
+    }
+
+    /// Load a playbook from its text (`path` names it in errors).
+    pub(crate) fn from_text(path: &Path, text: String) -> Result<Playbook, PlaybookError> {
+        let root = yaml::parse(yaml::Source::new(path, text)).map_err(LoadError::Syntax)?;
         let plays_n = root.as_seq("a list of plays")?;
         if matches!(root.v, Value::Null) {
             return Err(Diag::at(&root, "the playbook is empty")

@@ -2,7 +2,8 @@
 //! task, elapsed) with results printed above; otherwise plain lines. `--diff` adds unified
 //! diffs, `-v` the remote commands, `-vv` their output. At the end: the recap and, with
 //! `--json`, one JSON document on stdout (human output then goes to stderr). Only this module
-//! writes to the terminal.
+//! writes to the terminal, and everything it writes is redacted (`crate::secret`) on the way out:
+//! the executor already redacts by variable, this catches a secret value under any name.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -157,7 +158,9 @@ pub(crate) fn failure_text(r: &HostResult) -> String {
 }
 
 impl Reporter {
+    /// Every human line leaves through here, redacted (secret values, whatever their name).
     fn line(&mut self, s: &str) {
+        let s = crate::secret::redact(s);
         match &self.mp {
             Some(mp) => {
                 let _ = mp.println(s);
@@ -364,6 +367,7 @@ impl Reporter {
             if self.opts.command == "ping" {
                 doc["facts"] = Json::Object(self.facts.clone());
             }
+            crate::secret::redact_json(&mut doc);
             let mut so = std::io::stdout();
             let _ = writeln!(
                 so,

@@ -2,6 +2,7 @@
 //! ControlMaster per host, reused by every task) and a local one (module logic tests, and
 //! `ansible_connection: local`), plus the one quoting function every remote word goes through.
 
+mod host_key;
 mod local;
 mod quote;
 mod session;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::AsyncWriteExt;
 
-use super::{BoxFuture, Output, Transport, TransportError};
+use super::{host_key, BoxFuture, Output, Transport, TransportError};
 
 /// How to reach one host (from its inventory variables and the lab route).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +23,8 @@ pub(crate) struct SshParams {
     pub(crate) proxy_command: Option<String>,
     /// Further ssh_config options (`ansible_ssh_common_args: -o Key=Value`).
     pub(crate) options: Vec<(String, String)>,
+    /// Record the key of a host not yet known (`accept-new`); a changed key is still refused.
+    pub(crate) accept_new_host_keys: bool,
 }
 
 /// Opens ssh connections for one run; owns the directory holding the control sockets.
@@ -89,12 +91,16 @@ impl Connector {
         p: &SshParams,
     ) -> Result<Box<dyn Transport>, TransportError> {
         let mut b = SessionBuilder::default();
-        b.known_hosts_check(KnownHosts::Strict)
-            .control_directory(self.dir.path())
-            .connect_timeout(Duration::from_secs(10))
-            // A node that dies mid-run (no RST, no FIN) is given up after 3 unanswered
-            // keepalives, ~15 s, and reported unreachable; the other hosts go on.
-            .server_alive_interval(Duration::from_secs(5));
+        b.known_hosts_check(if p.accept_new_host_keys {
+            KnownHosts::Add
+        } else {
+            KnownHosts::Strict
+        })
+        .control_directory(self.dir.path())
+        .connect_timeout(Duration::from_secs(10))
+        // A node that dies mid-run (no RST, no FIN) is given up after 3 unanswered
+        // keepalives, ~15 s, and reported unreachable; the other hosts go on.
+        .server_alive_interval(Duration::from_secs(5));
         if let Some(port) = p.port {
             b.port(port);
         }
@@ -107,19 +113,70 @@ impl Connector {
         if let Some(kh) = &p.known_hosts {
             b.user_known_hosts_file(kh);
         }
-        if let Some(cfg) = self.config_for(name, p)? {
+        let cfg = self.config_for(name, p)?;
+        if let Some(cfg) = &cfg {
             b.config_file(cfg);
         }
-        let session = b
-            .connect_mux(&p.address)
-            .await
-            .map_err(|e| TransportError(ssh_reason(&e)))?;
+        let session = match b.connect_mux(&p.address).await {
+            Ok(s) => s,
+            Err(e) => {
+                let reason = ssh_reason(&e);
+                return Err(TransportError(match host_key::classify(&reason) {
+                    Some(problem) => {
+                        let offered = offered_key(p, cfg.as_deref()).await;
+                        let known = p
+                            .known_hosts
+                            .as_ref()
+                            .map(|k| k.display().to_string())
+                            .unwrap_or_else(|| "~/.ssh/known_hosts".into());
+                        host_key::explain(
+                            &problem,
+                            &host_key::known_hosts_name(&p.address, p.port),
+                            &known,
+                            offered,
+                            p.accept_new_host_keys,
+                        )
+                    }
+                    None => reason,
+                }));
+            }
+        };
         Ok(Box::new(Ssh {
             session: Mutex::new(Some(Arc::new(session))),
             marker: self.marker.clone(),
             host: name.to_string(),
         }))
     }
+}
+
+/// The type and fingerprint of the key the host offers, for a host key error: one more ssh
+/// attempt that trusts no key at all (so it stops right after the key exchange, before
+/// authenticating) with ssh's debug log, which names the key it was shown.
+async fn offered_key(p: &SshParams, config: Option<&std::path::Path>) -> Option<(String, String)> {
+    let mut c = tokio::process::Command::new("ssh");
+    c.args(["-o", "LogLevel=DEBUG1", "-o", "BatchMode=yes"])
+        .args(["-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=10"])
+        .args(["-o", "UserKnownHostsFile=/dev/null"])
+        .args(["-o", "GlobalKnownHostsFile=/dev/null"]);
+    if let Some(cfg) = config {
+        c.arg("-F").arg(cfg);
+    }
+    if let Some(port) = p.port {
+        c.arg("-p").arg(port.to_string());
+    }
+    if let Some(user) = &p.user {
+        c.arg("-l").arg(user);
+    }
+    c.arg("--").arg(&p.address).arg("true");
+    c.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(15), c.output())
+        .await
+        .ok()?
+        .ok()?;
+    host_key::offered_fingerprint(&String::from_utf8_lossy(&out.stderr))
 }
 
 /// ssh's own words for a failure (the source chain of openssh's error).

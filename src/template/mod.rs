@@ -5,7 +5,13 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use minijinja::{Environment, UndefinedBehavior, Value};
+mod limits;
+
+use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
+
+/// The name command lines are rendered under: every `{{ }}` output becomes one quoted shell
+/// word, so a variable's value can never become shell syntax (`| safe` opts out on purpose).
+const SHELL_TEMPLATE: &str = "<shell command>";
 use serde_json::{Map, Value as Json};
 
 /// The shared template environment.
@@ -23,6 +29,30 @@ pub struct TemplateError {
     pub(crate) line: Option<usize>,
     /// Byte offset inside the template text, when known.
     pub(crate) offset: Option<usize>,
+}
+
+/// Where `}}` closes the top level of an expression (outside string literals and brackets), if
+/// it does: minijinja's lexer would end the expression there.
+fn top_level_variable_end(src: &str) -> Option<usize> {
+    let b = src.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            q @ (b'\'' | b'"') => {
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'(' | b'[' | b'{' => depth += 1,
+            b'}' if depth == 0 && b.get(i + 1) == Some(&b'}') => return Some(i),
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Does this string need rendering at all?
@@ -89,9 +119,29 @@ impl Templates {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_trim_blocks(true);
+        env.set_fuel(Some(limits::FUEL));
         env.set_keep_trailing_newline(true);
         env.add_filter("bool", to_bool);
-        env.add_filter("quote", |s: String| crate::ssh::quote(&s));
+        // Already a shell word: marked safe so shell escaping (below) leaves it alone.
+        env.add_filter("quote", |s: String| {
+            Value::from_safe_string(crate::ssh::quote(&s))
+        });
+        env.set_auto_escape_callback(|name| {
+            if name == SHELL_TEMPLATE {
+                AutoEscape::Custom("shell")
+            } else {
+                minijinja::default_auto_escape_callback(name)
+            }
+        });
+        env.set_formatter(|out, state, value| {
+            limits::check_printable(value)?;
+            if state.auto_escape() == AutoEscape::Custom("shell") && !value.is_safe() {
+                out.write_str(&crate::ssh::quote(&value.to_string()))?;
+                Ok(())
+            } else {
+                minijinja::escape_formatter(out, state, value)
+            }
+        });
         env.add_filter("to_json", |v: Value| {
             serde_json::to_string(&v).unwrap_or_default()
         });
@@ -171,7 +221,12 @@ impl Templates {
             .into_iter()
             .filter(|v| !ctx.contains_key(v))
             .collect();
-        let msg = if e.kind() == minijinja::ErrorKind::UndefinedError && !missing.is_empty() {
+        let msg = if e.kind() == minijinja::ErrorKind::OutOfFuel {
+            format!(
+                "too much work: rendering stopped after {} steps (a loop far too large?)",
+                limits::FUEL
+            )
+        } else if e.kind() == minijinja::ErrorKind::UndefinedError && !missing.is_empty() {
             let names: Vec<String> = missing.iter().map(|m| format!("`{m}`")).collect();
             format!("undefined variable {}", names.join(", "))
         } else {
@@ -204,9 +259,25 @@ impl Templates {
             .collect()
     }
 
+    /// Compile an expression. minijinja's expression lexer starts inside `{{ }}`, so a `}}` at
+    /// the top level ends it, and anything after that makes it panic (found by fuzzing
+    /// `when: "}} x"`): such expressions are refused here as the syntax error they are.
+    fn expression<'s>(
+        &'s self,
+        src: &'s str,
+    ) -> Result<minijinja::Expression<'s, 's>, minijinja::Error> {
+        if top_level_variable_end(src).is_some() {
+            return Err(minijinja::Error::new(
+                minijinja::ErrorKind::SyntaxError,
+                "unexpected `}}` in an expression",
+            ));
+        }
+        self.env.compile_expression(src)
+    }
+
     /// Variables an expression (`when:`) reads.
     pub(crate) fn undeclared_expr(&self, src: &str) -> HashSet<String> {
-        match self.env.compile_expression(src) {
+        match self.expression(src) {
             Ok(e) => e
                 .undeclared_variables(false)
                 .into_iter()
@@ -226,8 +297,7 @@ impl Templates {
 
     /// Check an expression's syntax without evaluating it.
     pub(crate) fn check_expr_syntax(&self, src: &str) -> Result<(), TemplateError> {
-        self.env
-            .compile_expression(src)
+        self.expression(src)
             .map(|_| ())
             .map_err(|e| self.explain(&e, src, &Map::new()))
     }
@@ -238,14 +308,67 @@ impl Templates {
         src: &str,
         ctx: &Map<String, Json>,
     ) -> Result<String, TemplateError> {
+        self.render_named("<string>", src, ctx)
+    }
+
+    /// Render a command line (`shell`, `command`'s `cmd`): each expression's output is quoted
+    /// as one shell word; `| quote` and `| safe` output is left as it is.
+    pub(crate) fn render_shell(
+        &self,
+        src: &str,
+        ctx: &Map<String, Json>,
+    ) -> Result<String, TemplateError> {
+        self.render_named(SHELL_TEMPLATE, src, ctx)
+    }
+
+    /// The template's name chooses its escaping (see the auto-escape callback).
+    fn render_named(
+        &self,
+        name: &str,
+        src: &str,
+        ctx: &Map<String, Json>,
+    ) -> Result<String, TemplateError> {
         if !is_templated(src) {
             return Ok(src.to_string());
         }
         let t = self
             .env
-            .template_from_str(src)
+            .template_from_named_str(name, src)
             .map_err(|e| self.explain(&e, src, ctx))?;
-        t.render(ctx).map_err(|e| self.explain(&e, src, ctx))
+        let mut out = limits::Bounded::default();
+        match t.render_captured_to(ctx, &mut out) {
+            Ok(_) => Ok(String::from_utf8_lossy(&out.buf).into_owned()),
+            Err(_) if out.overflow => Err(TemplateError {
+                msg: format!("rendered text larger than {} MiB", limits::MAX_OUTPUT >> 20),
+                line: None,
+                offset: None,
+            }),
+            Err(e) => Err(self.explain(&e, src, ctx)),
+        }
+    }
+
+    /// Render a module's arguments: `shell_args` are command lines ([`Self::render_shell`]),
+    /// everything else as [`Self::render_value`].
+    pub(crate) fn render_args(
+        &self,
+        args: &Json,
+        ctx: &Map<String, Json>,
+        shell_args: &[&str],
+    ) -> Result<Json, TemplateError> {
+        let Json::Object(m) = args else {
+            return self.render_value(args, ctx);
+        };
+        let mut out = Map::new();
+        for (k, v) in m {
+            let r = match v {
+                Json::String(s) if shell_args.contains(&k.as_str()) => {
+                    Json::String(self.render_shell(s, ctx)?)
+                }
+                other => self.render_value(other, ctx)?,
+            };
+            out.insert(k.clone(), r);
+        }
+        Ok(Json::Object(out))
     }
 
     /// Render one argument value: strings are rendered; a string that is exactly one
@@ -279,8 +402,7 @@ impl Templates {
             Json::String(s) if is_templated(s) => {
                 if let Some(expr) = single_expression(s) {
                     let e = self
-                        .env
-                        .compile_expression(expr)
+                        .expression(expr)
                         .map_err(|e| self.explain(&e, expr, ctx))?;
                     let out = e.eval(ctx).map_err(|e| self.explain(&e, expr, ctx))?;
                     if out.is_undefined() {
@@ -291,7 +413,11 @@ impl Templates {
                         });
                     }
                     // Strings stay strings; everything else keeps its type.
-                    return Ok(serde_json::to_value(&out).unwrap_or(Json::Null));
+                    return limits::to_json(&out).map_err(|msg| TemplateError {
+                        msg,
+                        line: None,
+                        offset: None,
+                    });
                 }
                 Ok(Json::String(self.render_str(s, ctx)?))
             }
@@ -319,8 +445,7 @@ impl Templates {
     ) -> Result<bool, TemplateError> {
         let expr = single_expression(src.trim()).unwrap_or(src);
         let e = self
-            .env
-            .compile_expression(expr)
+            .expression(expr)
             .map_err(|e| self.explain(&e, expr, ctx))?;
         let v = e.eval(ctx).map_err(|e| self.explain(&e, expr, ctx))?;
         if v.is_undefined() {
@@ -380,6 +505,90 @@ mod tests {
 
     fn ctx(v: Json) -> Map<String, Json> {
         v.as_object().cloned().unwrap()
+    }
+
+    /// Fuzzing regression (fuzz/artifacts/template, input `}}\0`): minijinja's expression lexer
+    /// panicked ("empty lexer stack") on anything after a top-level `}}`.
+    #[test]
+    fn premature_variable_end_in_an_expression_is_an_error_not_a_panic() {
+        let t = Templates::new();
+        let c = ctx(json!({"x": 1}));
+        for src in ["}}\0", "}} x", "x }} and y", "x -}} y"] {
+            let e = t.eval_bool(src, &c).unwrap_err();
+            assert!(
+                e.msg.contains("unexpected `}}` in an expression"),
+                "{src}: {e}"
+            );
+            assert!(t.check_expr_syntax(src).is_err(), "{src}");
+            assert!(t.undeclared_expr(src).is_empty());
+            assert!(t.render_value(&json!("{{ x }} }} x"), &c).is_ok());
+        }
+        assert_eq!(top_level_variable_end("{'a': {'b': 1}} == x"), None);
+        assert_eq!(top_level_variable_end("x == '}}' or x == \"}}\""), None);
+        assert!(t.eval_bool("{'a': {'b': 1}}['a']['b'] == x", &c).unwrap());
+        assert!(!t.eval_bool("'}}' == x", &c).unwrap());
+    }
+
+    /// Fuzzing regressions: renders that would hang or exhaust memory end in an error.
+    #[test]
+    fn runaway_renders_are_bounded() {
+        let t = Templates::new();
+        let c = ctx(json!({}));
+        let e = t
+            .render_str(
+                "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
+                &c,
+            )
+            .unwrap_err();
+        assert!(
+            e.msg.starts_with("too much work: rendering stopped after"),
+            "{e}"
+        );
+        let e = t.render_str("{{ ['x' * 100000] * 100 }}", &c).unwrap_err();
+        assert_eq!(e.msg, "rendered text larger than 4 MiB");
+        let e = t.render_str("{{ [1] * 1000000000 }}", &c).unwrap_err();
+        assert_eq!(
+            e.msg,
+            "invalid operation: value too large: more than 1000000 items"
+        );
+        // The item budget (1 000 000 in use) on a small scale: lazy repetitions stop early.
+        let env = minijinja::Environment::new();
+        for (src, budget) in [
+            ("[1] * 1000000000", 1000),
+            ("[[1] * 100000] * 100000", 1000),
+        ] {
+            let v = env.compile_expression(src).unwrap().eval(()).unwrap();
+            assert_eq!(
+                limits::to_json_within(&v, budget).unwrap_err(),
+                "value too large: more than 1000 items"
+            );
+        }
+        assert_eq!(
+            t.render_value(&json!("{{ [1, [2], {'a': 3}] * 2 }}"), &c)
+                .unwrap(),
+            json!([1, [2], {"a": 3}, 1, [2], {"a": 3}])
+        );
+    }
+
+    #[test]
+    fn command_lines_quote_each_expression_once() {
+        let t = Templates::new();
+        let c = ctx(json!({"x": "a b;$(id)'", "p": "/etc/x.conf", "n": 3}));
+        let q = r#"'a b;$(id)'\'''"#;
+        assert_eq!(
+            t.render_shell("echo {{ x }} {{ p }} {{ n }}", &c).unwrap(),
+            format!("echo {q} /etc/x.conf 3")
+        );
+        assert_eq!(
+            t.render_shell("echo {{ x | quote }} {{ 'a;b' | safe }}", &c)
+                .unwrap(),
+            format!("echo {q} a;b")
+        );
+        // Outside command lines nothing is quoted but what `quote` quotes.
+        assert_eq!(
+            t.render_str("{{ x | quote }} {{ x }}", &c).unwrap(),
+            format!("{q} a b;$(id)'")
+        );
     }
 
     #[test]

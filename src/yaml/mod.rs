@@ -90,7 +90,7 @@ impl fmt::Display for Diag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let line_no = self.pos.line.to_string();
         let pad = " ".repeat(line_no.len());
-        let line = redact_line(self.src.line(self.pos.line));
+        let line = crate::secret::redact(&crate::secret::redact_line(self.src.line(self.pos.line)));
         let line = line.as_str();
         writeln!(f, "{}", self.msg)?;
         writeln!(f, "{pad}——▶ {}", self.location())?;
@@ -112,22 +112,6 @@ impl fmt::Display for Diag {
         }
         Ok(())
     }
-}
-
-/// A source line as shown in an error: the value of a secret variable (`x_pass: ...`) is hidden.
-fn redact_line(line: &str) -> String {
-    let Some((key, value)) = line.split_once(':') else {
-        return line.to_string();
-    };
-    let name = key
-        .trim()
-        .trim_start_matches("- ")
-        .trim_matches(|c| c == '"' || c == '\'' || c == '{' || c == ' ');
-    if value.trim().is_empty() || !crate::plan::is_secret(name) {
-        return line.to_string();
-    }
-    let lead = value.len() - value.trim_start().len();
-    format!("{key}:{}********", &value[..lead])
 }
 
 /// A mapping key with its position.
@@ -248,13 +232,12 @@ impl Node {
     }
 }
 
-/// Read and parse a YAML file into a located tree.
-pub(crate) fn load_file(path: &Path) -> Result<Node, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|e| LoadError::Io {
+/// Read a user file's text.
+pub(crate) fn read_file(path: &Path) -> Result<String, LoadError> {
+    std::fs::read_to_string(path).map_err(|e| LoadError::Io {
         path: path.to_path_buf(),
         source: e,
-    })?;
-    parse(Source::new(path, text)).map_err(LoadError::Syntax)
+    })
 }
 
 /// Errors reading a user file.
@@ -466,7 +449,14 @@ mod tests {
                 .contains("2 │   keepalived_auth_pass: ********\n"),
             "{d}"
         );
-        assert_eq!(redact_line("  lvs_vip: 10.0.0.1"), "  lvs_vip: 10.0.0.1");
+        // Flow style (the leak of issue 7).
+        let n = p("h: {a: 1, keepalived_auth_pass: s3cr3t, b: [x]}\n").unwrap();
+        let d = n.get("h").unwrap().get("b").unwrap().type_error("a string");
+        assert!(
+            d.to_string()
+                .contains("1 │ h: {a: 1, keepalived_auth_pass: ********, b: [x]}\n"),
+            "{d}"
+        );
     }
 
     #[test]
