@@ -14,17 +14,15 @@ pub(crate) use local::Local;
 pub(crate) use quote::{argv, quote};
 pub(crate) use session::{Connector, SshParams};
 
-/// `LVSLAB_TRACE=1`: one stderr line per remote command (host, seconds, first line), to see
-/// where a run's time goes. Commands may hold secrets: for debugging on a lab, not for logs.
+/// `LVSLAB_TRACE=1`: one stderr line per remote command (host, seconds, first line, secrets
+/// redacted), to see where a run's time goes.
 pub(crate) fn trace(host: &str, cmd: &str, started: std::time::Instant) {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     if *ON.get_or_init(|| std::env::var_os("LVSLAB_TRACE").is_some_and(|v| v == "1")) {
         eprintln!(
             "trace: {host} {:.3}s {}",
             started.elapsed().as_secs_f64(),
-            cmd.lines()
-                .next()
-                .unwrap_or("")
+            crate::secret::redact(cmd.lines().next().unwrap_or(""))
                 .chars()
                 .take(90)
                 .collect::<String>()
