@@ -37,15 +37,9 @@ impl Module for Service {
             let systemd = cx.fact("service_mgr").and_then(Json::as_str) == Some("systemd");
             let n = quote(&name);
             let check = if systemd {
-                // One `systemctl` where two would do: every program started costs on a slow
-                // node. `is-enabled` only for what `show` cannot tell (init-script services).
-                format!(
-                    "p=$(systemctl show -p ActiveState -p UnitFileState {n} 2>/dev/null); a=; u=\n\
-                     for l in $p; do case $l in ActiveState=*) a=${{l#*=}};; UnitFileState=*) u=${{l#*=}};; esac; done\n\
-                     echo \"${{a:-inactive}}\"\n\
-                     case $u in ''|generated) systemctl is-enabled {n} 2>/dev/null || echo disabled;; *) echo \"$u\";; esac\n\
-                     true"
-                )
+                // `is-enabled` reads the unit files on disk; `show -p UnitFileState` would give
+                // systemd's cached view, stale after an `enable --no-reload`.
+                format!("systemctl is-active {n} 2>/dev/null; systemctl is-enabled {n} 2>/dev/null; true")
             } else {
                 format!(
                     "if service {n} status >/dev/null 2>&1; then echo active; else echo inactive; fi; \
