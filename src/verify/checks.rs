@@ -369,12 +369,14 @@ pub struct Request {
 pub fn requests(
     spec: &Spec,
     reqs: &[Request],
-    pinned: &BTreeSet<Ipv4Addr>,
+    pinned: &BTreeMap<Ipv4Addr, u32>,
 ) -> (Vec<Check>, BTreeMap<String, u32>) {
     let names: Vec<String> = spec.real_servers.iter().map(|r| r.name.clone()).collect();
     let mut dist: BTreeMap<String, u32> = names.iter().map(|n| (n.clone(), 0)).collect();
     let mut failures = Vec::new();
     let mut by_source: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    // Which real server answered each source, in order (a template running out moves it once).
+    let mut sequence: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for r in reqs {
         match &r.result {
             Ok((200, body)) => match page_names(body, &names) {
@@ -384,7 +386,14 @@ pub fn requests(
                         .source
                         .map(|s| s.to_string())
                         .unwrap_or_else(|| "default".into());
-                    by_source.entry(src).or_default().insert(n.to_string());
+                    by_source
+                        .entry(src.clone())
+                        .or_default()
+                        .insert(n.to_string());
+                    let seq = sequence.entry(src).or_default();
+                    if seq.last().map(String::as_str) != Some(n) {
+                        seq.push(n.to_string());
+                    }
                 }
                 None => failures.push(format!("200 from no known real server: {}", snippet(body))),
             },
@@ -419,9 +428,21 @@ pub fn requests(
     )];
     let sources = by_source.len();
     if spec.persistence > 0 && sources > 0 {
+        let template_ran_out = |s: &str| {
+            sequence.get(s).is_some_and(|q| q.len() == 2)
+                && s.parse::<Ipv4Addr>()
+                    .ok()
+                    .and_then(|a| pinned.get(&a))
+                    .is_some_and(|left| *left <= TEMPLATE_ENDING_SECS)
+        };
+        let expired: Vec<String> = by_source
+            .iter()
+            .filter(|(s, rs)| rs.len() > 1 && template_ran_out(s))
+            .map(|(s, _)| s.clone())
+            .collect();
         let unsticky: Vec<String> = by_source
             .iter()
-            .filter(|(_, rs)| rs.len() > 1)
+            .filter(|(s, rs)| rs.len() > 1 && !template_ran_out(s))
             .map(|(s, rs)| {
                 format!(
                     "{s} -> {}",
@@ -433,8 +454,15 @@ pub fn requests(
             "client",
             "persistence",
             unsticky.is_empty() && sources > 0,
-            if unsticky.is_empty() {
+            if unsticky.is_empty() && expired.is_empty() {
                 format!("persistence {} s: each of {sources} client source address(es) stayed on one real server", spec.persistence)
+            } else if unsticky.is_empty() {
+                format!(
+                    "persistence {} s: each client source address stayed on one real server, except {} \
+                     whose template from earlier traffic ran out during the check (it moved once)",
+                    spec.persistence,
+                    expired.join(", ")
+                )
             } else {
                 format!("sources moved between real servers: {}", unsticky.join(", "))
             },
@@ -450,7 +478,7 @@ pub fn requests(
     };
     let pinned_sources = by_source
         .keys()
-        .filter(|s| s.parse::<Ipv4Addr>().is_ok_and(|a| pinned.contains(&a)))
+        .filter(|s| s.parse::<Ipv4Addr>().is_ok_and(|a| pinned.contains_key(&a)))
         .count();
     if spreads && enough && failures.is_empty() && spec.persistence > 0 && pinned_sources > 0 {
         checks.push(Check::new(
@@ -495,13 +523,18 @@ pub fn requests(
 
 /// Client addresses with a persistence template (an `ipvsadm -Lnc` entry with client port 0)
 /// for the service.
-pub fn pinned_sources(spec: &Spec, ipvs_conns: &str) -> BTreeSet<Ipv4Addr> {
+/// The value: seconds the template had left.
+pub fn pinned_sources(spec: &Spec, ipvs_conns: &str) -> BTreeMap<Ipv4Addr, u32> {
     parse::ipvs_conns(ipvs_conns)
         .into_iter()
         .filter(|c| c.source.port() == 0 && c.virtual_addr == spec.service())
-        .map(|c| *c.source.ip())
+        .map(|c| (*c.source.ip(), c.expire_secs.unwrap_or(u32::MAX)))
         .collect()
 }
+
+/// A persistence template with at most this many seconds left may run out while verify sends
+/// its requests: its source may then move, once, to wherever the scheduler puts it next.
+const TEMPLATE_ENDING_SECS: u32 = 15;
 
 /// Direct routing (or TUN/NAT forwarding) proven on held connections: the director's IPVS
 /// table lists them while it has no socket for them, and the real server IPVS chose has the
@@ -791,11 +824,11 @@ mod tests {
         let (checks, dist) = requests(
             &s,
             &[ok(a, "web-1"), ok(b, "web-10"), ok(a, "web-1")],
-            &BTreeSet::new(),
+            &BTreeMap::new(),
         );
         assert!(checks.iter().all(|c| c.ok), "{checks:?}");
         assert_eq!(dist["web-1"], 2);
-        let (checks, _) = requests(&s, &[ok(a, "web-1"), ok(a, "web-10")], &BTreeSet::new());
+        let (checks, _) = requests(&s, &[ok(a, "web-1"), ok(a, "web-10")], &BTreeMap::new());
         let p = checks.iter().find(|c| c.name == "persistence").unwrap();
         assert!(!p.ok);
         let (checks, _) = requests(
@@ -804,7 +837,7 @@ mod tests {
                 source: a,
                 result: Err("timed out".into()),
             }],
-            &BTreeSet::new(),
+            &BTreeMap::new(),
         );
         assert!(!checks[0].ok);
     }
@@ -821,18 +854,58 @@ mod tests {
                 result: Ok((200, "from web-1".into())),
             })
             .collect();
-        let spread = |pinned: &BTreeSet<Ipv4Addr>| {
+        let spread = |pinned: &BTreeMap<Ipv4Addr, u32>| {
             requests(&s, &reqs, pinned)
                 .0
                 .into_iter()
                 .find(|c| c.name == "spread")
                 .unwrap()
         };
-        assert!(!spread(&BTreeSet::new()).ok, "web-10 idle");
-        let skipped = spread(&[a].into());
+        assert!(!spread(&BTreeMap::new()).ok, "web-10 idle");
+        let skipped = spread(&[(a, 50)].into());
         assert!(
             skipped.ok && skipped.detail.starts_with("not checked: 1 of 2"),
             "{skipped:?}"
+        );
+    }
+
+    /// A source whose template was about to run out may move once; otherwise moving fails.
+    #[test]
+    fn a_template_running_out_may_move_a_source_once() {
+        let s = spec();
+        let a = Ipv4Addr::new(10, 9, 0, 1);
+        let reqs: Vec<Request> = ["web-1", "web-1", "web-10", "web-10"]
+            .into_iter()
+            .map(|n| Request {
+                source: Some(a),
+                result: Ok((200, format!("from {n}"))),
+            })
+            .collect();
+        let persistence = |pinned: &BTreeMap<Ipv4Addr, u32>, reqs: &[Request]| {
+            requests(&s, reqs, pinned)
+                .0
+                .into_iter()
+                .find(|c| c.name == "persistence")
+                .unwrap()
+        };
+        let ok = persistence(&[(a, 3)].into(), &reqs);
+        assert!(ok.ok && ok.detail.contains("ran out"), "{ok:?}");
+        assert!(
+            !persistence(&[(a, 40)].into(), &reqs).ok,
+            "40 s left: no excuse"
+        );
+        assert!(
+            !persistence(&BTreeMap::new(), &reqs).ok,
+            "no template: no excuse"
+        );
+        let mut back = reqs.clone();
+        back.push(Request {
+            source: Some(a),
+            result: Ok((200, "from web-1".into())),
+        });
+        assert!(
+            !persistence(&[(a, 3)].into(), &back).ok,
+            "moving twice is not a template running out"
         );
     }
 
@@ -844,7 +917,7 @@ mod tests {
 TCP 00:57  NONE        10.9.0.7:0    10.9.0.99:80  10.9.0.11:80\n\
 TCP 01:57  ESTABLISHED 10.9.0.2:50312 10.9.0.50:80  10.9.0.11:80\n";
         let got = pinned_sources(&s, text);
-        assert_eq!(got, [Ipv4Addr::new(10, 9, 0, 1)].into());
+        assert_eq!(got, [(Ipv4Addr::new(10, 9, 0, 1), 57)].into());
     }
 
     #[test]

@@ -51,6 +51,8 @@ pub fn ip_addrs(text: &str) -> Vec<IfAddr> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IpvsConn {
     pub protocol: String,
+    /// Seconds until the entry expires (`mm:ss`).
+    pub expire_secs: Option<u32>,
     pub state: String,
     pub source: SocketAddrV4,
     pub virtual_addr: SocketAddrV4,
@@ -67,6 +69,9 @@ pub fn ipvs_conns(text: &str) -> Vec<IpvsConn> {
             }
             Some(IpvsConn {
                 protocol: w[0].to_string(),
+                expire_secs: w[1]
+                    .split_once(':')
+                    .and_then(|(m, s)| Some(m.parse::<u32>().ok()? * 60 + s.parse::<u32>().ok()?)),
                 state: w[2].to_string(),
                 source: w[3].parse().ok()?,
                 virtual_addr: w[4].parse().ok()?,
