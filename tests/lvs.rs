@@ -255,16 +255,8 @@ fn life_cycle(inv: &Path, variants: bool) {
                 && detail.contains("persistence 0 (expected 50)"),
             "{detail}"
         );
-        // LVS-NAT under keepalived: real servers route the clients through the VIP.
-        recap(inv, &["setup", "-e", "lvs_method=nat"]);
-        let out = lvslab(inv, &["--json", "verify", "-e", "lvs_method=nat"]);
-        let doc: Value = serde_json::from_slice(&out.stdout).expect("verify JSON");
-        assert!(
-            out.status.success(),
-            "verify of LVS-NAT failed: {:?}",
-            failed_checks(&doc)
-        );
-        // LVS-TUN: the real servers unwrap IP-in-IP on tunl0 and answer the client directly.
+        // LVS-TUN (from DR): the real servers unwrap IP-in-IP on tunl0 and answer the client
+        // directly.
         recap(inv, &["setup", "-e", "lvs_method=tun"]);
         assert_no_changes(
             &recap(inv, &["setup", "-e", "lvs_method=tun"]),
@@ -290,6 +282,15 @@ fn life_cycle(inv: &Path, variants: bool) {
                 "TUN verify ran `{must}`: {passed_names:?}"
             );
         }
+        // LVS-NAT under keepalived: real servers route the clients through the VIP.
+        recap(inv, &["setup", "-e", "lvs_method=nat"]);
+        let out = lvslab(inv, &["--json", "verify", "-e", "lvs_method=nat"]);
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("verify JSON");
+        assert!(
+            out.status.success(),
+            "verify of LVS-NAT failed: {:?}",
+            failed_checks(&doc)
+        );
         // Back to ha and DR: keepalived takes the table over again.
         recap(inv, &["setup"]);
         let (passed, doc) = verify(inv);
