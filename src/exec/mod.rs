@@ -352,7 +352,8 @@ async fn connect(sh: &Shared, mut h: HostRun) -> HostRun {
         .filter(|pp| pp.hosts.contains(&h.name))
         .any(|pp| sh.plan.play(pp).gather_facts);
     // Without facts the tasks' queries are known already: they ride along.
-    let token = crate::modules::probe::token();
+    use crate::modules::probe;
+    let token = probe::token();
     let ahead = if gather {
         Vec::new()
     } else {
@@ -363,32 +364,26 @@ async fn connect(sh: &Shared, mut h: HostRun) -> HostRun {
     } else if ahead.is_empty() {
         crate::facts::minimal_script(&hp.state_file)
     } else {
-        format!(
-            "{}printf '\\n%s\\n' '{token}-facts'\n{}",
-            crate::facts::minimal_script(&hp.state_file),
-            crate::modules::probe::batch_script(&ahead, &token)
+        probe::then_queries(
+            &crate::facts::minimal_script(&hp.state_file),
+            &ahead,
+            &token,
         )
     };
     match t.exec(&script, None).await {
-        Ok(mut out) => {
-            if !ahead.is_empty() {
-                let marker = format!("\n{token}-facts\n");
-                if let Some(at) = out
-                    .stdout
-                    .windows(marker.len())
-                    .position(|w| w == marker.as_bytes())
-                {
-                    let rest = out.stdout.split_off(at);
-                    let batch = &rest[marker.len()..];
-                    if let Some(answers) =
-                        crate::modules::probe::parse_batch(batch, &token, ahead.len())
-                    {
-                        for (q, a) in ahead.iter().zip(answers) {
-                            h.probes.store(q, a);
-                        }
-                    }
+        Ok(out) => {
+            let out = if ahead.is_empty() {
+                out
+            } else if let Some((own, answers)) =
+                probe::split_then_queries(&out, &token, ahead.len())
+            {
+                for (q, a) in ahead.iter().zip(answers) {
+                    h.probes.store(q, a);
                 }
-            }
+                own
+            } else {
+                out
+            };
             let (facts, state) = crate::facts::parse(&out.stdout_str());
             h.root = facts.get("user_id").and_then(Json::as_str) == Some("0");
             h.state = NodeState::new(&hp.state_file, &state);

@@ -9,6 +9,7 @@ use serde_json::{Map, Value as Json};
 use super::{context, item_context, loop_items, task_args, HostRun, Shared};
 use crate::modules::probe::{self, Probes, Query};
 use crate::modules::Cx;
+use crate::plan::PlannedPlay;
 use crate::playbook::Task;
 use crate::ssh::Local;
 
@@ -44,15 +45,9 @@ pub(super) async fn queries_ahead(
         .plays
         .iter()
         .skip_while(|pp| pp.index != play)
-        .skip(1)
-        .filter(|pp| pp.hosts.contains(&h.name));
-    for pp in later {
-        for t in &sh.plan.playbook.plays[pp.index].tasks {
-            want.extend(discover(sh, h, pp.index, t).await);
-        }
-    }
-    let mut seen = std::collections::HashSet::new();
-    want.retain(|q| !h.probes.has(&q.line) && seen.insert(q.line.clone()));
+        .skip(1);
+    want.extend(discover_plays(sh, h, later).await);
+    let want = distinct(want, &h.probes);
     if want.is_empty() {
         return;
     }
@@ -74,14 +69,29 @@ pub(super) async fn queries_ahead(
 /// The queries of every task of every play of `h`, as far as they can be known now (for a run
 /// that gathers no facts, they travel with the first round trip).
 pub(super) async fn everything(sh: &Shared, h: &HostRun) -> Vec<Query> {
+    let want = discover_plays(sh, h, sh.plan.plays.iter()).await;
+    distinct(want, &h.probes)
+}
+
+/// The queries of every task of those of `plays` that `h` is in.
+async fn discover_plays<'a>(
+    sh: &Shared,
+    h: &HostRun,
+    plays: impl Iterator<Item = &'a PlannedPlay>,
+) -> Vec<Query> {
     let mut want = Vec::new();
-    for pp in sh.plan.plays.iter().filter(|pp| pp.hosts.contains(&h.name)) {
+    for pp in plays.filter(|pp| pp.hosts.contains(&h.name)) {
         for t in &sh.plan.playbook.plays[pp.index].tasks {
             want.extend(discover(sh, h, pp.index, t).await);
         }
     }
+    want
+}
+
+/// Each query once, leaving out those already answered.
+fn distinct(mut want: Vec<Query>, probes: &Probes) -> Vec<Query> {
     let mut seen = std::collections::HashSet::new();
-    want.retain(|q| seen.insert(q.line.clone()));
+    want.retain(|q| !probes.has(&q.line) && seen.insert(q.line.clone()));
     want
 }
 

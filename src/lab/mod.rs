@@ -91,16 +91,7 @@ pub fn run(cmd: &LabCommand, cli: &Cli) -> Result<ExitCode, LabError> {
 /// `lab ssh NODE [COMMAND...]`: a shell, or one command; exits with ssh's status.
 fn ssh_node(inventory: &Path, name: &str, command: &[String]) -> Result<ExitCode, LabError> {
     let topo = topology::load(inventory)?;
-    let node = topo.node(name).ok_or_else(|| LabError::UnknownNode {
-        node: name.to_string(),
-        lab: topo.lab_name.clone(),
-        known: topo
-            .nodes
-            .iter()
-            .map(|n| n.name.clone())
-            .collect::<Vec<_>>()
-            .join(", "),
-    })?;
+    let node = &topo.nodes[ops::node_index(&topo, name)?];
     if !netns::exists(&topo.netns()) {
         return Err(LabError::NotUp(topo.lab_name.clone()));
     }

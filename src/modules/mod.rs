@@ -529,9 +529,9 @@ impl Cx<'_> {
         }
         // The answers this change makes stale are asked again in the same round trip.
         let token = probe::token();
-        let script = probe::with_refresh(cmd, &stale, &token);
+        let script = probe::then_queries(cmd, &stale, &token);
         let out = self.send_unlogged(cmd, &script, stdin).await?;
-        let own = match probe::split_refresh(&out, &token, stale.len()) {
+        let own = match probe::split_then_queries(&out, &token, stale.len()) {
             Some((own, answers)) => {
                 for (q, a) in stale.iter().zip(answers) {
                     self.probes.refresh(q, a);

@@ -155,18 +155,23 @@ pub(crate) fn batch_script(queries: &[Query], token: &str) -> String {
     s
 }
 
-/// A change followed, in the same script, by the queries it made stale: the change's own stdout
-/// ends at a `TOKEN-own STATUS` line, the answers follow as in [`batch_script`].
-pub(crate) fn with_refresh(cmd: &str, stale: &[Query], token: &str) -> String {
+/// A command followed, in the same script, by queries (a change and the answers it made stale;
+/// the facts and the queries of a run without facts): the command's own stdout ends at a
+/// `TOKEN-own STATUS` line, the answers follow as in [`batch_script`].
+pub(crate) fn then_queries(cmd: &str, stale: &[Query], token: &str) -> String {
     format!(
         "( {cmd}\n); s=$?; printf '\\n{token}-own %s\\n' \"$s\"\n{}",
         batch_script(stale, token)
     )
 }
 
-/// The change's own output (stdout before the marker, its status, the whole stderr) and the
-/// fresh answers of [`with_refresh`].
-pub(crate) fn split_refresh(out: &Output, token: &str, n: usize) -> Option<(Output, Vec<Output>)> {
+/// The command's own output (stdout before the marker, its status, the whole stderr) and the
+/// answers of [`then_queries`].
+pub(crate) fn split_then_queries(
+    out: &Output,
+    token: &str,
+    n: usize,
+) -> Option<(Output, Vec<Output>)> {
     let marker = format!("\n{token}-own ");
     let m = marker.as_bytes();
     let a = out.stdout.windows(m.len()).position(|w| w == m)?;
@@ -263,7 +268,7 @@ mod tests {
         let stale = vec![q(&["file:/f"], "echo fresh; echo e >&2")];
         let out = std::process::Command::new("sh")
             .arg("-c")
-            .arg(with_refresh(
+            .arg(then_queries(
                 "printf own; echo oops >&2; exit 4",
                 &stale,
                 &tok,
@@ -275,7 +280,7 @@ mod tests {
             stdout: out.stdout,
             stderr: out.stderr,
         };
-        let (own, answers) = split_refresh(&out, &tok, 1).unwrap();
+        let (own, answers) = split_then_queries(&out, &tok, 1).unwrap();
         assert_eq!(own.status, Some(4));
         assert_eq!(own.stdout, b"own");
         assert_eq!(own.stderr, b"oops\n");
