@@ -22,7 +22,7 @@ use serde_json::Value;
 
 mod lab_util;
 
-use lab_util::{lab_tests_enabled, lvslab, ok, repo, DownAgain};
+use lab_util::{failed_check_details, lab_tests_enabled, lvslab, ok, repo, DownAgain};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -72,13 +72,13 @@ fn verify_passes_within(inv: &Path, secs: u64) {
         if passed {
             return;
         }
-        assert!(Instant::now() < until, "verify passes: {doc}");
+        assert!(
+            Instant::now() < until,
+            "verify passes, failed: {:#?}",
+            failed_check_details(&doc)
+        );
         std::thread::sleep(Duration::from_secs(2));
     }
-}
-
-fn verify_passes(inv: &Path) {
-    verify_passes_within(inv, 0);
 }
 
 /// qemu's pid of a node, from `lab status --json`.
@@ -347,7 +347,9 @@ fn failover_drills_measure_takeover_and_health_checks() {
     assert_eq!(f["restored"], true, "{f}");
     assert_eq!(f["state_before"], f["state_after"]);
     assert_eq!(f["state_after"]["vip_holders"], serde_json::json!([master]));
-    verify_passes(&inv);
+    // The drill's own traffic leaves persistence templates behind (the director's table after
+    // two keepalived restarts); a source may move once while they run out.
+    verify_passes_within(&inv, 60);
 
     ok(&inv, &["teardown"]);
 }

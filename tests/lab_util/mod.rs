@@ -94,3 +94,24 @@ impl Drop for DownAgain {
         }
     }
 }
+
+/// The failed checks of verify's JSON report, each as `host name: detail` (the whole report is
+/// too long for a CI log that keeps only part of the output).
+pub fn failed_check_details(doc: &serde_json::Value) -> Vec<String> {
+    doc["checks"]
+        .as_array()
+        .map(|cs| {
+            cs.iter()
+                .filter(|c| c["ok"] == false)
+                .map(|c| {
+                    format!(
+                        "{} {}: {}",
+                        c["host"].as_str().unwrap_or("?"),
+                        c["name"].as_str().unwrap_or("?"),
+                        c["detail"].as_str().unwrap_or("")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
