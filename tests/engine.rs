@@ -610,7 +610,7 @@ fn copy_into_a_missing_directory_fails_cleanly() {
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("mktemp"), "{}", r.stdout);
+    assert!(r.stdout.contains("cat > \"$tmp\""), "{}", r.stdout);
     assert!(
         r.stdout
             .contains("node01 : ok=0 changed=0 failed=1 unreachable=0"),
@@ -664,24 +664,31 @@ fn queries_ahead_travel_in_one_batch_and_a_change_drops_what_it_made_stale() {
         assert_eq!(f, "two\n", "{n}: the second write saw a stale answer");
         assert_eq!(first.counts(n).1, 4, "{}", first.all());
     }
-    // Already right: the facts and one batch of queries per host, nothing else.
+    // Already right: the facts and one batch of queries per host, nothing else; with the
+    // facts of the run before predicting the queries, the batch rides with the facts.
     lab.write(
         "playbooks/warm.yml",
         "- hosts: all\n  tasks:\n    - name: two\n      copy: {dest: \"{{ node_dir }}/f\", content: \"two\\n\"}\n    - name: other\n      copy: {dest: \"{{ node_dir }}/g\", content: \"g\\n\"}\n- hosts: all\n  tasks:\n    - name: dir\n      file: {path: \"{{ node_dir }}/d\", state: directory}\n",
     );
-    let warm = lab.lvslab_env(
-        &[("LVSLAB_TRACE", "1")],
-        &["--json", "run", "playbooks/warm.yml"],
-    );
-    assert_eq!(warm.code, 0, "{}", warm.all());
-    for n in ["node01", "node02"] {
-        assert_eq!(warm.counts(n).1, 0, "{}", warm.all());
-        let sent = warm
-            .stderr
-            .lines()
-            .filter(|l| l.starts_with(&format!("trace: {n} ")))
-            .count();
-        assert_eq!(sent, 2, "{n}: facts + one batch expected\n{}", warm.stderr);
+    for (cache, round_trips) in [("0", 2), ("1", 1)] {
+        let warm = lab.lvslab_env(
+            &[("LVSLAB_TRACE", "1"), ("LVSLAB_FACTS_CACHE", cache)],
+            &["--json", "run", "playbooks/warm.yml"],
+        );
+        assert_eq!(warm.code, 0, "{}", warm.all());
+        for n in ["node01", "node02"] {
+            assert_eq!(warm.counts(n).1, 0, "{}", warm.all());
+            let sent = warm
+                .stderr
+                .lines()
+                .filter(|l| l.starts_with(&format!("trace: {n} ")))
+                .count();
+            assert_eq!(
+                sent, round_trips,
+                "{n}: facts cache {cache}: {round_trips} round trip(s) expected\n{}",
+                warm.stderr
+            );
+        }
     }
     // No facts wanted: the queries ride with the first (and only) round trip.
     lab.write(
@@ -702,4 +709,55 @@ fn queries_ahead_travel_in_one_batch_and_a_change_drops_what_it_made_stale() {
             .count();
         assert_eq!(sent, 1, "{n}: one round trip expected\n{}", bare.stderr);
     }
+}
+
+/// `overlap: true`: a play waits only for the earlier plays sharing a host with it, so the
+/// play on node02 runs while node01's earlier play is still waiting for it (run one after the
+/// other, node01's wait would time out); a play without `overlap` waits for both. Each play's
+/// report stays one block.
+#[test]
+fn overlapping_plays_run_at_once_and_a_plain_play_waits_for_them() {
+    let lab = Lab::new(2);
+    let shared = lab.path().join("shared");
+    std::fs::create_dir_all(&shared).expect("shared dir");
+    let s = shared.display();
+    let wait = |f: &str| {
+        format!("i=0; until [ -e {s}/{f} ]; do i=$((i + 1)); [ $i -le 50 ] || exit 1; sleep 0.1; done")
+    };
+    lab.write(
+        "playbooks/overlap.yml",
+        &format!(
+            "- name: first\n  hosts: node01\n  overlap: true\n  tasks:\n    - name: wait for second\n      shell: \"{}\"\n    - name: first done\n      shell: \"touch {s}/first\"\n\
+             - name: second\n  hosts: node02\n  overlap: true\n  tasks:\n    - name: mark\n      shell: \"touch {s}/second\"\n\
+             - name: after both\n  hosts: node02\n  tasks:\n    - name: first finished\n      shell: \"test -e {s}/first\"\n",
+            wait("second")
+        ),
+    );
+    let r = lab.lvslab(&["run", "playbooks/overlap.yml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let out = &r.stdout;
+    let at = |needle: &str| {
+        out.find(needle)
+            .unwrap_or_else(|| panic!("{needle} in {out}"))
+    };
+    // Each play reads as one block: its PLAY line, then its tasks, before the next PLAY.
+    assert!(at("PLAY [first]") < at("TASK [wait for second]"));
+    assert!(at("TASK [wait for second]") < at("TASK [first done]"));
+    assert!(at("PLAY [second]") < at("TASK [mark]"));
+    assert!(at("PLAY [after both]") > at("TASK [first done]").max(at("TASK [mark]")));
+
+    // Without `overlap` the same plays run one after the other: the wait fails.
+    std::fs::remove_file(shared.join("second")).expect("reset");
+    std::fs::remove_file(shared.join("first")).expect("reset");
+    let plain = std::fs::read_to_string(lab.path().join("playbooks/overlap.yml"))
+        .expect("playbook")
+        .replace("  overlap: true\n", "");
+    lab.write("playbooks/plain.yml", &plain);
+    let r = lab.lvslab(&["run", "playbooks/plain.yml"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stdout.contains("failed: [node01] task \"wait for second\""),
+        "{}",
+        r.stdout
+    );
 }

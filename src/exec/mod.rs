@@ -1,6 +1,8 @@
 //! The parallel runner. All hosts of a play work at once (bounded by `--forks`); each task
 //! finishes on every host before the next starts; notified handlers run at the end of the play;
-//! a failed or unreachable host runs nothing more while the others go on. Facts and the node's
+//! a failed or unreachable host runs nothing more while the others go on. Plays start in order;
+//! a play marked `overlap` starts as soon as the earlier plays on its hosts are done, so the
+//! directors' plays and the real servers' plays run at the same time. Facts and the node's
 //! state file are read once per host per run, over the ControlMaster opened for that host.
 //! Everything observable leaves as an [`Event`] (secrets already redacted); Ctrl-C stops the
 //! steps in flight and closes every master connection.
@@ -47,12 +49,51 @@ struct HostRun {
     root: bool,
 }
 
-struct Shared {
+/// What every play of the run shares.
+struct Common {
     plan: Arc<Plan>,
     opts: Options,
-    tx: mpsc::Sender<Event>,
     connector: Connector,
     open: Mutex<Vec<Arc<dyn Transport>>>,
+    /// `--forks` across the whole run, plays that overlap included.
+    forks: Arc<Semaphore>,
+    /// A play with `any_errors_fatal` failed: plays in flight stop at their next task.
+    abort: std::sync::atomic::AtomicBool,
+}
+
+/// What one play works with: the common parts and where its events go.
+struct Shared {
+    common: Arc<Common>,
+    tx: Sink,
+}
+
+impl std::ops::Deref for Shared {
+    type Target = Common;
+    fn deref(&self) -> &Common {
+        &self.common
+    }
+}
+
+/// Where a play's events go. Plays that overlap hold back their report lines and hand them
+/// over when they end, so each play still reads as one block; which task a host is on (the
+/// progress bars) goes out at once.
+#[derive(Clone)]
+enum Sink {
+    Direct(mpsc::Sender<Event>),
+    Held {
+        live: mpsc::Sender<Event>,
+        held: mpsc::Sender<Event>,
+    },
+}
+
+impl Sink {
+    fn send(&self, ev: Event) -> Result<(), mpsc::SendError<Event>> {
+        match self {
+            Sink::Direct(tx) => tx.send(ev),
+            Sink::Held { live, .. } if matches!(ev, Event::HostStart { .. }) => live.send(ev),
+            Sink::Held { held, .. } => held.send(ev),
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -97,11 +138,15 @@ pub(crate) async fn run(plan: Arc<Plan>, opts: Options, tx: mpsc::Sender<Event>)
         }
     };
     let shared = Arc::new(Shared {
-        plan: plan.clone(),
-        opts,
-        tx: tx.clone(),
-        connector,
-        open: Mutex::new(Vec::new()),
+        common: Arc::new(Common {
+            plan: plan.clone(),
+            opts,
+            connector,
+            open: Mutex::new(Vec::new()),
+            forks: Arc::new(Semaphore::new(opts.forks.max(1))),
+            abort: std::sync::atomic::AtomicBool::new(false),
+        }),
+        tx: Sink::Direct(tx.clone()),
     });
     let mut hosts: BTreeMap<String, HostRun> = BTreeMap::new();
     for (name, hp) in &plan.hosts {
@@ -180,89 +225,190 @@ async fn run_plays(shared: Arc<Shared>, hosts: &mut BTreeMap<String, HostRun>) {
         });
     }
     step(&shared, hosts, &everyone, Step::Connect).await;
-    for (n, pp) in plan.plays.iter().enumerate() {
-        let play = plan.play(pp);
-        if n > 0 {
-            let _ = shared.tx.send(Event::PlayStart {
-                name: play.name.clone(),
-                hosts: pp.hosts.clone(),
-            });
-        }
-        if pp.hosts.is_empty() {
-            continue;
-        }
-        let going = |hosts: &BTreeMap<String, HostRun>| {
-            pp.hosts
-                .iter()
-                .filter(|n| hosts.get(*n).is_some_and(|h| !h.done))
-                .count()
-        };
-        let mut alive = going(hosts);
-        for (i, t) in play.tasks.iter().enumerate() {
-            if play.any_errors_fatal && going(hosts) < alive {
-                // Stop every host, here and in the plays that follow.
-                for h in hosts.values_mut() {
-                    h.done = true;
+
+    // Plays start in order, except that a play marked `overlap` waits only for the earlier
+    // plays sharing a host with it (and for every earlier play without `overlap`). Plays
+    // running at once never share a host, so each owns its hosts' `HostRun` while it runs.
+    let n = plan.plays.len();
+    let mut started = vec![false; n];
+    let mut finished = vec![false; n];
+    let mut running: JoinSet<(usize, BTreeMap<String, HostRun>, bool, mpsc::Receiver<Event>)> =
+        JoinSet::new();
+    let mut stop = false;
+    let Sink::Direct(out) = shared.tx.clone() else {
+        return;
+    };
+    loop {
+        if !stop {
+            for i in 0..n {
+                if started[i] || !ready(&plan, i, &started, &finished) {
+                    continue;
                 }
-                return;
+                let overlap = plan.play(&plan.plays[i]).overlap;
+                if !overlap && !running.is_empty() {
+                    break;
+                }
+                started[i] = true;
+                let mine: BTreeMap<String, HostRun> = plan.plays[i]
+                    .hosts
+                    .iter()
+                    .filter_map(|h| hosts.remove(h).map(|r| (h.clone(), r)))
+                    .collect();
+                let (held_tx, held_rx) = mpsc::channel();
+                let tx = if overlap {
+                    Sink::Held {
+                        live: out.clone(),
+                        held: held_tx,
+                    }
+                } else {
+                    Sink::Direct(out.clone())
+                };
+                let sh = Arc::new(Shared {
+                    common: shared.common.clone(),
+                    tx,
+                });
+                running.spawn(async move {
+                    let (mine, fatal) = run_play(sh, mine, i).await;
+                    (i, mine, fatal, held_rx)
+                });
+                if !overlap {
+                    break;
+                }
             }
-            alive = going(hosts);
-            let _ = shared.tx.send(Event::TaskStart {
-                name: t.name.clone(),
-                handler: false,
-            });
-            step(
-                &shared,
-                hosts,
-                &pp.hosts,
-                Step::Task {
-                    play: pp.index,
-                    task: i,
-                    handler: false,
-                },
-            )
-            .await;
         }
-        if play.any_errors_fatal && going(hosts) < alive {
+        let Some(r) = running.join_next().await else {
+            break;
+        };
+        let Ok((i, mine, fatal, held_rx)) = r else {
+            continue;
+        };
+        finished[i] = true;
+        for ev in held_rx.try_iter() {
+            let _ = out.send(ev);
+        }
+        hosts.extend(mine);
+        if stop {
             for h in hosts.values_mut() {
                 h.done = true;
             }
-            return;
         }
-        for (i, h) in play.handlers.iter().enumerate() {
-            let who: Vec<String> = pp
-                .hosts
-                .iter()
-                .filter(|n| {
-                    hosts.get(*n).is_some_and(|hr| {
-                        !hr.done && hr.notified.iter().any(|x| h.listen.contains(x))
-                    })
-                })
-                .cloned()
-                .collect();
-            if who.is_empty() {
-                continue;
+        if fatal {
+            // Stop every host, here and in the plays that follow; plays in flight end at
+            // their next task.
+            stop = true;
+            shared.abort.store(true, std::sync::atomic::Ordering::SeqCst);
+            for h in hosts.values_mut() {
+                h.done = true;
             }
-            let _ = shared.tx.send(Event::TaskStart {
-                name: h.name.clone(),
-                handler: true,
-            });
-            step(
-                &shared,
-                hosts,
-                &who,
-                Step::Task {
-                    play: pp.index,
-                    task: i,
-                    handler: true,
-                },
-            )
-            .await;
-        }
-        for h in hosts.values_mut() {
-            h.notified.clear();
         }
     }
+}
+
+/// Whether play `i` may start: every earlier play it must wait for has finished (all of them
+/// unless it is marked `overlap`; then those sharing a host with it, and every earlier play
+/// without `overlap`).
+fn ready(plan: &Plan, i: usize, started: &[bool], finished: &[bool]) -> bool {
+    let me = &plan.plays[i];
+    let overlap = plan.play(me).overlap;
+    (0..i).all(|j| {
+        let other = &plan.plays[j];
+        let must_wait = !overlap
+            || !plan.play(other).overlap
+            || other.hosts.iter().any(|h| me.hosts.contains(h));
+        !must_wait || (started[j] && finished[j])
+    })
+}
+
+/// One play on its hosts: the tasks in order on every host, then the notified handlers.
+/// Returns the hosts, and whether a failure stops the whole run (`any_errors_fatal`).
+async fn run_play(
+    shared: Arc<Shared>,
+    mut hosts: BTreeMap<String, HostRun>,
+    n: usize,
+) -> (BTreeMap<String, HostRun>, bool) {
+    let plan = shared.plan.clone();
+    let pp = &plan.plays[n];
+    let play = plan.play(pp);
+    if n > 0 {
+        let _ = shared.tx.send(Event::PlayStart {
+            name: play.name.clone(),
+            hosts: pp.hosts.clone(),
+        });
+    }
+    if pp.hosts.is_empty() {
+        return (hosts, false);
+    }
+    let going = |hosts: &BTreeMap<String, HostRun>| {
+        pp.hosts
+            .iter()
+            .filter(|n| hosts.get(*n).is_some_and(|h| !h.done))
+            .count()
+    };
+    let mut alive = going(&hosts);
+    for (i, t) in play.tasks.iter().enumerate() {
+        if play.any_errors_fatal && going(&hosts) < alive {
+            return (hosts, true);
+        }
+        if going(&hosts) == 0 || shared.abort.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
+        alive = going(&hosts);
+        let _ = shared.tx.send(Event::TaskStart {
+            name: t.name.clone(),
+            handler: false,
+        });
+        step(
+            &shared,
+            &mut hosts,
+            &pp.hosts,
+            Step::Task {
+                play: pp.index,
+                task: i,
+                handler: false,
+            },
+        )
+        .await;
+    }
+    if play.any_errors_fatal && going(&hosts) < alive {
+        return (hosts, true);
+    }
+    if shared.abort.load(std::sync::atomic::Ordering::SeqCst) {
+        return (hosts, false);
+    }
+    for (i, h) in play.handlers.iter().enumerate() {
+        let who: Vec<String> = pp
+            .hosts
+            .iter()
+            .filter(|n| {
+                hosts.get(*n).is_some_and(|hr| {
+                    !hr.done && hr.notified.iter().any(|x| h.listen.contains(x))
+                })
+            })
+            .cloned()
+            .collect();
+        if who.is_empty() {
+            continue;
+        }
+        let _ = shared.tx.send(Event::TaskStart {
+            name: h.name.clone(),
+            handler: true,
+        });
+        step(
+            &shared,
+            &mut hosts,
+            &who,
+            Step::Task {
+                play: pp.index,
+                task: i,
+                handler: true,
+            },
+        )
+        .await;
+    }
+    for h in hosts.values_mut() {
+        h.notified.clear();
+    }
+    (hosts, false)
 }
 
 /// Run one step on every listed host that is still going, in parallel (bounded by forks).
@@ -272,7 +418,7 @@ async fn step(
     names: &[String],
     s: Step,
 ) {
-    let sem = Arc::new(Semaphore::new(shared.opts.forks.max(1)));
+    let sem = shared.forks.clone();
     let mut set = JoinSet::new();
     for n in names {
         let Some(h) = hosts.remove(n) else { continue };
@@ -351,24 +497,44 @@ async fn connect(sh: &Shared, mut h: HostRun) -> HostRun {
         .iter()
         .filter(|pp| pp.hosts.contains(&h.name))
         .any(|pp| sh.plan.play(pp).gather_facts);
-    // Without facts the tasks' queries are known already: they ride along.
+    // The tasks' queries ride along with the facts: without facts they are known already;
+    // with facts, the facts of the host's last run predict them (facts/cache.rs).
     use crate::modules::probe;
     let token = probe::token();
-    let ahead = if gather {
-        Vec::new()
-    } else {
-        prefetch::everything(sh, &h).await
+    let reached_as = match &hp.conn {
+        Conn::Ssh(p) => format!("ssh {}:{}", p.address, p.port.unwrap_or(22)),
+        Conn::Local => "local".to_string(),
     };
-    let script = if gather {
-        crate::facts::script(&hp.state_file)
-    } else if ahead.is_empty() {
-        crate::facts::minimal_script(&hp.state_file)
+    let ahead = if !gather {
+        prefetch::everything(sh, &h).await
+    } else if let Some(last) = crate::facts::cache::load(&h.name, &reached_as) {
+        let (facts, state) = crate::facts::parse(&last);
+        let mut guess = HostRun {
+            name: h.name.clone(),
+            transport: None,
+            facts,
+            registered: Map::new(),
+            state: NodeState::new(&hp.state_file, &state),
+            probes: Probes::new(),
+            done: false,
+            notified: Vec::new(),
+            secrets: h.secrets.clone(),
+            root: h.root,
+        };
+        guess.root = guess.facts.get("user_id").and_then(Json::as_str) == Some("0");
+        prefetch::everything(sh, &guess).await
     } else {
-        probe::then_queries(
-            &crate::facts::minimal_script(&hp.state_file),
-            &ahead,
-            &token,
-        )
+        Vec::new()
+    };
+    let own = if gather {
+        crate::facts::script(&hp.state_file)
+    } else {
+        crate::facts::minimal_script(&hp.state_file)
+    };
+    let script = if ahead.is_empty() {
+        own
+    } else {
+        probe::then_queries(&own, &ahead, &token)
     };
     match t.exec(&script, None).await {
         Ok(out) => {
@@ -384,7 +550,11 @@ async fn connect(sh: &Shared, mut h: HostRun) -> HostRun {
             } else {
                 out
             };
-            let (facts, state) = crate::facts::parse(&out.stdout_str());
+            let text = out.stdout_str();
+            if gather {
+                crate::facts::cache::store(&h.name, &reached_as, &text);
+            }
+            let (facts, state) = crate::facts::parse(&text);
             h.root = facts.get("user_id").and_then(Json::as_str) == Some("0");
             h.state = NodeState::new(&hp.state_file, &state);
             let summary = crate::facts::summary(&facts);

@@ -15,6 +15,11 @@ echo @@apache2; command -v apache2 >/dev/null 2>&1 && apache2 -v 2>&1
 echo @@ipvs_sched; for m in /sys/module/ip_vs_*; do [ -e "$m" ] && echo "${m##*/}"; done
 echo @@ipvs_avail; for m in /sys/module/ip_vs* /lib/modules/"$kernel"/kernel/net/netfilter/ipvs/ip_vs*.ko*; do [ -e "$m" ] && { m=${m##*/}; echo "${m%%.ko*}"; }; done
 echo @@pkg; for m in apt-get dnf yum; do if command -v $m >/dev/null 2>&1; then echo $m; break; fi; done
-echo @@misc; rd /proc/sys/kernel/hostname; echo "$kernel"; uname -m; id -u
+# Architecture and uid without a program where the kernel offers them (/proc/sys/kernel/arch
+# since Linux 6.0).
+echo @@misc; rd /proc/sys/kernel/hostname; echo "$kernel"
+{ read -r arch </proc/sys/kernel/arch && echo "$arch"; } 2>/dev/null || uname -m
+uid=; while IFS= read -r l; do case $l in Uid:*) set -- $l; uid=$2; break;; esac; done </proc/self/status 2>/dev/null
+echo "${uid:-$(id -u)}"
 echo @@state; rd __LVSLAB_STATE_FILE__
 true

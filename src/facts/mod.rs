@@ -3,6 +3,8 @@
 //! gathered once per host per run in ONE remote command, together with the node's state file.
 //! Exposed as `ansible_facts.*` plus Ansible's top-level `ansible_*` aliases (docs/variables.md).
 
+pub(crate) mod cache;
+
 use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value as Json};

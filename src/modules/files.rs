@@ -200,30 +200,25 @@ pub(crate) async fn put_file(cx: &mut Cx<'_>, mut w: Want) -> Result<Outcome, Mo
     let p = quote(&w.dest);
     let mut s = String::from("set -e\n");
     s.push_str(&cx.state.record_file(&w.dest, existed));
-    let chmod = |target: &str| match w.mode {
+    // The query read the current mode and owner: they are kept from it, not asked again (each
+    // program started costs on a slow node).
+    let (old_mode, old_uid, old_gid) = match &remote {
+        Remote::File { mode, uid, gid, .. } => (Some(*mode), Some(uid.clone()), Some(gid.clone())),
+        _ => (None, None, None),
+    };
+    let chmod = |target: &str| match w.mode.or(old_mode) {
         Some(m) => format!("chmod {:o} {target}\n", m),
-        None if existed => format!("chmod \"$(stat -c %a {p})\" {target}\n"),
         None => format!("chmod 644 {target}\n"),
     };
     let chown = |target: &str| {
-        let mut c = String::new();
-        match (&w.owner, &w.group) {
-            (Some(o), Some(g)) => {
-                c.push_str(&format!("chown {} {target}\n", quote(&format!("{o}:{g}"))))
-            }
-            (Some(o), None) => c.push_str(&format!("chown {} {target}\n", quote(o))),
-            (None, Some(g)) => c.push_str(&format!("chgrp {} {target}\n", quote(g))),
-            (None, None) => {}
+        let owner = w.owner.clone().or_else(|| old_uid.clone());
+        let group = w.group.clone().or_else(|| old_gid.clone());
+        match (owner, group) {
+            (Some(o), Some(g)) => format!("chown {} {target}\n", quote(&format!("{o}:{g}"))),
+            (Some(o), None) => format!("chown {} {target}\n", quote(&o)),
+            (None, Some(g)) => format!("chgrp {} {target}\n", quote(&g)),
+            (None, None) => String::new(),
         }
-        if existed {
-            if w.owner.is_none() {
-                c.insert_str(0, &format!("chown \"$(stat -c %u {p})\" {target}\n"));
-            }
-            if w.group.is_none() {
-                c.insert_str(0, &format!("chgrp \"$(stat -c %g {p})\" {target}\n"));
-            }
-        }
-        c
     };
     if content_same {
         s.push_str(&chmod(&p));
@@ -232,8 +227,12 @@ pub(crate) async fn put_file(cx: &mut Cx<'_>, mut w: Want) -> Result<Outcome, Mo
         return Ok(out);
     }
     s.push_str(&format!(
-        "tmp=$(mktemp {})\ntrap 'rm -f \"$tmp\"' EXIT\ncat > \"$tmp\"\n",
-        quote(&format!("{}.lvslab-XXXXXX", w.dest))
+        "tmp={}\ntrap 'rm -f \"$tmp\"' EXIT\n(set -C; cat > \"$tmp\")\n",
+        quote(&format!(
+            "{}.{}",
+            w.dest,
+            super::probe::token().trim_start_matches('@')
+        ))
     ));
     if let Some(v) = &w.validate {
         let words = split_words(v).map_err(|e| ModuleError::msg(format!("validate: {e}")))?;

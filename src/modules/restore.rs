@@ -45,12 +45,7 @@ pub(crate) fn undo(r: &Json) -> (String, String) {
         ),
         "sysctl" => (
             format!("sysctl {} = {}", s(r, "name"), s(r, "value")),
-            argv(&[
-                "sysctl",
-                "-q",
-                "-w",
-                &format!("{}={}", s(r, "name"), s(r, "value")),
-            ]),
+            super::sysctl::write_line(s(r, "name"), s(r, "value")),
         ),
         "address" => {
             let addr = s(r, "address");
@@ -281,13 +276,16 @@ mod tests {
         let (what, line) =
             undo(&json!({"kind": "sysctl", "name": "net.ipv4.conf.all.arp_ignore", "value": "0"}));
         assert_eq!(what, "sysctl net.ipv4.conf.all.arp_ignore = 0");
-        assert_eq!(line, "sysctl -q -w 'net.ipv4.conf.all.arp_ignore=0'");
+        assert_eq!(
+            line,
+            "printf '%s\\n' 0 > /proc/sys/net/ipv4/conf/all/arp_ignore"
+        );
         let (_, line) = undo(
             &json!({"kind": "sysctl", "name": "net.ipv4.ip_local_port_range", "value": "32768\t60999"}),
         );
         assert_eq!(
             line,
-            "sysctl -q -w 'net.ipv4.ip_local_port_range=32768\t60999'"
+            "printf '%s\\n' '32768\t60999' > /proc/sys/net/ipv4/ip_local_port_range"
         );
         let (_, line) = undo(
             &json!({"kind": "address", "address": "10.0.0.50/32", "dev": "lo", "existed": false}),

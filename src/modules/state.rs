@@ -69,8 +69,8 @@ impl NodeState {
         let doc = json!({"version": 1, "records": self.records}).to_string();
         let tmp = format!("{}.tmp", self.path);
         format!(
-            "mkdir -p {dir}/backup && printf '%s\\n' {doc} > {tmp} && mv -f {tmp} {path}\n",
-            dir = quote(&self.dir()),
+            "{{ [ -d {dir} ] || mkdir -p {dir}; }} && printf '%s\\n' {doc} > {tmp} && mv -f {tmp} {path}\n",
+            dir = quote(&format!("{}/backup", self.dir())),
             doc = quote(&doc),
             tmp = quote(&tmp),
             path = quote(&self.path)
@@ -92,8 +92,8 @@ impl NodeState {
         }));
         if existed {
             out.push_str(&format!(
-                "mkdir -p {d}/backup && cp -a {p} {b}\n",
-                d = quote(&self.dir()),
+                "{{ [ -d {d} ] || mkdir -p {d}; }} && cp -a {p} {b}\n",
+                d = quote(&format!("{}/backup", self.dir())),
                 p = quote(path),
                 b = quote(&backup)
             ));

@@ -33,6 +33,47 @@ fn key_of(line: &str) -> Option<&str> {
     Some(k.trim().trim_start_matches('-'))
 }
 
+/// Where the kernel exposes `name`: dots are path separators, and a slash stands for a dot
+/// inside one component (an interface like `eth0.100`), as sysctl(8) has it.
+fn proc_path(name: &str) -> String {
+    let rel: String = name
+        .chars()
+        .map(|c| match c {
+            '.' => '/',
+            '/' => '.',
+            c => c,
+        })
+        .collect();
+    format!("/proc/sys/{rel}")
+}
+
+/// A shell line setting the live value with a builtin (`printf` into /proc/sys, one write, as
+/// `sysctl -w` does) instead of a program: each program started costs on a slow node.
+pub(crate) fn write_line(name: &str, value: &str) -> String {
+    format!(
+        "printf '%s\\n' {} > {}",
+        quote(value),
+        quote(&proc_path(name))
+    )
+}
+
+/// Shell lines replacing `file` by `text` (mode 0644) atomically, with builtins and one `mv`.
+/// The temporary name is unique to this run and created exclusively (`set -C`), so a link
+/// planted in a shared directory is not followed.
+fn replace_file_lines(file: &str, text: &str) -> String {
+    let dir = match file.rsplit_once('/') {
+        Some(("", _)) | None => "/".to_string(),
+        Some((d, _)) => d.to_string(),
+    };
+    let unique = super::probe::token();
+    let tmp = format!("{file}.{}", unique.trim_start_matches('@'));
+    let (d, f, tmp) = (quote(&dir), quote(file), quote(&tmp));
+    format!(
+        "[ -d {d} ] || mkdir -p {d}\n(umask 022; set -C; printf '%s' {t} > {tmp})\nmv -f {tmp} {f}\n",
+        t = quote(text)
+    )
+}
+
 /// The file with `name` set to `value` (or removed when `value` is `None`).
 pub(crate) fn edit_file(text: &str, name: &str, value: Option<&str>) -> String {
     let mut out: Vec<String> = Vec::new();
@@ -145,29 +186,19 @@ impl Module for Sysctl {
                     "value": live.clone().unwrap_or_default(),
                 })));
             }
-            let mut stdin = None;
             if file_changes {
                 s.push_str(&cx.state.record_file(&file, file_exists));
                 if new_file.is_empty() {
                     s.push_str(&format!("rm -f {f}\n"));
                 } else {
-                    s.push_str(&format!(
-                        "mkdir -p \"$(dirname {f})\"\ntmp=$(mktemp {f}.lvslab-XXXXXX)\ncat > \"$tmp\"\nchmod 644 \"$tmp\"\nmv -f \"$tmp\" {f}\n"
-                    ));
-                    stdin = Some(new_file.into_bytes());
+                    s.push_str(&replace_file_lines(&file, &new_file));
                 }
             }
             if live_changes && a.bool("reload")?.unwrap_or(true) {
-                s.push_str(&argv(&[
-                    "sysctl",
-                    "-q",
-                    "-w",
-                    &format!("{name}={}", value.unwrap_or_default()),
-                ]));
+                s.push_str(&write_line(&name, &value.unwrap_or_default()));
                 s.push('\n');
             }
-            cx.exec_ok(&format!("cannot set {name}"), &s, stdin.as_deref())
-                .await?;
+            cx.exec_ok(&format!("cannot set {name}"), &s, None).await?;
             Ok(out)
         })
     }
@@ -191,5 +222,17 @@ mod tests {
         assert_eq!(edit_file(t, "net.a", None), "# c\nnet.b=2\n");
         assert_eq!(edit_file("", "x", None), "");
         assert_eq!(norm("32768\t60999"), "32768 60999");
+    }
+
+    #[test]
+    fn live_values_are_written_to_proc_sys() {
+        assert_eq!(
+            write_line("net.ipv4.conf.eth0/100.arp_ignore", "1"),
+            "printf '%s\\n' 1 > /proc/sys/net/ipv4/conf/eth0.100/arp_ignore"
+        );
+        assert_eq!(
+            write_line("net.ipv4.ip_local_port_range", "32768\t60999"),
+            "printf '%s\\n' '32768\t60999' > /proc/sys/net/ipv4/ip_local_port_range"
+        );
     }
 }

@@ -172,6 +172,7 @@ pub(crate) fn ping_playbook() -> Playbook {
             gather_facts: true,
             sudo: false,
             any_errors_fatal: false,
+            overlap: false,
         }],
     }
 }

@@ -37,6 +37,11 @@ pub(crate) struct Play {
     /// A failure on any host of this play stops every host (preflight plays: nothing may
     /// change anywhere when one node cannot carry the configuration).
     pub(crate) any_errors_fatal: bool,
+    /// lvslab's extension (not Ansible's): the play starts as soon as the earlier plays that
+    /// share a host with it are done, instead of after every earlier play. Independent host
+    /// groups (real servers and directors) then work at the same time. A play without it is a
+    /// barrier both ways.
+    pub(crate) overlap: bool,
 }
 
 /// One task: a module and its (untemplated) arguments, plus keywords.
@@ -79,6 +84,7 @@ const PLAY_KEYS: &[&str] = &[
     "gather_facts",
     "become",
     "any_errors_fatal",
+    "overlap",
 ];
 const TASK_KEYS: &[&str] = &[
     "name",
@@ -171,6 +177,7 @@ fn parse_play(n: &Node) -> Result<Play, Diag> {
         gather_facts: true,
         sudo: false,
         any_errors_fatal: false,
+        overlap: false,
     };
     let mut has_hosts = false;
     for (k, v) in m {
@@ -195,6 +202,7 @@ fn parse_play(n: &Node) -> Result<Play, Diag> {
             "gather_facts" => play.gather_facts = v.as_bool("true or false")?,
             "become" => play.sudo = v.as_bool("true or false")?,
             "any_errors_fatal" => play.any_errors_fatal = v.as_bool("true or false")?,
+            "overlap" => play.overlap = v.as_bool("true or false")?,
             other => {
                 return Err(
                     Diag::at_key(k, &n.src, format!("unknown play keyword `{other}`"))

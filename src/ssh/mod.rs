@@ -15,19 +15,30 @@ pub(crate) use quote::{argv, quote};
 pub(crate) use session::{Connector, SshParams};
 
 /// `LVSLAB_TRACE=1`: one stderr line per remote command (host, seconds, first line, secrets
-/// redacted), to see where a run's time goes.
+/// redacted), to see where a run's time goes; `LVSLAB_TRACE=2`: the whole command.
 pub(crate) fn trace(host: &str, cmd: &str, started: std::time::Instant) {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    if *ON.get_or_init(|| std::env::var_os("LVSLAB_TRACE").is_some_and(|v| v == "1")) {
-        eprintln!(
-            "trace: {host} {:.3}s {}",
-            started.elapsed().as_secs_f64(),
-            crate::secret::redact(cmd.lines().next().unwrap_or(""))
-                .chars()
-                .take(90)
-                .collect::<String>()
-        );
+    static LEVEL: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+    let level = *LEVEL.get_or_init(|| {
+        std::env::var("LVSLAB_TRACE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    });
+    if level == 0 {
+        return;
     }
+    let shown = if level >= 2 {
+        crate::secret::redact(cmd)
+    } else {
+        crate::secret::redact(cmd.lines().next().unwrap_or(""))
+            .chars()
+            .take(90)
+            .collect::<String>()
+    };
+    eprintln!(
+        "trace: {host} {:.3}s {shown}",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 /// A boxed future, for the object-safe async traits of the engine.

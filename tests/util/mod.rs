@@ -132,6 +132,8 @@ impl Lab {
     pub fn lvslab_env(&self, env: &[(&str, &str)], args: &[&str]) -> Run {
         let out = Command::new(env!("CARGO_BIN_EXE_lvslab"))
             .current_dir(self.path())
+            // Each test lab predicts queries from its own facts cache (src/facts/cache.rs).
+            .env("XDG_CACHE_HOME", self.path().join("cache"))
             .envs(env.iter().copied())
             .arg("-i")
             .arg("inventory.yml")
