@@ -722,7 +722,9 @@ fn overlapping_plays_run_at_once_and_a_plain_play_waits_for_them() {
     std::fs::create_dir_all(&shared).expect("shared dir");
     let s = shared.display();
     let wait = |f: &str| {
-        format!("i=0; until [ -e {s}/{f} ]; do i=$((i + 1)); [ $i -le 50 ] || exit 1; sleep 0.1; done")
+        format!(
+            "i=0; until [ -e {s}/{f} ]; do i=$((i + 1)); [ $i -le 50 ] || exit 1; sleep 0.1; done"
+        )
     };
     lab.write(
         "playbooks/overlap.yml",
@@ -756,7 +758,8 @@ fn overlapping_plays_run_at_once_and_a_plain_play_waits_for_them() {
     let r = lab.lvslab(&["run", "playbooks/plain.yml"]);
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(
-        r.stdout.contains("failed: [node01] task \"wait for second\""),
+        r.stdout
+            .contains("failed: [node01] task \"wait for second\""),
         "{}",
         r.stdout
     );

@@ -232,8 +232,12 @@ async fn run_plays(shared: Arc<Shared>, hosts: &mut BTreeMap<String, HostRun>) {
     let n = plan.plays.len();
     let mut started = vec![false; n];
     let mut finished = vec![false; n];
-    let mut running: JoinSet<(usize, BTreeMap<String, HostRun>, bool, mpsc::Receiver<Event>)> =
-        JoinSet::new();
+    let mut running: JoinSet<(
+        usize,
+        BTreeMap<String, HostRun>,
+        bool,
+        mpsc::Receiver<Event>,
+    )> = JoinSet::new();
     let mut stop = false;
     let Sink::Direct(out) = shared.tx.clone() else {
         return;
@@ -296,7 +300,9 @@ async fn run_plays(shared: Arc<Shared>, hosts: &mut BTreeMap<String, HostRun>) {
             // Stop every host, here and in the plays that follow; plays in flight end at
             // their next task.
             stop = true;
-            shared.abort.store(true, std::sync::atomic::Ordering::SeqCst);
+            shared
+                .abort
+                .store(true, std::sync::atomic::Ordering::SeqCst);
             for h in hosts.values_mut() {
                 h.done = true;
             }
@@ -380,9 +386,9 @@ async fn run_play(
             .hosts
             .iter()
             .filter(|n| {
-                hosts.get(*n).is_some_and(|hr| {
-                    !hr.done && hr.notified.iter().any(|x| h.listen.contains(x))
-                })
+                hosts
+                    .get(*n)
+                    .is_some_and(|hr| !hr.done && hr.notified.iter().any(|x| h.listen.contains(x)))
             })
             .cloned()
             .collect();

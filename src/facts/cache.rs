@@ -33,7 +33,13 @@ fn file(host: &str, reached_as: &str) -> Option<PathBuf> {
     let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
     let safe: String = host
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(40)
         .collect();
     Some(dir()?.join(format!("{safe}-{hex}")))
