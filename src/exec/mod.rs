@@ -232,12 +232,7 @@ async fn run_plays(shared: Arc<Shared>, hosts: &mut BTreeMap<String, HostRun>) {
     let n = plan.plays.len();
     let mut started = vec![false; n];
     let mut finished = vec![false; n];
-    let mut running: JoinSet<(
-        usize,
-        BTreeMap<String, HostRun>,
-        bool,
-        mpsc::Receiver<Event>,
-    )> = JoinSet::new();
+    let mut running: JoinSet<PlayDone> = JoinSet::new();
     let mut stop = false;
     let Sink::Direct(out) = shared.tx.clone() else {
         return;
@@ -309,6 +304,15 @@ async fn run_plays(shared: Arc<Shared>, hosts: &mut BTreeMap<String, HostRun>) {
         }
     }
 }
+
+/// A play that ended: its index, its hosts back, whether a failure stops the run, and the report
+/// lines it held back.
+type PlayDone = (
+    usize,
+    BTreeMap<String, HostRun>,
+    bool,
+    mpsc::Receiver<Event>,
+);
 
 /// Whether play `i` may start: every earlier play it must wait for has finished (all of them
 /// unless it is marked `overlap`; then those sharing a host with it, and every earlier play
