@@ -49,6 +49,7 @@ pub fn connect(
     };
     let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).map_err(fail)?;
     if let Some(source) = source {
+        defer_port_choice(&socket);
         socket
             .bind(&SocketAddr::from(SocketAddrV4::new(source, 0)).into())
             .map_err(fail)?;
@@ -61,6 +62,29 @@ pub fn connect(
     stream.set_read_timeout(Some(timeout)).map_err(io)?;
     stream.set_write_timeout(Some(timeout)).map_err(io)?;
     Ok(stream)
+}
+
+/// Bind the source address only; the port is chosen at `connect` (IP_BIND_ADDRESS_NO_PORT), as
+/// for any client that does not bind. Chosen at bind time, a port is picked at random and may be
+/// one the client closed a minute ago while the director's IPVS table still holds that
+/// connection (FIN_WAIT/TIME_WAIT entries live up to two minutes): IPVS then forwards the new
+/// SYN the old way, which after a switch of forwarding method (from NAT) never answers. At
+/// connect time the kernel walks the ports of one destination in order. Best effort: an older
+/// kernel without the option picks at bind time.
+fn defer_port_choice(socket: &Socket) {
+    use std::os::fd::AsRawFd;
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt on a socket this function's caller owns, with a pointer to a live
+    // c_int and its size.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            std::ptr::addr_of!(one).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
 }
 
 /// `GET path` on `target` from `source`; the whole exchange bounded by `timeout` per step.
