@@ -118,7 +118,19 @@ mod tests {
         );
         assert!(msg.contains("another lvslab run is working on"), "{msg}");
         drop(first);
-        assert!(acquire(&inv, "teardown").unwrap().is_some());
+        // Another test thread forking at that moment holds a copy of the descriptor (and so
+        // the lock) until its child execs: wait for that, briefly.
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let again = loop {
+            match acquire(&inv, "teardown") {
+                Ok(l) => break l,
+                Err(_) if std::time::Instant::now() < until => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                Err(e) => panic!("released on drop: {e}"),
+            }
+        };
+        assert!(again.is_some());
         assert!(acquire(&d.path().join("missing.yml"), "setup")
             .unwrap()
             .is_none());

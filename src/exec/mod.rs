@@ -152,6 +152,8 @@ pub(crate) async fn run(plan: Arc<Plan>, opts: Options, tx: mpsc::Sender<Event>)
     for (name, hp) in &plan.hosts {
         let mut all = hp.vars.clone();
         all.extend(plan.extra.clone());
+        // Other hosts' secrets too: a template may read them through `hostvars`.
+        all.insert("hostvars".into(), plan.hostvars.clone());
         hosts.insert(
             name.clone(),
             HostRun {

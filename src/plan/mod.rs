@@ -72,6 +72,8 @@ pub(crate) struct Plan {
     pub(crate) extra: Map<String, Json>,
     pub(crate) search: Vec<PathBuf>,
     pub(crate) templates: Templates,
+    /// Every host's inventory variables (templates see them as `hostvars`, shared).
+    pub(crate) hostvars: Json,
     /// Things that work, but not as the operator may think (printed before the run).
     pub(crate) warnings: Vec<lvs::Warning>,
 }
@@ -237,10 +239,11 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
         runtime.extend(play.vars.iter().map(|(k, _)| k.name.clone()));
     }
     let route = crate::lab::ssh_route(req.inventory);
-    let templates = Templates::new();
+    let mut templates = Templates::new();
     let mut hosts = BTreeMap::new();
     let groups = groups_var(&inv);
     let hostvars = hostvars_var(&inv, &templates, &groups, &extra);
+    templates.share("hostvars", &hostvars);
     for name in &targeted {
         let nodes = inv.host_var_nodes(name).unwrap_or_default();
         let conn = connection(&inv, name, &nodes, route.as_ref())?;
@@ -251,7 +254,6 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
             Json::String(name.split('.').next().unwrap_or(name).to_string()),
         );
         vars.insert("groups".into(), groups.clone());
-        vars.insert("hostvars".into(), hostvars.clone());
         vars.insert(
             "group_names".into(),
             Json::Array(
@@ -348,6 +350,7 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
         extra,
         search,
         templates,
+        hostvars,
         warnings,
     };
     check_templates(&plan)?;

@@ -278,7 +278,13 @@ fn hostvars_resolved_in_each_hosts_own_context() {
     let p = f.plan("- hosts: a\n  tasks: []\n", None, &[]).unwrap();
     let ctx = static_context(&p, p.play(&p.plays[0]), &p.hosts["a"]).unwrap();
     assert_eq!(ctx["me"], "a-x");
-    assert_eq!(ctx["hostvars"]["b"]["me"], "b-x");
+    assert_eq!(p.hostvars["b"]["me"], "b-x");
+    assert_eq!(
+        p.templates
+            .render_str("{{ hostvars.b.me }}/{{ hostvars['a'].me }}", &ctx)
+            .unwrap(),
+        "b-x/a-x"
+    );
 }
 
 #[test]
