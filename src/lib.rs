@@ -78,6 +78,12 @@ pub fn run(cli: cli::Cli) -> Result<ExitCode, Error> {
         C::Run { .. } => Some("run"),
         C::Verify(a) if a.failover => Some("verify --failover"),
         C::Demo => Some("demo"),
+        // Booting, stopping, rebooting or resetting the lab's VMs under a run would pull its
+        // nodes away; status, ssh and the ssh proxy (which a run itself uses) stay free.
+        C::Lab(cli::LabCommand::Up { .. }) => Some("lab up"),
+        C::Lab(cli::LabCommand::Down) => Some("lab down"),
+        C::Lab(cli::LabCommand::Reboot { .. }) => Some("lab reboot"),
+        C::Lab(cli::LabCommand::Reset { .. }) => Some("lab reset"),
         _ => None,
     };
     let _lock = match locked {

@@ -273,6 +273,7 @@ fn failover_drills_measure_takeover_and_health_checks() {
         &["setup"][..],
         &["teardown"][..],
         &["verify", "--failover"][..],
+        &["lab", "down"][..],
     ] {
         let refused = lvslab(&inv, args);
         let err = String::from_utf8_lossy(&refused.stderr);
