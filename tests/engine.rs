@@ -764,3 +764,43 @@ fn overlapping_plays_run_at_once_and_a_plain_play_waits_for_them() {
         r.stdout
     );
 }
+
+/// Ctrl-C while an overlapping play runs: the report lines it held back (to print the play as
+/// one block) are still printed, and the recap counts what it did.
+#[test]
+fn an_interrupted_overlapping_play_still_reports_what_it_did() {
+    let lab = Lab::new(1);
+    let marker = lab.path().join("marker");
+    lab.write(
+        "playbooks/held.yml",
+        &format!(
+            "- name: quick\n  hosts: all\n  overlap: true\n  tasks:\n    - name: marker\n      shell: \"touch {}\"\n    - name: slow\n      command: sleep 41.5\n",
+            marker.display()
+        ),
+    );
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_lvslab"))
+        .current_dir(lab.path())
+        .env("XDG_CACHE_HOME", lab.path().join("cache"))
+        .args(["-i", "inventory.yml", "run", "playbooks/held.yml"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !marker.exists() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(marker.exists(), "the first task ran");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    unsafe_kill(child.id(), 2);
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("interrupted"), "{stdout}");
+    assert!(stdout.contains("TASK [marker]"), "{stdout}");
+    assert!(stdout.contains("changed: [node01]"), "{stdout}");
+    assert!(
+        stdout.contains("node01 : ok=1 changed=1 failed=0"),
+        "{stdout}"
+    );
+}

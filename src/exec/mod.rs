@@ -59,6 +59,31 @@ struct Common {
     forks: Arc<Semaphore>,
     /// A play with `any_errors_fatal` failed: plays in flight stop at their next task.
     abort: std::sync::atomic::AtomicBool,
+    /// The report lines of overlapping plays still running, by play: handed over when the play
+    /// ends, or when the run is interrupted (so the recap counts what they did).
+    held: Mutex<BTreeMap<usize, Held>>,
+}
+
+/// Report lines held back by a play that overlaps others.
+type Held = Arc<Mutex<Vec<Event>>>;
+
+impl Common {
+    /// Hand over what play `i` held back (all plays when `None`), in play order.
+    fn release(&self, i: Option<usize>, out: &mpsc::Sender<Event>) {
+        let taken: Vec<Held> = match self.held.lock() {
+            Ok(mut g) => match i {
+                Some(i) => g.remove(&i).into_iter().collect(),
+                None => std::mem::take(&mut *g).into_values().collect(),
+            },
+            Err(_) => Vec::new(),
+        };
+        for buf in taken {
+            let events = buf.lock().map(|mut b| std::mem::take(&mut *b));
+            for ev in events.unwrap_or_default() {
+                let _ = out.send(ev);
+            }
+        }
+    }
 }
 
 /// What one play works with: the common parts and where its events go.
@@ -82,7 +107,7 @@ enum Sink {
     Direct(mpsc::Sender<Event>),
     Held {
         live: mpsc::Sender<Event>,
-        held: mpsc::Sender<Event>,
+        held: Held,
     },
 }
 
@@ -91,7 +116,12 @@ impl Sink {
         match self {
             Sink::Direct(tx) => tx.send(ev),
             Sink::Held { live, .. } if matches!(ev, Event::HostStart { .. }) => live.send(ev),
-            Sink::Held { held, .. } => held.send(ev),
+            Sink::Held { held, .. } => {
+                if let Ok(mut b) = held.lock() {
+                    b.push(ev);
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -145,6 +175,7 @@ pub(crate) async fn run(plan: Arc<Plan>, opts: Options, tx: mpsc::Sender<Event>)
             open: Mutex::new(Vec::new()),
             forks: Arc::new(Semaphore::new(opts.forks.max(1))),
             abort: std::sync::atomic::AtomicBool::new(false),
+            held: Mutex::new(BTreeMap::new()),
         }),
         tx: Sink::Direct(tx.clone()),
     });
@@ -187,6 +218,7 @@ pub(crate) async fn run(plan: Arc<Plan>, opts: Options, tx: mpsc::Sender<Event>)
         _ = sigterm => true,
     };
     if interrupted {
+        shared.release(None, &tx);
         let _ = tx.send(Event::Interrupted);
     }
     // Close every master connection (also those of hosts whose step was cut short).
@@ -255,11 +287,14 @@ async fn run_plays(shared: Arc<Shared>, hosts: &mut BTreeMap<String, HostRun>) {
                     .iter()
                     .filter_map(|h| hosts.remove(h).map(|r| (h.clone(), r)))
                     .collect();
-                let (held_tx, held_rx) = mpsc::channel();
                 let tx = if overlap {
+                    let held: Held = Arc::default();
+                    if let Ok(mut g) = shared.held.lock() {
+                        g.insert(i, held.clone());
+                    }
                     Sink::Held {
                         live: out.clone(),
-                        held: held_tx,
+                        held,
                     }
                 } else {
                     Sink::Direct(out.clone())
@@ -270,7 +305,7 @@ async fn run_plays(shared: Arc<Shared>, hosts: &mut BTreeMap<String, HostRun>) {
                 });
                 running.spawn(async move {
                     let (mine, fatal) = run_play(sh, mine, i).await;
-                    (i, mine, fatal, held_rx)
+                    (i, mine, fatal)
                 });
                 if !overlap {
                     break;
@@ -280,13 +315,11 @@ async fn run_plays(shared: Arc<Shared>, hosts: &mut BTreeMap<String, HostRun>) {
         let Some(r) = running.join_next().await else {
             break;
         };
-        let Ok((i, mine, fatal, held_rx)) = r else {
+        let Ok((i, mine, fatal)) = r else {
             continue;
         };
         finished[i] = true;
-        for ev in held_rx.try_iter() {
-            let _ = out.send(ev);
-        }
+        shared.release(Some(i), &out);
         hosts.extend(mine);
         if stop {
             for h in hosts.values_mut() {
@@ -307,14 +340,8 @@ async fn run_plays(shared: Arc<Shared>, hosts: &mut BTreeMap<String, HostRun>) {
     }
 }
 
-/// A play that ended: its index, its hosts back, whether a failure stops the run, and the report
-/// lines it held back.
-type PlayDone = (
-    usize,
-    BTreeMap<String, HostRun>,
-    bool,
-    mpsc::Receiver<Event>,
-);
+/// A play that ended: its index, its hosts back, and whether a failure stops the run.
+type PlayDone = (usize, BTreeMap<String, HostRun>, bool);
 
 /// Whether play `i` may start: every earlier play it must wait for has finished (all of them
 /// unless it is marked `overlap`; then those sharing a host with it, and every earlier play
