@@ -179,6 +179,8 @@ pub(crate) async fn put_file(cx: &mut Cx<'_>, mut w: Want) -> Result<Outcome, Mo
     };
     let mut out = Outcome::default();
     out.data.insert("dest".into(), Json::String(w.dest.clone()));
+    // lvslab's own: the file did not exist before (a new unit file needs no `daemon-reload`).
+    out.data.insert("created".into(), Json::Bool(!existed));
     if content_same && attrs_same {
         return Ok(out);
     }
