@@ -15,7 +15,7 @@ use serde_json::Value;
 
 mod lab_util;
 
-use lab_util::{lab_tests_enabled, lvslab, ok, repo, DownAgain};
+use lab_util::{failed_checks, lab_tests_enabled, lvslab, ok, repo, DownAgain};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -83,24 +83,6 @@ fn verify_within(inv: &Path, secs: u64) -> (bool, Value) {
         }
         std::thread::sleep(std::time::Duration::from_secs(2));
     }
-}
-
-fn failed_checks(doc: &Value) -> Vec<String> {
-    doc["checks"]
-        .as_array()
-        .map(|cs| {
-            cs.iter()
-                .filter(|c| c["ok"] == false)
-                .map(|c| {
-                    format!(
-                        "{}:{}",
-                        c["host"].as_str().unwrap_or("?"),
-                        c["name"].as_str().unwrap_or("?")
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn host_names(inv: &Path) -> Vec<String> {

@@ -49,6 +49,31 @@ struct HostRun {
     root: bool,
 }
 
+impl HostRun {
+    fn new(name: &str, state_file: &str, secrets: Vec<String>) -> HostRun {
+        HostRun {
+            name: name.to_string(),
+            transport: None,
+            facts: Map::new(),
+            registered: Map::new(),
+            state: NodeState::new(state_file, ""),
+            probes: Probes::new(),
+            done: false,
+            notified: Vec::new(),
+            secrets,
+            root: true,
+        }
+    }
+
+    /// Take in what the facts command printed: the facts, whether we are root, the state file.
+    fn learn(&mut self, state_file: &str, facts_output: &str) {
+        let (facts, state) = crate::facts::parse(facts_output);
+        self.root = facts.get("user_id").and_then(Json::as_str) == Some("0");
+        self.state = NodeState::new(state_file, &state);
+        self.facts = facts;
+    }
+}
+
 /// What every play of the run shares.
 struct Common {
     plan: Arc<Plan>,
@@ -187,21 +212,10 @@ pub(crate) async fn run(plan: Arc<Plan>, opts: Options, tx: mpsc::Sender<Event>)
         all.insert("hostvars".into(), plan.hostvars.clone());
         hosts.insert(
             name.clone(),
-            HostRun {
-                name: name.clone(),
-                transport: None,
-                facts: Map::new(),
-                registered: Map::new(),
-                state: NodeState::new(&hp.state_file, ""),
-                probes: Probes::new(),
-                done: false,
-                notified: Vec::new(),
-                secrets: secrets_of(&all),
-                root: true,
-            },
+            HostRun::new(name, &hp.state_file, secrets_of(&all)),
         );
     }
-    let work = run_plays(shared.clone(), &mut hosts);
+    let work = run_plays(shared.clone(), &mut hosts, tx.clone());
     // SIGTERM (a service manager, `timeout`, `kill`) stops the run the way Ctrl-C does.
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let sigterm = async {
@@ -240,7 +254,11 @@ pub(crate) async fn run(plan: Arc<Plan>, opts: Options, tx: mpsc::Sender<Event>)
     interrupted
 }
 
-async fn run_plays(shared: Arc<Shared>, hosts: &mut BTreeMap<String, HostRun>) {
+async fn run_plays(
+    shared: Arc<Shared>,
+    hosts: &mut BTreeMap<String, HostRun>,
+    out: mpsc::Sender<Event>,
+) {
     let plan = shared.plan.clone();
     // Every host of the run connects and reports its facts at once, in parallel: a later play
     // then starts on hosts that are ready instead of opening connections itself.
@@ -268,20 +286,14 @@ async fn run_plays(shared: Arc<Shared>, hosts: &mut BTreeMap<String, HostRun>) {
     let mut finished = vec![false; n];
     let mut running: JoinSet<PlayDone> = JoinSet::new();
     let mut stop = false;
-    let Sink::Direct(out) = shared.tx.clone() else {
-        return;
-    };
     loop {
         if !stop {
-            for i in 0..n {
-                if started[i] || !ready(&plan, i, &started, &finished) {
+            for (i, begun) in started.iter_mut().enumerate() {
+                if *begun || !ready(&plan, i, &finished) {
                     continue;
                 }
                 let overlap = plan.play(&plan.plays[i]).overlap;
-                if !overlap && !running.is_empty() {
-                    break;
-                }
-                started[i] = true;
+                *begun = true;
                 let mine: BTreeMap<String, HostRun> = plan.plays[i]
                     .hosts
                     .iter()
@@ -307,9 +319,6 @@ async fn run_plays(shared: Arc<Shared>, hosts: &mut BTreeMap<String, HostRun>) {
                     let (mine, fatal) = run_play(sh, mine, i).await;
                     (i, mine, fatal)
                 });
-                if !overlap {
-                    break;
-                }
             }
         }
         let Some(r) = running.join_next().await else {
@@ -321,11 +330,6 @@ async fn run_plays(shared: Arc<Shared>, hosts: &mut BTreeMap<String, HostRun>) {
         finished[i] = true;
         shared.release(Some(i), &out);
         hosts.extend(mine);
-        if stop {
-            for h in hosts.values_mut() {
-                h.done = true;
-            }
-        }
         if fatal {
             // Stop every host, here and in the plays that follow; plays in flight end at
             // their next task.
@@ -333,6 +337,8 @@ async fn run_plays(shared: Arc<Shared>, hosts: &mut BTreeMap<String, HostRun>) {
             shared
                 .abort
                 .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        if stop {
             for h in hosts.values_mut() {
                 h.done = true;
             }
@@ -345,8 +351,8 @@ type PlayDone = (usize, BTreeMap<String, HostRun>, bool);
 
 /// Whether play `i` may start: every earlier play it must wait for has finished (all of them
 /// unless it is marked `overlap`; then those sharing a host with it, and every earlier play
-/// without `overlap`).
-fn ready(plan: &Plan, i: usize, started: &[bool], finished: &[bool]) -> bool {
+/// without `overlap`). A play without `overlap` is thus never ready while another runs.
+fn ready(plan: &Plan, i: usize, finished: &[bool]) -> bool {
     let me = &plan.plays[i];
     let overlap = plan.play(me).overlap;
     (0..i).all(|j| {
@@ -354,7 +360,7 @@ fn ready(plan: &Plan, i: usize, started: &[bool], finished: &[bool]) -> bool {
         let must_wait = !overlap
             || !plan.play(other).overlap
             || other.hosts.iter().any(|h| me.hosts.contains(h));
-        !must_wait || (started[j] && finished[j])
+        !must_wait || finished[j]
     })
 }
 
@@ -547,20 +553,8 @@ async fn connect(sh: &Shared, mut h: HostRun) -> HostRun {
     let ahead = if !gather {
         prefetch::everything(sh, &h).await
     } else if let Some(last) = crate::facts::cache::load(&h.name, &reached_as) {
-        let (facts, state) = crate::facts::parse(&last);
-        let mut guess = HostRun {
-            name: h.name.clone(),
-            transport: None,
-            facts,
-            registered: Map::new(),
-            state: NodeState::new(&hp.state_file, &state),
-            probes: Probes::new(),
-            done: false,
-            notified: Vec::new(),
-            secrets: h.secrets.clone(),
-            root: h.root,
-        };
-        guess.root = guess.facts.get("user_id").and_then(Json::as_str) == Some("0");
+        let mut guess = HostRun::new(&h.name, &hp.state_file, h.secrets.clone());
+        guess.learn(&hp.state_file, &last);
         prefetch::everything(sh, &guess).await
     } else {
         Vec::new()
@@ -593,16 +587,13 @@ async fn connect(sh: &Shared, mut h: HostRun) -> HostRun {
             if gather {
                 crate::facts::cache::store(&h.name, &reached_as, &text);
             }
-            let (facts, state) = crate::facts::parse(&text);
-            h.root = facts.get("user_id").and_then(Json::as_str) == Some("0");
-            h.state = NodeState::new(&hp.state_file, &state);
-            let summary = crate::facts::summary(&facts);
+            h.learn(&hp.state_file, &text);
+            let summary = crate::facts::summary(&h.facts);
             let _ = sh.tx.send(Event::Facts {
                 host: h.name.clone(),
                 summary: redact(&summary, &h.secrets),
-                facts: Json::Object(facts.clone()),
+                facts: Json::Object(h.facts.clone()),
             });
-            h.facts = facts;
             h.transport = Some(t);
         }
         Err(e) => {

@@ -55,6 +55,21 @@ pub(crate) enum Remote {
 }
 
 /// One command printing a file's kind, attributes and content.
+/// The directory holding `path` (`.` for a bare name).
+pub(crate) fn parent_dir(path: &str) -> String {
+    match path.rsplit_once('/') {
+        Some(("", _)) => "/".to_string(),
+        Some((d, _)) => d.to_string(),
+        None => ".".to_string(),
+    }
+}
+
+/// A temporary name beside `path`, unique to this run; created with `set -C` (exclusively) it
+/// cannot follow a link planted in a shared directory, and needs no `mktemp` program.
+pub(crate) fn temp_beside(path: &str) -> String {
+    format!("{path}.{}", super::probe::token().trim_start_matches('@'))
+}
+
 pub(crate) fn stat_script(path: &str) -> String {
     let p = quote(path);
     format!(
@@ -230,11 +245,7 @@ pub(crate) async fn put_file(cx: &mut Cx<'_>, mut w: Want) -> Result<Outcome, Mo
     }
     s.push_str(&format!(
         "tmp={}\ntrap 'rm -f \"$tmp\"' EXIT\n(set -C; cat > \"$tmp\")\n",
-        quote(&format!(
-            "{}.{}",
-            w.dest,
-            super::probe::token().trim_start_matches('@')
-        ))
+        quote(&temp_beside(&w.dest))
     ));
     if let Some(v) = &w.validate {
         let words = split_words(v).map_err(|e| ModuleError::msg(format!("validate: {e}")))?;

@@ -618,6 +618,15 @@ pub(crate) mod testutil;
 /// daemon reload is not needed for enablement symlinks. Both are skipped.
 /// A service that only has an init script (no native unit) still needs the SysV step: then
 /// the plain command runs.
+/// `systemctl start|restart NAME`, asking systemd to look at its unit files again (once) only
+/// when the unit does not load as it is on disk: a unit file new since systemd last looked is
+/// normally found on start (systemd retries a unit it could not find once its unit directories
+/// changed), so a playbook that just wrote a new unit need not pay a `daemon-reload` up front.
+pub(crate) fn systemctl_start(verb: &str, name: &str) -> String {
+    let start = crate::ssh::argv(&["systemctl", verb, name]);
+    format!("{start} 2>/dev/null || {{ systemctl daemon-reload && {start}; }}")
+}
+
 pub(crate) fn systemctl_enable(enable: bool, name: &str) -> String {
     let verb = if enable { "enable" } else { "disable" };
     let mut cmd = format!(

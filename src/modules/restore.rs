@@ -102,10 +102,9 @@ pub(crate) fn undo(r: &Json) -> (String, String) {
             let active = r.get("active").and_then(Json::as_bool).unwrap_or(false);
             let verb = if active { "start" } else { "stop" };
             let line = if s(r, "init") == "systemd" && active {
-                // As the service module starts: systemd is asked to look again only if the
-                // unit does not load as it is on disk (it was started before its file changed).
-                let start = argv(&["systemctl", verb, name]);
-                format!("{start} 2>/dev/null || {{ systemctl daemon-reload && {start}; }}")
+                // As the service module starts (the unit may have been started before its file
+                // changed).
+                super::systemctl_start(verb, name)
             } else if s(r, "init") == "systemd" {
                 argv(&["systemctl", verb, name])
             } else {

@@ -118,19 +118,11 @@ impl Module for Service {
                 })));
             }
             for st in &steps {
-                // A unit file new since systemd last looked is normally found on start (systemd
-                // retries a unit it could not find once its unit directories changed); if this
-                // systemd does not, it is told to look again, once. So a playbook that just
-                // wrote a new unit need not pay a `daemon-reload` up front.
-                let starts = [verb("start"), verb("restart")];
-                if systemd && starts.contains(st) {
-                    s.push_str(&format!(
-                        "{st} 2>/dev/null || {{ systemctl daemon-reload && {st}; }}\n"
-                    ));
-                } else {
-                    s.push_str(st);
-                    s.push('\n');
+                match ["start", "restart"].into_iter().find(|v| *st == verb(v)) {
+                    Some(v) if systemd => s.push_str(&super::systemctl_start(v, &name)),
+                    _ => s.push_str(st),
                 }
+                s.push('\n');
             }
             cx.exec_ok(&format!("cannot change service {name}"), &s, None)
                 .await?;

@@ -30,11 +30,13 @@ impl NodeState {
     }
 
     pub(crate) fn dir(&self) -> String {
-        match self.path.rsplit_once('/') {
-            Some(("", _)) => "/".to_string(),
-            Some((d, _)) => d.to_string(),
-            None => ".".to_string(),
-        }
+        super::files::parent_dir(&self.path)
+    }
+
+    /// Shell that makes sure the backup directory exists (a test, not a program, when it does).
+    fn backup_dir_line(&self) -> String {
+        let d = quote(&format!("{}/backup", self.dir()));
+        format!("{{ [ -d {d} ] || mkdir -p {d}; }}")
     }
 
     /// Where the original of a file is kept.
@@ -69,8 +71,8 @@ impl NodeState {
         let doc = json!({"version": 1, "records": self.records}).to_string();
         let tmp = format!("{}.tmp", self.path);
         format!(
-            "{{ [ -d {dir} ] || mkdir -p {dir}; }} && printf '%s\\n' {doc} > {tmp} && mv -f {tmp} {path}\n",
-            dir = quote(&format!("{}/backup", self.dir())),
+            "{dir} && printf '%s\\n' {doc} > {tmp} && mv -f {tmp} {path}\n",
+            dir = self.backup_dir_line(),
             doc = quote(&doc),
             tmp = quote(&tmp),
             path = quote(&self.path)
@@ -92,8 +94,8 @@ impl NodeState {
         }));
         if existed {
             out.push_str(&format!(
-                "{{ [ -d {d} ] || mkdir -p {d}; }} && cp -a {p} {b}\n",
-                d = quote(&format!("{}/backup", self.dir())),
+                "{d} && cp -a {p} {b}\n",
+                d = self.backup_dir_line(),
                 p = quote(path),
                 b = quote(&backup)
             ));

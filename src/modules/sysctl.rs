@@ -58,16 +58,12 @@ pub(crate) fn write_line(name: &str, value: &str) -> String {
 }
 
 /// Shell lines replacing `file` by `text` (mode 0644) atomically, with builtins and one `mv`.
-/// The temporary name is unique to this run and created exclusively (`set -C`), so a link
-/// planted in a shared directory is not followed.
 fn replace_file_lines(file: &str, text: &str) -> String {
-    let dir = match file.rsplit_once('/') {
-        Some(("", _)) | None => "/".to_string(),
-        Some((d, _)) => d.to_string(),
-    };
-    let unique = super::probe::token();
-    let tmp = format!("{file}.{}", unique.trim_start_matches('@'));
-    let (d, f, tmp) = (quote(&dir), quote(file), quote(&tmp));
+    let (d, f, tmp) = (
+        quote(&super::files::parent_dir(file)),
+        quote(file),
+        quote(&super::files::temp_beside(file)),
+    );
     format!(
         "[ -d {d} ] || mkdir -p {d}\n(umask 022; set -C; printf '%s' {t} > {tmp})\nmv -f {tmp} {f}\n",
         t = quote(text)

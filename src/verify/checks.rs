@@ -443,13 +443,13 @@ pub fn requests(
         let unsticky: Vec<String> = by_source
             .iter()
             .filter(|(s, rs)| rs.len() > 1 && !template_ran_out(s))
-            .map(|(s, rs)| {
+            .map(|(s, _)| {
                 // In the order answered, and what the director's table said beforehand: enough
                 // to tell a template that ran out from a scheduler that ignored one.
                 let order = sequence
                     .get(s)
-                    .map_or_else(|| rs.iter().cloned().collect(), Clone::clone)
-                    .join(" then ");
+                    .map(|q| q.join(" then "))
+                    .unwrap_or_default();
                 let before = match s.parse::<Ipv4Addr>().ok().and_then(|a| pinned.get(&a)) {
                     Some(left) => format!("template with {left} s left before the check"),
                     None => "no template before the check".to_string(),

@@ -229,11 +229,12 @@ impl Vars<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
-    fn map(v: Value) -> Map<String, Value> {
+    /// A JSON object literal as a variable map (shared with the drill's tests).
+    pub(crate) fn map(v: Value) -> Map<String, Value> {
         match v {
             Value::Object(m) => m,
             _ => unreachable!(),

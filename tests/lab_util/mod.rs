@@ -95,20 +95,28 @@ impl Drop for DownAgain {
     }
 }
 
+/// The failed checks of verify's JSON report, each as `host:name`.
+pub fn failed_checks(doc: &serde_json::Value) -> Vec<String> {
+    failed_with(doc, |host, name, _| format!("{host}:{name}"))
+}
+
 /// The failed checks of verify's JSON report, each as `host name: detail` (the whole report is
 /// too long for a CI log that keeps only part of the output).
 pub fn failed_check_details(doc: &serde_json::Value) -> Vec<String> {
+    failed_with(doc, |host, name, detail| format!("{host} {name}: {detail}"))
+}
+
+fn failed_with(doc: &serde_json::Value, show: impl Fn(&str, &str, &str) -> String) -> Vec<String> {
     doc["checks"]
         .as_array()
         .map(|cs| {
             cs.iter()
                 .filter(|c| c["ok"] == false)
                 .map(|c| {
-                    format!(
-                        "{} {}: {}",
+                    show(
                         c["host"].as_str().unwrap_or("?"),
                         c["name"].as_str().unwrap_or("?"),
-                        c["detail"].as_str().unwrap_or("")
+                        c["detail"].as_str().unwrap_or(""),
                     )
                 })
                 .collect()

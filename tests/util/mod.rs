@@ -212,6 +212,13 @@ impl Run {
             )
         })
     }
+    /// Remote commands sent to `host`, from the `LVSLAB_TRACE=1` lines on stderr.
+    pub fn round_trips(&self, host: &str) -> usize {
+        self.stderr
+            .lines()
+            .filter(|l| l.starts_with(&format!("trace: {host} ")))
+            .count()
+    }
     /// `(ok, changed, failed, unreachable, skipped)` of a host from `--json`.
     pub fn counts(&self, host: &str) -> (u64, u64, u64, u64, u64) {
         let j = self.json();

@@ -102,14 +102,8 @@ impl Timers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{json, Map, Value};
-
-    fn map(v: Value) -> Map<String, Value> {
-        match v {
-            Value::Object(m) => m,
-            _ => unreachable!(),
-        }
-    }
+    use crate::verify::spec::tests::map;
+    use serde_json::json;
 
     #[test]
     fn seed_lab_bounds() {
