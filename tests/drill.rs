@@ -292,8 +292,11 @@ fn failover_drills_measure_takeover_and_health_checks() {
         "exit status follows the report: {doc}"
     );
     assert_eq!(
-        f["hard_stop"], "vm-pause",
-        "the lab's master is frozen: {f}"
+        f["hard_stop"],
+        "vm-pause",
+        "the lab's master is frozen: {}; failed checks: {:#?}",
+        f["errors"],
+        failed_check_details(&doc)
     );
     let (master, backup) = (
         f["master"].as_str().expect("master"),

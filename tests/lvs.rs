@@ -15,7 +15,9 @@ use serde_json::Value;
 
 mod lab_util;
 
-use lab_util::{failed_checks, lab_tests_enabled, lvslab, ok, repo, DownAgain};
+use lab_util::{
+    failed_check_details, failed_checks, lab_tests_enabled, lvslab, ok, repo, DownAgain,
+};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -192,8 +194,8 @@ fn life_cycle(inv: &Path, variants: bool) {
     let (passed, doc) = verify(inv);
     assert!(
         passed,
-        "verify after setup failed: {:?}",
-        failed_checks(&doc)
+        "verify after setup failed: {:#?}",
+        failed_check_details(&doc)
     );
     assert_eq!(doc["mode"], "ha");
     assert_no_changes(&recap(inv, &["setup"]), "second setup");
@@ -206,9 +208,9 @@ fn life_cycle(inv: &Path, variants: bool) {
         let (passed, doc) = verify_within(inv, 30);
         assert!(
             passed,
-            "verify after rebooting {} failed: {:?}",
+            "verify after rebooting {} failed: {:#?}",
             rs[0],
-            failed_checks(&doc)
+            failed_check_details(&doc)
         );
 
         // lvs mode: the tool owns VIP and IPVS table; keepalived steps aside.
@@ -217,7 +219,7 @@ fn life_cycle(inv: &Path, variants: bool) {
         assert!(
             passed,
             "verify in lvs mode failed: {:?}",
-            failed_checks(&doc)
+            failed_check_details(&doc)
         );
         assert_eq!(doc["mode"], "lvs");
         assert_no_changes(&recap(inv, &["setup", "--mode", "lvs"]), "second lvs setup");
@@ -261,7 +263,7 @@ fn life_cycle(inv: &Path, variants: bool) {
         assert!(
             passed,
             "verify of LVS-TUN failed: {:?}",
-            failed_checks(&doc)
+            failed_check_details(&doc)
         );
         let passed_names: Vec<String> = doc["checks"]
             .as_array()
@@ -282,7 +284,7 @@ fn life_cycle(inv: &Path, variants: bool) {
         assert!(
             passed,
             "verify of LVS-NAT failed: {:?}",
-            failed_checks(&doc)
+            failed_check_details(&doc)
         );
         // Back to ha and DR: keepalived takes the table over again.
         recap(inv, &["setup"]);
@@ -290,7 +292,7 @@ fn life_cycle(inv: &Path, variants: bool) {
         assert!(
             passed,
             "verify back in ha mode failed: {:?}",
-            failed_checks(&doc)
+            failed_check_details(&doc)
         );
     }
 

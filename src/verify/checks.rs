@@ -359,6 +359,8 @@ pub fn keepalived(spec: &Spec, directors: &[(String, Probe)]) -> Vec<Check> {
 #[derive(Debug, Clone)]
 pub struct Request {
     pub source: Option<Ipv4Addr>,
+    /// Address and port of a failed attempt, to find it in the director's IPVS table.
+    pub local: Option<SocketAddrV4>,
     pub result: Result<(u16, String), String>,
 }
 
@@ -537,6 +539,51 @@ pub fn pinned_sources(spec: &Spec, ipvs_conns: &str) -> BTreeMap<Ipv4Addr, u32> 
         .filter(|c| c.source.port() == 0 && c.virtual_addr == spec.service())
         .map(|c| (*c.source.ip(), c.expire_secs.unwrap_or(u32::MAX)))
         .collect()
+}
+
+/// The director's IPVS entries for the ports of failed requests, before the requests and after
+/// them. A new connection that reuses the client port of an entry still in the table is sent
+/// that entry's way (its real server, its forwarding method), which shows here; `None` when no
+/// failed request had a port.
+pub fn failed_ports(reqs: &[Request], before: &str, after: &str) -> Option<String> {
+    let failed: Vec<SocketAddrV4> = reqs
+        .iter()
+        .filter(|r| r.result.is_err())
+        .filter_map(|r| r.local)
+        .collect();
+    if failed.is_empty() {
+        return None;
+    }
+    let (before, after) = (parse::ipvs_conns(before), parse::ipvs_conns(after));
+    let entries = |table: &[parse::IpvsConn], port: SocketAddrV4| {
+        let found: Vec<String> = table
+            .iter()
+            .filter(|c| c.source == port)
+            .map(|c| {
+                let left = c.expire_secs.map_or("?".into(), |s| s.to_string());
+                format!("{} {left} s left, to {}", c.state, c.destination)
+            })
+            .collect();
+        if found.is_empty() {
+            "none".to_string()
+        } else {
+            found.join(", ")
+        }
+    };
+    Some(
+        failed
+            .iter()
+            .take(3)
+            .map(|p| {
+                format!(
+                    "{p} in the director's IPVS table before the requests: {}; after: {}",
+                    entries(&before, *p),
+                    entries(&after, *p)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
 }
 
 /// A persistence template with at most this many seconds left may run out while verify sends
@@ -826,6 +873,7 @@ mod tests {
         let b = Some(Ipv4Addr::new(10, 9, 0, 200));
         let ok = |src, n: &str| Request {
             source: src,
+            local: None,
             result: Ok((200, format!("from {n}"))),
         };
         let (checks, dist) = requests(
@@ -842,11 +890,37 @@ mod tests {
             &s,
             &[Request {
                 source: a,
+                local: None,
                 result: Err("timed out".into()),
             }],
             &BTreeMap::new(),
         );
         assert!(!checks[0].ok);
+    }
+
+    #[test]
+    fn failed_ports_are_looked_up_in_the_directors_table() {
+        let port: SocketAddrV4 = "10.9.0.1:40100".parse().unwrap();
+        let failed = Request {
+            source: Some(*port.ip()),
+            local: Some(port),
+            result: Err("timed out".into()),
+        };
+        let before = "IPVS connection entries
+pro expire state       source             virtual            destination
+TCP 01:40  FIN_WAIT    10.9.0.1:40100     10.9.0.100:80      10.9.0.12:80
+TCP 00:50  FIN_WAIT    10.9.0.1:40102     10.9.0.100:80      10.9.0.13:80
+";
+        let seen = failed_ports(std::slice::from_ref(&failed), before, "").unwrap();
+        assert!(
+            seen.contains("10.9.0.1:40100 in the director's IPVS table before the requests: FIN_WAIT 100 s left, to 10.9.0.12:80; after: none"),
+            "{seen}"
+        );
+        let answered = Request {
+            result: Ok((200, "from web-1".into())),
+            ..failed
+        };
+        assert_eq!(failed_ports(&[answered], before, before), None);
     }
 
     #[test]
@@ -858,6 +932,7 @@ mod tests {
             .into_iter()
             .map(|src| Request {
                 source: Some(src),
+                local: None,
                 result: Ok((200, "from web-1".into())),
             })
             .collect();
@@ -885,6 +960,7 @@ mod tests {
             .into_iter()
             .map(|n| Request {
                 source: Some(a),
+                local: None,
                 result: Ok((200, format!("from {n}"))),
             })
             .collect();
@@ -908,6 +984,7 @@ mod tests {
         let mut back = reqs.clone();
         back.push(Request {
             source: Some(a),
+            local: None,
             result: Ok((200, "from web-1".into())),
         });
         assert!(

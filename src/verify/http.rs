@@ -20,19 +20,41 @@ pub struct Response {
 /// Why a request failed, in words for the check's detail.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    #[error("connect from {from} to {target}: {err}")]
+    #[error("connect from {} to {target}: {err}", shown(*from, *local))]
     Connect {
         from: Ipv4Addr,
+        /// The port the kernel gave the attempt, when it got one (to find it in IPVS's table).
+        local: Option<SocketAddrV4>,
         target: SocketAddrV4,
         err: std::io::Error,
     },
-    #[error("talking to {target}: {err}")]
+    #[error("talking to {target} from {local}: {err}")]
     Io {
         target: SocketAddrV4,
+        local: SocketAddrV4,
         err: std::io::Error,
     },
     #[error("{target} sent no valid HTTP status line")]
     Malformed { target: SocketAddrV4 },
+}
+
+impl HttpError {
+    /// The client's address and port of the failed exchange, when the kernel had chosen one.
+    pub fn local(&self) -> Option<SocketAddrV4> {
+        match self {
+            HttpError::Connect { local, .. } => *local,
+            HttpError::Io { local, .. } => Some(*local),
+            HttpError::Malformed { .. } => None,
+        }
+    }
+}
+
+fn shown(from: Ipv4Addr, local: Option<SocketAddrV4>) -> String {
+    local.map_or_else(|| from.to_string(), |l| l.to_string())
+}
+
+fn local_v4(addr: std::io::Result<socket2::SockAddr>) -> Option<SocketAddrV4> {
+    addr.ok()?.as_socket_ipv4().filter(|a| a.port() != 0)
 }
 
 /// Open a TCP connection to `target` from `source` (port chosen by the kernel).
@@ -42,23 +64,26 @@ pub fn connect(
     timeout: Duration,
 ) -> Result<TcpStream, HttpError> {
     let src = source.unwrap_or(Ipv4Addr::UNSPECIFIED);
-    let fail = |err| HttpError::Connect {
+    let fail = |err, local| HttpError::Connect {
         from: src,
+        local,
         target,
         err,
     };
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).map_err(fail)?;
+    let socket =
+        Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).map_err(|e| fail(e, None))?;
     if let Some(source) = source {
         defer_port_choice(&socket);
         socket
             .bind(&SocketAddr::from(SocketAddrV4::new(source, 0)).into())
-            .map_err(fail)?;
+            .map_err(|e| fail(e, None))?;
     }
     socket
         .connect_timeout(&SocketAddr::from(target).into(), timeout)
-        .map_err(fail)?;
+        .map_err(|e| fail(e, local_v4(socket.local_addr())))?;
+    let local = local_v4(socket.local_addr()).unwrap_or(SocketAddrV4::new(src, 0));
     let stream: TcpStream = socket.into();
-    let io = |err| HttpError::Io { target, err };
+    let io = |err| HttpError::Io { target, local, err };
     stream.set_read_timeout(Some(timeout)).map_err(io)?;
     stream.set_write_timeout(Some(timeout)).map_err(io)?;
     Ok(stream)
@@ -95,7 +120,11 @@ pub fn get(
     timeout: Duration,
 ) -> Result<Response, HttpError> {
     let mut stream = connect(source, target, timeout)?;
-    let io = |err| HttpError::Io { target, err };
+    let local = match stream.local_addr() {
+        Ok(SocketAddr::V4(a)) => a,
+        _ => SocketAddrV4::new(source.unwrap_or(Ipv4Addr::UNSPECIFIED), 0),
+    };
+    let io = |err| HttpError::Io { target, local, err };
     let request = format!(
         "GET {path} HTTP/1.0\r\nHost: {}\r\nUser-Agent: lvslab-verify\r\nConnection: close\r\n\r\n",
         target.ip()

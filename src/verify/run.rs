@@ -302,6 +302,7 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
     let recv = |rx: &mpsc::Receiver<ClientMsg>| rx.recv_timeout(Duration::from_secs(120)).ok();
     let mut client_method = String::new();
     let mut distribution = BTreeMap::new();
+    let mut sent = Vec::new();
     if let Some(ClientMsg::Requests(reqs, method)) = recv(&rx) {
         let pinned = active
             .as_ref()
@@ -311,6 +312,7 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
             .unwrap_or_default();
         let (cs, dist) = checks::requests(&spec, &reqs, &pinned);
         out.extend(cs);
+        sent = reqs;
         distribution = dist;
         client_method = method;
     }
@@ -329,6 +331,20 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
                 .map(|r| (r.clone(), second[r].clone()))
                 .collect();
             out.extend(checks::forwarding(&spec, &held, a, &second[a], &rprobes));
+            let table = |p: Option<&Probe>, name| {
+                p.and_then(|p| p.as_ref().ok())
+                    .and_then(|p| p.get(name).cloned())
+                    .unwrap_or_default()
+            };
+            let (before, after) = (
+                table(first.get(a), "ipvs_conns"),
+                table(second.get(a), "conns"),
+            );
+            if let Some(ports) = checks::failed_ports(&sent, &before, &after) {
+                if let Some(c) = out.iter_mut().find(|c| c.name == "requests") {
+                    c.detail = format!("{} — {ports}", c.detail);
+                }
+            }
         } else {
             let _ = release_tx.send(());
         }
@@ -394,6 +410,7 @@ fn client_side(
             let _ = tx.send(ClientMsg::Requests(
                 vec![Request {
                     source: None,
+                    local: None,
                     result: Err(e.to_string()),
                 }],
                 "lab namespace".into(),
@@ -423,16 +440,22 @@ fn client_side(
     let mut reqs: Vec<Request> = Vec::new();
     for i in 0..requests.max(1) as usize {
         let source = sources[i % sources.len()];
-        let result = http::get(source, target, "/", STEP)
-            .map(|r| (r.status, r.body))
-            .map_err(|e| e.to_string());
-        reqs.push(Request { source, result });
+        let (result, local) = match http::get(source, target, "/", STEP) {
+            Ok(r) => (Ok((r.status, r.body)), None),
+            Err(e) => (Err(e.to_string()), e.local()),
+        };
+        reqs.push(Request {
+            source,
+            local,
+            result,
+        });
         if reqs.len() == GIVE_UP
             && requests as usize > GIVE_UP
             && reqs.iter().all(|r| r.result.is_err())
         {
             reqs.push(Request {
                 source: None,
+                local: None,
                 result: Err(format!("gave up after {GIVE_UP} failed requests in a row")),
             });
             break;
