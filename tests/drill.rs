@@ -22,7 +22,9 @@ use serde_json::Value;
 
 mod lab_util;
 
-use lab_util::{failed_check_details, lab_tests_enabled, lvslab, ok, repo, DownAgain};
+use lab_util::{
+    failed_check_details, lab_tests_enabled, lvslab, ok, repo, verify_until, DownAgain,
+};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -64,21 +66,12 @@ fn setup_converges(inv: &Path) -> Value {
 /// persistence, client sources the drill moved off a real server stay pinned while their IPVS
 /// templates live; verify then says their spreading was not the scheduler's to show.
 fn verify_passes_within(inv: &Path, secs: u64) {
-    let until = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let out = lvslab(inv, &["--json", "verify"]);
-        let doc = json_of(&out);
-        let passed = out.status.success() && doc["ok"] == true;
-        if passed {
-            return;
-        }
-        assert!(
-            Instant::now() < until,
-            "verify passes, failed: {:#?}",
-            failed_check_details(&doc)
-        );
-        std::thread::sleep(Duration::from_secs(2));
-    }
+    let (passed, doc) = verify_until(inv, &[], secs);
+    assert!(
+        passed,
+        "verify passes, failed: {:#?}",
+        failed_check_details(&doc)
+    );
 }
 
 /// qemu's pid of a node, from `lab status --json`.
@@ -265,6 +258,9 @@ fn failover_drills_measure_takeover_and_health_checks() {
     let _down_again = DownAgain::new(&inv);
     ok(&inv, &["lab", "up"]);
     setup_converges(&inv);
+    // The drill needs a cluster verify passes on (its own checks come first, and it does not
+    // run when they fail).
+    verify_passes_within(&inv, 20);
 
     let (drill, rx) = spawn(&inv, &["--json", "verify", "--failover"]);
     // The lock is taken before anything else: a second run is refused, naming the holder.

@@ -100,6 +100,35 @@ pub fn failed_checks(doc: &serde_json::Value) -> Vec<String> {
     failed_with(doc, |host, name, _| format!("{host}:{name}"))
 }
 
+/// `lvslab --json verify EXTRA...` until it passes or `secs` have gone by: (passed, the last
+/// report). Each failed attempt's checks are printed, so a transient that a retry hid still
+/// shows in the log. Used where the lab may still be settling (a reboot, a failover drill's
+/// persistence templates) and after setups: one request in a few hundred verifies has been seen
+/// to time out (named in the issue notes, not explained yet).
+pub fn verify_until(inventory: &Path, extra: &[&str], secs: u64) -> (bool, serde_json::Value) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let args: Vec<&str> = ["--json", "verify"].iter().chain(extra).copied().collect();
+    loop {
+        let out = lvslab(inventory, &args);
+        let doc: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("verify prints one JSON document");
+        let passed = doc["ok"] == true;
+        assert_eq!(
+            out.status.success(),
+            passed,
+            "exit status agrees with the report"
+        );
+        if passed || std::time::Instant::now() >= until {
+            return (passed, doc);
+        }
+        eprintln!(
+            "verify failed, trying again: {:#?}",
+            failed_check_details(&doc)
+        );
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+}
+
 /// The failed checks of verify's JSON report, each as `host name: detail` (the whole report is
 /// too long for a CI log that keeps only part of the output).
 pub fn failed_check_details(doc: &serde_json::Value) -> Vec<String> {
