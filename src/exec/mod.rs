@@ -732,6 +732,7 @@ async fn run_item(
     task: &Task,
     sudo: bool,
     ctx: &Map<String, Json>,
+    last_item: bool,
 ) -> ItemResult {
     let mut r = ItemResult {
         data: Map::new(),
@@ -775,7 +776,7 @@ async fn run_item(
         probes: &mut h.probes,
         log: Vec::new(),
     };
-    cx.probes.start_task();
+    cx.probes.start_task(last_item);
     let res = task.module.run(&args, &mut cx).await;
     cx.probes.end_task();
     r.cmds = std::mem::take(&mut cx.log);
@@ -907,17 +908,17 @@ async fn run_task(sh: &Shared, mut h: HostRun, play: usize, ti: usize, handler: 
     let mut rs: Vec<(Option<String>, ItemResult)> = Vec::new();
     match &items {
         None => {
-            let r = run_item(sh, &mut h, task, sudo, &ctx).await;
+            let r = run_item(sh, &mut h, task, sudo, &ctx, true).await;
             rs.push((None, r));
         }
         Some(items) => {
-            for it in items {
+            for (i, it) in items.iter().enumerate() {
                 let c = item_context(sh, &h, task, &ctx, it);
                 let label = match it {
                     Json::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                let r = run_item(sh, &mut h, task, sudo, &c).await;
+                let r = run_item(sh, &mut h, task, sudo, &c, i + 1 == items.len()).await;
                 let unreachable = r.failed.as_ref().is_some_and(|e| e.unreachable);
                 rs.push((Some(label), r));
                 if unreachable {

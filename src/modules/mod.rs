@@ -566,6 +566,65 @@ impl Cx<'_> {
         self.send(cmd, None).await
     }
 
+    /// Several queries at once, each about its own resources, answered in order. All of them
+    /// are known to the executor ahead of the task (discovery stops at a module's first query);
+    /// those not answered yet go in one round trip.
+    pub(crate) async fn query_each(
+        &mut self,
+        queries: &[(Vec<String>, String)],
+    ) -> Result<Vec<Output>, ModuleError> {
+        let qs: Vec<probe::Query> = queries
+            .iter()
+            .map(|(keys, cmd)| probe::Query {
+                keys: keys.clone(),
+                line: self.line(cmd),
+            })
+            .collect();
+        if self.probes.is_discovering() {
+            for q in qs {
+                self.probes.record(q);
+            }
+            return Err(ModuleError::msg(DISCOVERY_ONLY));
+        }
+        let mut missing = Vec::new();
+        for q in &qs {
+            if !self.probes.has(&q.line) {
+                missing.push(q.clone());
+            }
+        }
+        if missing.len() == 1 {
+            let out = self
+                .send_unlogged(&missing[0].line, &missing[0].line, None)
+                .await?;
+            self.probes.store(&missing[0], out);
+        } else if !missing.is_empty() {
+            let token = probe::token();
+            let script = probe::batch_script(&missing, &token);
+            let out = self.send_unlogged(&script, &script, None).await?;
+            let answers =
+                probe::parse_batch(&out.stdout, &token, missing.len()).ok_or_else(|| {
+                    ModuleError {
+                        msg: "the node's answer to a batch of queries was cut short".into(),
+                        cmd: Some(script.clone()),
+                        status: out.status,
+                        stdout: out.stdout_str(),
+                        stderr: out.stderr_str(),
+                        unreachable: false,
+                    }
+                })?;
+            for (q, a) in missing.iter().zip(answers) {
+                self.probes.store(q, a);
+            }
+        }
+        let mut outs = Vec::new();
+        for ((keys, cmd), q) in queries.iter().zip(&qs) {
+            let out = self.probes.answer(keys, &q.line).unwrap_or_default();
+            self.log_out(cmd, &out);
+            outs.push(out);
+        }
+        Ok(outs)
+    }
+
     /// [`Cx::query`], requiring exit status 0.
     pub(crate) async fn query_ok(
         &mut self,

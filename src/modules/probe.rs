@@ -33,6 +33,12 @@ pub(crate) struct Probes {
     mutated: bool,
     /// Answers asked again right after the current module's change: fresh, kept.
     refreshed: Vec<String>,
+    /// Answers fetched ahead that no task has read yet: what the tasks ahead are going to ask.
+    unread: std::collections::HashSet<String>,
+    /// Whether a change whose reach is unknown asks the unread answers again in its own round
+    /// trip: for the last (or only) item of a task; earlier items of a loop would ask them
+    /// again for every item.
+    reask_unread: bool,
 }
 
 impl Probes {
@@ -69,7 +75,11 @@ impl Probes {
     /// The cached answer for `line`; notes the keys read, for [`Probes::end_task`].
     pub(crate) fn answer(&mut self, keys: &[String], line: &str) -> Option<Output> {
         self.read(keys);
-        self.cache.get(line).map(|(_, o)| o.clone())
+        let out = self.cache.get(line).map(|(_, o)| o.clone());
+        if out.is_some() {
+            self.unread.remove(line);
+        }
+        out
     }
 
     pub(crate) fn read(&mut self, keys: &[String]) {
@@ -84,22 +94,31 @@ impl Probes {
         self.mutated = true;
     }
 
-    pub(crate) fn start_task(&mut self) {
+    /// `last_item`: the task has no loop, or this is its last item (see `reask_unread`).
+    pub(crate) fn start_task(&mut self, last_item: bool) {
         self.touched = Some(Vec::new());
         self.mutated = false;
         self.refreshed.clear();
+        self.reask_unread = last_item;
     }
 
-    /// The cached queries a change by the current module makes stale, when its reach is known
-    /// (its keys); none when it is not (then [`Probes::end_task`] drops every answer).
+    /// The cached queries a change by the current module makes stale, to ask again in the
+    /// change's own round trip. When its reach is known (its keys): those sharing a key. When it
+    /// is not, every answer is stale ([`Probes::end_task`] drops them all); those fetched for
+    /// the tasks ahead and not read yet are asked again, which spares the next task a round
+    /// trip of its own.
     pub(crate) fn stale(&self) -> Vec<Query> {
-        let Some(keys) = self.touched.as_ref().filter(|k| !k.is_empty()) else {
+        let keys = self.touched.as_ref().filter(|k| !k.is_empty());
+        if keys.is_none() && !self.reask_unread {
             return Vec::new();
-        };
+        }
         let mut v: Vec<Query> = self
             .cache
             .iter()
-            .filter(|(_, (k, _))| k.iter().any(|x| keys.contains(x)))
+            .filter(|(line, (k, _))| match keys {
+                Some(keys) => k.iter().any(|x| keys.contains(x)),
+                None => self.unread.contains(*line),
+            })
             .map(|(line, (k, _))| Query {
                 keys: k.clone(),
                 line: line.clone(),
@@ -112,7 +131,8 @@ impl Probes {
     /// A fresh answer, taken after the change.
     pub(crate) fn refresh(&mut self, q: &Query, out: Output) {
         self.refreshed.push(q.line.clone());
-        self.store(q, out);
+        // Read or unread, it stays what it was.
+        self.cache.insert(q.line.clone(), (q.keys.clone(), out));
     }
 
     /// After a module ran: drop what its changes may have made stale.
@@ -120,20 +140,21 @@ impl Probes {
         if !self.mutated {
             return;
         }
+        let fresh = std::mem::take(&mut self.refreshed);
         match self.touched.take() {
-            Some(keys) if !keys.is_empty() => {
-                let fresh = std::mem::take(&mut self.refreshed);
-                self.cache.retain(|line, (k, _)| {
-                    fresh.contains(line) || !k.iter().any(|x| keys.contains(x))
-                })
-            }
-            _ => self.cache.clear(),
+            Some(keys) if !keys.is_empty() => self
+                .cache
+                .retain(|line, (k, _)| fresh.contains(line) || !k.iter().any(|x| keys.contains(x))),
+            _ => self.cache.retain(|line, _| fresh.contains(line)),
         }
+        let cache = &self.cache;
+        self.unread.retain(|line| cache.contains_key(line));
         self.mutated = false;
     }
 
     pub(crate) fn store(&mut self, q: &Query, out: Output) {
         self.cache.insert(q.line.clone(), (q.keys.clone(), out));
+        self.unread.insert(q.line.clone());
     }
 }
 
@@ -291,7 +312,7 @@ mod tests {
         p.store(&q(&["file:/f", "sysctl:a"], "A"), Output::default());
         p.store(&q(&["file:/f", "sysctl:b"], "B"), Output::default());
         p.store(&q(&["file:/g"], "C"), Output::default());
-        p.start_task();
+        p.start_task(true);
         p.read(&["file:/f".into(), "sysctl:a".into()]);
         p.mutated();
         let st: Vec<String> = p.stale().into_iter().map(|q| q.line).collect();
@@ -307,26 +328,52 @@ mod tests {
         p.store(&q(&["file:/f", "sysctl:a"], "A"), Output::default());
         p.store(&q(&["file:/f", "sysctl:b"], "B"), Output::default());
         p.store(&q(&["file:/g"], "C"), Output::default());
-        p.start_task();
+        p.start_task(true);
         assert!(p
             .answer(&["file:/f".into(), "sysctl:a".into()], "A")
             .is_some());
         p.end_task();
         assert!(p.has("A") && p.has("B"), "a query alone changes nothing");
-        p.start_task();
+        p.start_task(true);
         p.read(&["file:/f".into(), "sysctl:a".into()]);
         p.mutated();
         p.end_task();
         assert!(!p.has("A") && !p.has("B") && p.has("C"));
-        p.start_task();
+        p.start_task(true);
         p.read(&[]);
         p.mutated();
         p.end_task();
         assert!(!p.has("C"), "a change of unknown reach drops everything");
         p.store(&q(&["x"], "D"), Output::default());
-        p.start_task();
+        p.start_task(true);
         p.mutated();
         p.end_task();
         assert!(!p.has("D"), "a change without any query drops everything");
+    }
+
+    #[test]
+    fn a_change_of_unknown_reach_asks_again_what_tasks_ahead_have_not_read() {
+        let mut p = Probes::new();
+        p.store(&q(&[], "A"), Output::default());
+        p.store(&q(&["file:/f"], "B"), Output::default());
+        // An earlier item of a loop: the next item would only ask again.
+        p.start_task(false);
+        assert!(p.answer(&[], "A").is_some());
+        p.mutated();
+        assert!(p.stale().is_empty());
+        // The last item: what no task has read yet travels with the change.
+        p.start_task(true);
+        p.read(&[]);
+        p.mutated();
+        let st: Vec<String> = p.stale().into_iter().map(|q| q.line).collect();
+        assert_eq!(st, ["B"], "A was read already");
+        p.refresh(&q(&["file:/f"], "B"), Output::default());
+        p.end_task();
+        assert!(!p.has("A") && p.has("B"));
+        // Still unread: the next change of unknown reach asks it again.
+        p.start_task(true);
+        p.read(&[]);
+        p.mutated();
+        assert_eq!(p.stale().len(), 1);
     }
 }

@@ -128,19 +128,34 @@ impl Module for Sysctl {
             let file = a.str("sysctl_file").unwrap_or_else(|| DEFAULT_FILE.into());
             operand::abs_path("sysctl_file", &file)?;
             let f = quote(&file);
-            // The file is read with shell builtins (a program started costs on a slow node); the
+            // Two queries: the file's answer is one for every parameter it holds, so a change
+            // to one of them asks again the file and that parameter's live value only. The
+            // file is read with shell builtins (a program started costs on a slow node); the
             // live value needs `sysctl`: /proc/sys answers a byte-wise `read` with one byte.
-            let live = format!("v=$({} 2>/dev/null)", argv(&["sysctl", "-n", &name]));
-            let check = format!(
-                "if {live}; then printf 'live %s\\n' \"$v\"; else echo missing; fi; if [ -f {f} ]; then echo file; while IFS= read -r l || [ -n \"$l\" ]; do printf '%s\\n' \"$l\"; done <{f}; else echo nofile; fi"
+            let live_q = format!(
+                "if v=$({} 2>/dev/null); then printf 'live %s\\n' \"$v\"; else echo missing; fi",
+                argv(&["sysctl", "-n", &name])
             );
-            let keys = [format!("sysctl:{name}"), format!("file:{file}")];
-            let o = cx.query_ok(&keys, "cannot read sysctl", &check).await?;
-            let text = o.stdout_str();
-            let mut it = text.splitn(3, '\n');
-            let live_line = it.next().unwrap_or("");
-            let file_flag = it.next().unwrap_or("");
-            let file_text = it.next().unwrap_or("").to_string();
+            let file_q = format!(
+                "if [ -f {f} ]; then echo file; while IFS= read -r l || [ -n \"$l\" ]; do printf '%s\\n' \"$l\"; done <{f}; else echo nofile; fi"
+            );
+            let o = cx
+                .query_each(&[
+                    (vec![format!("sysctl:{name}")], live_q.clone()),
+                    (vec![format!("file:{file}")], file_q.clone()),
+                ])
+                .await?;
+            let (live_o, file_o) = (
+                super::require_ok("cannot read sysctl", &live_q, o[0].clone())?,
+                super::require_ok("cannot read sysctl file", &file_q, o[1].clone())?,
+            );
+            let live_text = live_o.stdout_str();
+            let live_line = live_text.lines().next().unwrap_or("");
+            let file_text_all = file_o.stdout_str();
+            let (file_flag, file_text) = file_text_all
+                .split_once('\n')
+                .unwrap_or((file_text_all.as_str(), ""));
+            let file_text = file_text.to_string();
             let live = live_line.strip_prefix("live ").map(str::to_string);
             if present && live.is_none() {
                 return Err(ModuleError::msg(format!("unknown kernel parameter {name}")));
