@@ -36,8 +36,29 @@ fn inventory() -> PathBuf {
         .expect("the drill inventory exists")
 }
 
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+/// The drill inventory's lab, up, for one test at a time; left as it was found (down again if
+/// it was down) when this drops. Fields drop in order: the lab goes down before the next test
+/// may start.
+struct Lab {
+    inv: PathBuf,
+    _down_again: DownAgain,
+    _serial: std::sync::MutexGuard<'static, ()>,
+}
+
+/// `None` when the lab tests are skipped on purpose.
+fn lab_up() -> Option<Lab> {
+    if !lab_tests_enabled() {
+        return None;
+    }
+    let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let inv = inventory();
+    let down_again = DownAgain::new(&inv);
+    ok(&inv, &["lab", "up"]);
+    Some(Lab {
+        inv,
+        _down_again: down_again,
+        _serial: serial,
+    })
 }
 
 fn json_of(out: &std::process::Output) -> Value {
@@ -250,13 +271,10 @@ fn alive(pid: i32) -> bool {
 /// run while they go.
 #[test]
 fn failover_drills_measure_takeover_and_health_checks() {
-    if !lab_tests_enabled() {
+    let Some(lab) = lab_up() else {
         return;
-    }
-    let _serial = serial();
-    let inv = inventory();
-    let _down_again = DownAgain::new(&inv);
-    ok(&inv, &["lab", "up"]);
+    };
+    let inv = lab.inv.clone();
     setup_converges(&inv);
     // The drill needs a cluster verify passes on (its own checks come first, and it does not
     // run when they fail).
@@ -358,13 +376,10 @@ fn failover_drills_measure_takeover_and_health_checks() {
 /// reports what happened and exits 1; the next `setup` converges and `verify` passes.
 #[test]
 fn setup_survives_lost_nodes_and_signals() {
-    if !lab_tests_enabled() {
+    let Some(lab) = lab_up() else {
         return;
-    }
-    let _serial = serial();
-    let inv = inventory();
-    let _down_again = DownAgain::new(&inv);
-    ok(&inv, &["lab", "up"]);
+    };
+    let inv = lab.inv.clone();
     // The victim: the inventory's last real server (no name assumed).
     let inventory = lvslab::inventory::Inventory::load(&inv).expect("inventory loads");
     let reals = inventory

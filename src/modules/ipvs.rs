@@ -77,14 +77,13 @@ pub(crate) fn parse_saved(out: &str, flag: &str, svc: &str) -> Current {
 }
 
 fn method_flag(m: &str) -> Result<&'static str, ModuleError> {
-    match m {
-        "dr" | "gatewaying" | "route" => Ok("-g"),
-        "nat" | "masquerading" | "masq" => Ok("-m"),
-        "tun" | "ipip" | "tunnel" => Ok("-i"),
-        other => Err(ModuleError::msg(format!(
-            "unknown forwarding method `{other}` (expected dr, nat or tun)"
-        ))),
-    }
+    crate::plan::lvs::Method::parse(m)
+        .map(crate::plan::lvs::Method::ipvsadm_flag)
+        .ok_or_else(|| {
+            ModuleError::msg(format!(
+                "unknown forwarding method `{m}` (expected dr, nat or tun)"
+            ))
+        })
 }
 
 impl Module for Ipvs {

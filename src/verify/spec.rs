@@ -6,35 +6,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use serde_json::{Map, Value};
 
-/// The forwarding method of a real server, as ipvsadm spells it in `-S` output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    /// `-g`: direct routing.
-    Dr,
-    /// `-m`: masquerading (NAT).
-    Nat,
-    /// `-i`: IP-in-IP tunnelling.
-    Tun,
-}
-
-impl Method {
-    pub fn parse(word: &str) -> Option<Method> {
-        match word.to_ascii_lowercase().as_str() {
-            "dr" | "g" | "-g" | "gatewaying" | "route" => Some(Method::Dr),
-            "nat" | "m" | "-m" | "masq" | "masquerading" => Some(Method::Nat),
-            "tun" | "i" | "-i" | "ipip" | "tunnel" => Some(Method::Tun),
-            _ => None,
-        }
-    }
-
-    pub fn ipvsadm_flag(self) -> &'static str {
-        match self {
-            Method::Dr => "-g",
-            Method::Nat => "-m",
-            Method::Tun => "-i",
-        }
-    }
-}
+pub use crate::plan::lvs::Method;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Director {
