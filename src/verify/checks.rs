@@ -359,7 +359,7 @@ pub fn keepalived(spec: &Spec, directors: &[(String, Probe)]) -> Vec<Check> {
 #[derive(Debug, Clone)]
 pub struct Request {
     pub source: Option<Ipv4Addr>,
-    /// Address and port of a failed attempt, to find it in the director's IPVS table.
+    /// The client address and port of the exchange, to find it in the director's IPVS table.
     pub local: Option<SocketAddrV4>,
     pub result: Result<(u16, String), String>,
 }
@@ -541,17 +541,39 @@ pub fn pinned_sources(spec: &Spec, ipvs_conns: &str) -> BTreeMap<Ipv4Addr, u32> 
         .collect()
 }
 
-/// The director's IPVS entries for the ports of failed requests, before the requests and after
-/// them. A new connection that reuses the client port of an entry still in the table is sent
-/// that entry's way (its real server, its forwarding method), which shows here; `None` when no
-/// failed request had a port.
-pub fn failed_ports(reqs: &[Request], before: &str, after: &str) -> Option<String> {
-    let failed: Vec<SocketAddrV4> = reqs
-        .iter()
+/// The client ports of the requests that failed.
+pub fn failed_ports(reqs: &[Request]) -> Vec<SocketAddrV4> {
+    reqs.iter()
         .filter(|r| r.result.is_err())
         .filter_map(|r| r.local)
-        .collect();
-    if failed.is_empty() {
+        .collect()
+}
+
+/// The client ports of the requests answered by another real server than the first one that
+/// answered their source (with persistence, a source should stay on one).
+pub fn moved_ports(spec: &Spec, reqs: &[Request]) -> Vec<SocketAddrV4> {
+    let names: Vec<String> = spec.real_servers.iter().map(|r| r.name.clone()).collect();
+    let mut first: BTreeMap<Option<Ipv4Addr>, String> = BTreeMap::new();
+    let mut moved = Vec::new();
+    for r in reqs {
+        let Ok((200, body)) = &r.result else { continue };
+        let Some(n) = page_names(body, &names) else {
+            continue;
+        };
+        let home = first.entry(r.source).or_insert_with(|| n.to_string());
+        if home != n {
+            moved.extend(r.local);
+        }
+    }
+    moved
+}
+
+/// The director's IPVS entries for `ports` (client address:port), before the requests and
+/// after them. A new connection that reuses the client port of an entry still in the table is
+/// sent that entry's way (its real server, its forwarding method); a request that no entry
+/// shows went through another director. `None` when there is no port to look up.
+pub fn table_entries(ports: &[SocketAddrV4], before: &str, after: &str) -> Option<String> {
+    if ports.is_empty() {
         return None;
     }
     let (before, after) = (parse::ipvs_conns(before), parse::ipvs_conns(after));
@@ -571,7 +593,7 @@ pub fn failed_ports(reqs: &[Request], before: &str, after: &str) -> Option<Strin
         }
     };
     Some(
-        failed
+        ports
             .iter()
             .take(3)
             .map(|p| {
@@ -899,7 +921,7 @@ mod tests {
     }
 
     #[test]
-    fn failed_ports_are_looked_up_in_the_directors_table() {
+    fn failed_and_moved_ports_are_looked_up_in_the_directors_table() {
         let port: SocketAddrV4 = "10.9.0.1:40100".parse().unwrap();
         let failed = Request {
             source: Some(*port.ip()),
@@ -911,16 +933,29 @@ pro expire state       source             virtual            destination
 TCP 01:40  FIN_WAIT    10.9.0.1:40100     10.9.0.100:80      10.9.0.12:80
 TCP 00:50  FIN_WAIT    10.9.0.1:40102     10.9.0.100:80      10.9.0.13:80
 ";
-        let seen = failed_ports(std::slice::from_ref(&failed), before, "").unwrap();
+        let ports = failed_ports(std::slice::from_ref(&failed));
+        assert_eq!(ports, [port]);
+        let seen = table_entries(&ports, before, "").unwrap();
         assert!(
             seen.contains("10.9.0.1:40100 in the director's IPVS table before the requests: FIN_WAIT 100 s left, to 10.9.0.12:80; after: none"),
             "{seen}"
         );
-        let answered = Request {
-            result: Ok((200, "from web-1".into())),
-            ..failed
+        assert_eq!(table_entries(&[], before, before), None);
+        // With persistence a source stays on the first real server that answered it.
+        let answered = |n: &str, p: u16| Request {
+            source: Some(*port.ip()),
+            local: Some(SocketAddrV4::new(*port.ip(), p)),
+            result: Ok((200, format!("from {n}"))),
         };
-        assert_eq!(failed_ports(&[answered], before, before), None);
+        let reqs = [
+            answered("web-1", 1),
+            answered("web-10", 2),
+            answered("web-1", 3),
+        ];
+        assert_eq!(
+            moved_ports(&spec(), &reqs),
+            [SocketAddrV4::new(*port.ip(), 2)]
+        );
     }
 
     #[test]

@@ -15,6 +15,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 pub struct Response {
     pub status: u16,
     pub body: String,
+    /// The client's address and port of the exchange (to find it in the director's table).
+    pub local: Option<SocketAddrV4>,
 }
 
 /// Why a request failed, in words for the check's detail.
@@ -132,7 +134,9 @@ pub fn get(
     stream.write_all(request.as_bytes()).map_err(io)?;
     let mut raw = Vec::new();
     stream.take(1 << 20).read_to_end(&mut raw).map_err(io)?;
-    parse_response(&raw).ok_or(HttpError::Malformed { target })
+    let mut r = parse_response(&raw).ok_or(HttpError::Malformed { target })?;
+    r.local = Some(local).filter(|l| l.port() != 0);
+    Ok(r)
 }
 
 fn parse_response(raw: &[u8]) -> Option<Response> {
@@ -147,6 +151,7 @@ fn parse_response(raw: &[u8]) -> Option<Response> {
     Some(Response {
         status,
         body: body.to_string(),
+        local: None,
     })
 }
 

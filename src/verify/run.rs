@@ -340,9 +340,15 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
                 table(first.get(a), "ipvs_conns"),
                 table(second.get(a), "conns"),
             );
-            if let Some(ports) = checks::failed_ports(&sent, &before, &after) {
-                if let Some(c) = out.iter_mut().find(|c| c.name == "requests") {
-                    c.detail = format!("{} — {ports}", c.detail);
+            for (check, ports) in [
+                ("requests", checks::failed_ports(&sent)),
+                ("persistence", checks::moved_ports(&spec, &sent)),
+            ] {
+                if let (Some(c), Some(seen)) = (
+                    out.iter_mut().find(|c| c.name == check && !c.ok),
+                    checks::table_entries(&ports, &before, &after),
+                ) {
+                    c.detail = format!("{} — {seen}", c.detail);
                 }
             }
         } else {
@@ -441,7 +447,7 @@ fn client_side(
     for i in 0..requests.max(1) as usize {
         let source = sources[i % sources.len()];
         let (result, local) = match http::get(source, target, "/", STEP) {
-            Ok(r) => (Ok((r.status, r.body)), None),
+            Ok(r) => (Ok((r.status, r.body)), r.local),
             Err(e) => (Err(e.to_string()), e.local()),
         };
         reqs.push(Request {
