@@ -373,10 +373,8 @@ fn failover_drills_measure_takeover_and_health_checks() {
     // backup takes over only after the master-down interval; the lab is left as found.
     // Its own verify runs first; the first drill's persistence templates may still move a
     // source once (printed), which stops the drill before it starts: then it is run again.
-    let mut out = lvslab(
-        &inv,
-        &["--json", "verify", "--failover", "--hard-stop", "kill"],
-    );
+    let kill_drill = ["--json", "verify", "--failover", "--hard-stop", "kill"];
+    let mut out = lvslab(&inv, &kill_drill);
     let mut doc = json_of(&out);
     if doc["failover"]["phases"]
         .as_array()
@@ -388,10 +386,7 @@ fn failover_drills_measure_takeover_and_health_checks() {
             failed_check_details(&doc)
         );
         std::thread::sleep(Duration::from_secs(2));
-        out = lvslab(
-            &inv,
-            &["--json", "verify", "--failover", "--hard-stop", "kill"],
-        );
+        out = lvslab(&inv, &kill_drill);
         doc = json_of(&out);
     }
     let f = &doc["failover"];

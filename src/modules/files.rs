@@ -54,7 +54,6 @@ pub(crate) enum Remote {
     },
 }
 
-/// One command printing a file's kind, attributes and content.
 /// The directory holding `path` (`.` for a bare name).
 pub(crate) fn parent_dir(path: &str) -> String {
     match path.rsplit_once('/') {
@@ -70,6 +69,7 @@ pub(crate) fn temp_beside(path: &str) -> String {
     format!("{path}.{}", super::probe::token().trim_start_matches('@'))
 }
 
+/// One command printing a file's kind, attributes and content.
 pub(crate) fn stat_script(path: &str) -> String {
     let p = quote(path);
     format!(

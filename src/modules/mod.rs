@@ -15,7 +15,7 @@ mod operand;
 mod package;
 pub(crate) mod probe;
 mod restore;
-mod service;
+pub(crate) mod service;
 mod state;
 mod sysctl;
 mod template;
@@ -671,12 +671,6 @@ fn require_ok(what: &str, cmd: &str, out: Output) -> Result<Output, ModuleError>
 #[cfg(test)]
 pub(crate) mod testutil;
 
-/// `systemctl enable|disable NAME` for a node that runs systemd. The SysV compatibility step
-/// (`systemd-sysv-install` → `update-rc.d`, for packages that also ship an init script) only
-/// maintains rc.d links that systemd never reads, yet costs seconds per call; the implicit
-/// daemon reload is not needed for enablement symlinks. Both are skipped.
-/// A service that only has an init script (no native unit) still needs the SysV step: then
-/// the plain command runs.
 /// `systemctl start|restart NAME`, asking systemd to look at its unit files again (once) only
 /// when the unit does not load as it is on disk: a unit file new since systemd last looked is
 /// normally found on start (systemd retries a unit it could not find once its unit directories
@@ -686,6 +680,12 @@ pub(crate) fn systemctl_start(verb: &str, name: &str) -> String {
     format!("{start} 2>/dev/null || {{ systemctl daemon-reload && {start}; }}")
 }
 
+/// `systemctl enable|disable NAME` for a node that runs systemd. The SysV compatibility step
+/// (`systemd-sysv-install` → `update-rc.d`, for packages that also ship an init script) only
+/// maintains rc.d links that systemd never reads, yet costs seconds per call; the implicit
+/// daemon reload is not needed for enablement symlinks. Both are skipped.
+/// A service that only has an init script (no native unit) still needs the SysV step: then
+/// the plain command runs.
 pub(crate) fn systemctl_enable(enable: bool, name: &str) -> String {
     let verb = if enable { "enable" } else { "disable" };
     let mut cmd = format!(

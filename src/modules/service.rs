@@ -164,12 +164,15 @@ fn unit_name(name: &str) -> String {
 pub(crate) fn is_active_line(name: &str, root: &str) -> String {
     format!(
         "(p=; read -r p 2>/dev/null <{}; if [ -n \"$p\" ]; then echo active; else systemctl is-active {} 2>/dev/null; fi)",
-        quote(&format!(
-            "{root}/sys/fs/cgroup/system.slice/{}/cgroup.procs",
-            unit_name(name)
-        )),
+        quote(&format!("{root}{}", cgroup_file(name, "cgroup.procs"))),
         quote(name)
     )
+}
+
+/// `file` of the cgroup v2 directory systemd gives service `name` in `system.slice` (where a
+/// unit without a `Slice=` of its own runs).
+pub(crate) fn cgroup_file(name: &str, file: &str) -> String {
+    format!("/sys/fs/cgroup/system.slice/{}/{file}", unit_name(name))
 }
 
 /// Unit directories that override the packaged ones (`systemd.unit(5)` search path), and the

@@ -30,10 +30,11 @@ pub enum HttpError {
         target: SocketAddrV4,
         err: std::io::Error,
     },
-    #[error("talking to {target} from {local}: {err}")]
+    #[error("talking to {target} from {}: {err}", shown(*from, *local))]
     Io {
         target: SocketAddrV4,
-        local: SocketAddrV4,
+        from: Ipv4Addr,
+        local: Option<SocketAddrV4>,
         err: std::io::Error,
     },
     #[error("{target} sent no valid HTTP status line")]
@@ -44,8 +45,7 @@ impl HttpError {
     /// The client's address and port of the failed exchange, when the kernel had chosen one.
     pub fn local(&self) -> Option<SocketAddrV4> {
         match self {
-            HttpError::Connect { local, .. } => *local,
-            HttpError::Io { local, .. } => Some(*local),
+            HttpError::Connect { local, .. } | HttpError::Io { local, .. } => *local,
             HttpError::Malformed { .. } => None,
         }
     }
@@ -65,6 +65,15 @@ pub fn connect(
     target: SocketAddrV4,
     timeout: Duration,
 ) -> Result<TcpStream, HttpError> {
+    open(source, target, timeout).map(|(stream, _)| stream)
+}
+
+/// [`connect`], and the client address and port the kernel gave the connection.
+fn open(
+    source: Option<Ipv4Addr>,
+    target: SocketAddrV4,
+    timeout: Duration,
+) -> Result<(TcpStream, Option<SocketAddrV4>), HttpError> {
     let src = source.unwrap_or(Ipv4Addr::UNSPECIFIED);
     let fail = |err, local| HttpError::Connect {
         from: src,
@@ -83,12 +92,17 @@ pub fn connect(
     socket
         .connect_timeout(&SocketAddr::from(target).into(), timeout)
         .map_err(|e| fail(e, local_v4(socket.local_addr())))?;
-    let local = local_v4(socket.local_addr()).unwrap_or(SocketAddrV4::new(src, 0));
+    let local = local_v4(socket.local_addr());
     let stream: TcpStream = socket.into();
-    let io = |err| HttpError::Io { target, local, err };
+    let io = |err| HttpError::Io {
+        target,
+        from: src,
+        local,
+        err,
+    };
     stream.set_read_timeout(Some(timeout)).map_err(io)?;
     stream.set_write_timeout(Some(timeout)).map_err(io)?;
-    Ok(stream)
+    Ok((stream, local))
 }
 
 /// Bind the source address only; the port is chosen at `connect` (IP_BIND_ADDRESS_NO_PORT), as
@@ -121,12 +135,13 @@ pub fn get(
     path: &str,
     timeout: Duration,
 ) -> Result<Response, HttpError> {
-    let mut stream = connect(source, target, timeout)?;
-    let local = match stream.local_addr() {
-        Ok(SocketAddr::V4(a)) => a,
-        _ => SocketAddrV4::new(source.unwrap_or(Ipv4Addr::UNSPECIFIED), 0),
+    let (mut stream, local) = open(source, target, timeout)?;
+    let io = |err| HttpError::Io {
+        target,
+        from: source.unwrap_or(Ipv4Addr::UNSPECIFIED),
+        local,
+        err,
     };
-    let io = |err| HttpError::Io { target, local, err };
     let request = format!(
         "GET {path} HTTP/1.0\r\nHost: {}\r\nUser-Agent: lvslab-verify\r\nConnection: close\r\n\r\n",
         target.ip()
@@ -135,7 +150,7 @@ pub fn get(
     let mut raw = Vec::new();
     stream.take(1 << 20).read_to_end(&mut raw).map_err(io)?;
     let mut r = parse_response(&raw).ok_or(HttpError::Malformed { target })?;
-    r.local = Some(local).filter(|l| l.port() != 0);
+    r.local = local;
     Ok(r)
 }
 

@@ -151,16 +151,9 @@ impl Ledger {
 
 /// SIGKILL to every process of `unit` at once (see [`HardStop::Sigkill`]).
 fn hard_kill(unit: &str) -> String {
-    let service = if unit.contains('.') {
-        unit.to_string()
-    } else {
-        format!("{unit}.service")
-    };
     format!(
         "f={}; if [ -w \"$f\" ]; then echo 1 >\"$f\"; else systemctl kill --signal=SIGKILL {}; fi",
-        quote(&format!(
-            "/sys/fs/cgroup/system.slice/{service}/cgroup.kill"
-        )),
+        quote(&crate::modules::service::cgroup_file(unit, "cgroup.kill")),
         quote(unit)
     )
 }
