@@ -179,6 +179,7 @@ const INJECTION_PB: &str = r#"
     - {name: reject sysctl value, sysctl: {name: net.ipv4.ip_forward, value: "{{ evil }}", sysctl_file: "{{ d }}/s.conf"}, ignore_errors: true}
     - {name: reject sysctl name, sysctl: {name: "-a", value: "1", sysctl_file: "{{ d }}/s.conf"}, ignore_errors: true}
     - {name: reject sysctl assignment, sysctl: {name: "net.ipv4.ip_forward=1", value: "1", sysctl_file: "{{ d }}/s.conf"}, ignore_errors: true}
+    - {name: reject sysctl traversal, sysctl: {name: "//.//.//.//.//.//.//.tmp.lvslab-traversal", value: "1", sysctl_file: "{{ d }}/s.conf"}, ignore_errors: true}
     - {name: reject service name, service: {name: "{{ evil }}", state: started}, ignore_errors: true}
     - {name: reject service option, service: {name: "--help", state: started}, ignore_errors: true}
     - {name: reject package, package: {name: ["curl", "-oAPT::Get::Trivial-Only=false"]}, ignore_errors: true}
@@ -257,6 +258,10 @@ fn hostile_values_arrive_byte_for_byte_or_are_rejected() {
         format!("{}/dir{EVIL_NAME}\n", d.display())
     );
     assert!(!d.join("s.conf").exists(), "sysctl file written");
+    assert!(
+        !std::path::Path::new("/tmp/lvslab-traversal").exists(),
+        "a sysctl name reached a file outside /proc/sys"
+    );
 
     // Rejected, each with a clear reason.
     let j = r.json();
@@ -275,6 +280,7 @@ fn hostile_values_arrive_byte_for_byte_or_are_rejected() {
         ("reject sysctl value", format!("value of net.ipv4.ip_forward `{shown}` contains a newline (expected a single line)")),
         ("reject sysctl name", "kernel parameter `-a` starts with `-` (it would be read as an option)".to_string()),
         ("reject sysctl assignment", "kernel parameter `net.ipv4.ip_forward=1` contains `=` (expected a name like net.ipv4.ip_forward)".to_string()),
+        ("reject sysctl traversal", "kernel parameter `//.//.//.//.//.//.//.tmp.lvslab-traversal` is not a parameter name (expected dot-separated words like net.ipv4.ip_forward)".to_string()),
         ("reject service name", format!("service `{shown}` contains a space (expected one word)")),
         ("reject service option", "service `--help` starts with `-` (it would be read as an option)".to_string()),
         ("reject package", "package `-oAPT::Get::Trivial-Only=false` starts with `-` (it would be read as an option)".to_string()),

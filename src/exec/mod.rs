@@ -535,13 +535,21 @@ async fn connect(sh: &Shared, mut h: HostRun) -> HostRun {
     if let Ok(mut g) = sh.open.lock() {
         g.push(t.clone());
     }
-    // Facts only when a play of this host gathers them (`gather_facts`, default true).
-    let gather = sh
-        .plan
-        .plays
-        .iter()
-        .filter(|pp| pp.hosts.contains(&h.name))
-        .any(|pp| sh.plan.play(pp).gather_facts);
+    // Facts only when a play of this host gathers them (`gather_facts`, default true), and
+    // only the subsets those plays ask for (`gather_subset`).
+    let mut subsets: Vec<String> = Vec::new();
+    let mut gather = false;
+    for pp in sh.plan.plays.iter().filter(|pp| pp.hosts.contains(&h.name)) {
+        let play = sh.plan.play(pp);
+        if play.gather_facts {
+            gather = true;
+            for s in &play.gather_subset {
+                if !subsets.contains(s) {
+                    subsets.push(s.clone());
+                }
+            }
+        }
+    }
     // The tasks' queries ride along with the facts: without facts they are known already;
     // with facts, the facts of the host's last run predict them (facts/cache.rs).
     use crate::modules::probe;
@@ -560,7 +568,7 @@ async fn connect(sh: &Shared, mut h: HostRun) -> HostRun {
         Vec::new()
     };
     let own = if gather {
-        crate::facts::script(&hp.state_file)
+        crate::facts::script(&hp.state_file, &subsets)
     } else {
         crate::facts::minimal_script(&hp.state_file)
     };

@@ -1,20 +1,30 @@
 # lvslab's facts command: one round trip per host per run (src/facts/mod.rs parses the
 # sections). Also read by bench/engine/run.sh so the baseline does the same remote work.
 # Shell builtins wherever a file is all it takes: a TCG guest pays 50-150 ms per program.
+# `#@ NAME` starts the lines of fact subset NAME (`gather_subset`); `min` is always sent.
+#@ min
 export PATH="$PATH:/usr/sbin:/sbin"
 rd() { while IFS= read -r l || [ -n "$l" ]; do printf '%s\n' "$l"; done <"$1"; } 2>/dev/null
 read -r kernel </proc/sys/kernel/osrelease 2>/dev/null
 echo @@os_release; rd /etc/os-release
 echo @@init; if [ -d /run/systemd/system ]; then echo systemd; else rd /proc/1/comm; fi
+echo @@pkg; for m in apt-get dnf yum; do if command -v $m >/dev/null 2>&1; then echo $m; break; fi; done
+#@ interfaces
+# Interfaces and MACs from sysfs: ifindex, name, address.
+echo @@link; for d in /sys/class/net/*; do i=; m=; read -r i <"$d/ifindex" && { read -r m <"$d/address"; echo "$i ${d##*/} $m"; }; done 2>/dev/null
+#@ network
 echo @@addr; ip -o addr show 2>/dev/null
-echo @@link; ip -o link show 2>/dev/null
-echo @@keepalived; command -v keepalived >/dev/null 2>&1 && keepalived -v 2>&1
-echo @@ipvsadm; command -v ipvsadm >/dev/null 2>&1 && ipvsadm --version 2>&1
-echo @@httpd; command -v httpd >/dev/null 2>&1 && httpd -v 2>&1
-echo @@apache2; command -v apache2 >/dev/null 2>&1 && apache2 -v 2>&1
+#@ ipvs
 echo @@ipvs_sched; for m in /sys/module/ip_vs_*; do [ -e "$m" ] && echo "${m##*/}"; done
 echo @@ipvs_avail; for m in /sys/module/ip_vs* /lib/modules/"$kernel"/kernel/net/netfilter/ipvs/ip_vs*.ko*; do [ -e "$m" ] && { m=${m##*/}; echo "${m%%.ko*}"; }; done
-echo @@pkg; for m in apt-get dnf yum; do if command -v $m >/dev/null 2>&1; then echo $m; break; fi; done
+#@ ipvsadm
+echo @@ipvsadm; command -v ipvsadm >/dev/null 2>&1 && ipvsadm --version 2>&1
+#@ keepalived
+echo @@keepalived; command -v keepalived >/dev/null 2>&1 && keepalived -v 2>&1
+#@ web
+echo @@httpd; command -v httpd >/dev/null 2>&1 && httpd -v 2>&1
+echo @@apache2; command -v apache2 >/dev/null 2>&1 && apache2 -v 2>&1
+#@ min
 # Architecture and uid without a program where the kernel offers them (/proc/sys/kernel/arch
 # since Linux 6.0).
 echo @@misc; rd /proc/sys/kernel/hostname; echo "$kernel"

@@ -27,12 +27,73 @@ pub(crate) const FACT_VARS: &[&str] = &[
     "ansible_all_ipv4_addresses",
 ];
 
-/// The one command that gathers everything (shared with bench/engine).
+/// The one command that gathers everything (shared with bench/engine), in `#@ NAME` blocks.
 const GATHER: &str = include_str!("gather.sh");
 
-/// The facts command for a node whose state file is `state_file`.
-pub(crate) fn script(state_file: &str) -> String {
-    GATHER.replace("__LVSLAB_STATE_FILE__", &quote(state_file))
+/// The fact subsets a play may ask for (`gather_subset`); `min` is always gathered. The
+/// program-backed ones cost a TCG guest 40-170 ms each, so a host gathers only those its
+/// plays ask for.
+pub(crate) const SUBSETS: &[&str] = &[
+    "min",
+    "interfaces",
+    "network",
+    "ipvs",
+    "ipvsadm",
+    "keepalived",
+    "web",
+];
+
+/// The facts command for a node whose state file is `state_file`, gathering `subsets` (and
+/// `min`).
+pub(crate) fn script(state_file: &str, subsets: &[String]) -> String {
+    let mut out = String::new();
+    let mut keep = true;
+    for line in GATHER.lines() {
+        if let Some(name) = line.strip_prefix("#@ ") {
+            let name = name.trim();
+            keep = name == "min" || subsets.iter().any(|s| s == name);
+            continue;
+        }
+        if keep {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out.replace("__LVSLAB_STATE_FILE__", &quote(state_file))
+}
+
+/// The subsets a `gather_subset` list names: `all`, subset names, and `!name` to leave one
+/// out (only exclusions: everything but those, as in Ansible). Err: the first unknown name.
+pub(crate) fn subsets_of(items: &[String]) -> Result<Vec<String>, String> {
+    let mut on: Vec<String> = vec!["min".into()];
+    let only_exclusions = !items.is_empty() && items.iter().all(|i| i.starts_with('!'));
+    let mut off: Vec<String> = Vec::new();
+    for item in items {
+        let (neg, name) = match item.strip_prefix('!') {
+            Some(n) => (true, n),
+            None => (false, item.as_str()),
+        };
+        let names: Vec<&str> = match name {
+            "all" => SUBSETS.to_vec(),
+            n if SUBSETS.contains(&n) => vec![n],
+            _ => return Err(item.clone()),
+        };
+        for n in names {
+            let list = if neg { &mut off } else { &mut on };
+            if !list.iter().any(|x| x == n) {
+                list.push(n.to_string());
+            }
+        }
+    }
+    if only_exclusions {
+        on = SUBSETS.iter().map(|s| s.to_string()).collect();
+    }
+    on.retain(|n| n == "min" || !off.contains(n));
+    // Addresses are listed per interface.
+    if on.iter().any(|n| n == "network") && !on.iter().any(|n| n == "interfaces") {
+        on.push("interfaces".into());
+    }
+    Ok(on)
 }
 
 /// What every run needs even when no play gathers facts (`gather_facts: false`): the init
@@ -142,24 +203,19 @@ pub(crate) fn parse(out: &str) -> (Map<String, Json>, String) {
     };
     let mut net: Map<String, Json> = Map::new();
     let mut names: Vec<Json> = Vec::new();
-    for l in get("link").lines() {
-        // "2: ens33: <BROADCAST,...> mtu 1500 ... link/ether 52:54:00:12:34:56 brd ..."
-        let w: Vec<&str> = l.split_whitespace().collect();
-        let Some(name) = w.get(1).map(|n| {
-            n.trim_end_matches(':')
-                .split('@')
-                .next()
-                .unwrap_or("")
-                .to_string()
-        }) else {
-            continue;
-        };
-        let mac = w
-            .iter()
-            .position(|x| x.starts_with("link/"))
-            .and_then(|i| w.get(i + 1))
-            .map(|m| Json::String(m.to_string()))
-            .unwrap_or(Json::Null);
+    // "IFINDEX NAME MAC" per interface (sysfs), listed here in ifindex order as `ip` does.
+    let mut links: Vec<(u32, String, Json)> = get("link")
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let idx = w.next()?.parse().ok()?;
+            let name = w.next()?.to_string();
+            let mac = w.next().map_or(Json::Null, |m| Json::String(m.to_string()));
+            Some((idx, name, mac))
+        })
+        .collect();
+    links.sort_by_key(|l| l.0);
+    for (_, name, mac) in links {
         names.push(Json::String(name.clone()));
         net.insert(
             name.clone(),
@@ -219,7 +275,24 @@ pub(crate) fn parse(out: &str) -> (Map<String, Json>, String) {
         "ip_vs_schedulers": scheds,
         "ip_vs_modules": avail,
     });
-    let facts = facts.as_object().cloned().unwrap_or_default();
+    let mut facts = facts.as_object().cloned().unwrap_or_default();
+    // A subset not gathered leaves its facts undefined (not "absent on the node").
+    for (key, section) in [
+        ("interfaces", "link"),
+        ("network", "link"),
+        ("network", "addr"),
+        ("all_ipv4_addresses", "addr"),
+        ("keepalived_version", "keepalived"),
+        ("ipvsadm_version", "ipvsadm"),
+        ("httpd_version", "httpd"),
+        ("apache2_version", "apache2"),
+        ("ip_vs_schedulers", "ipvs_sched"),
+        ("ip_vs_modules", "ipvs_avail"),
+    ] {
+        if !s.contains_key(section) {
+            facts.remove(key);
+        }
+    }
     (facts, get("state"))
 }
 
@@ -326,7 +399,7 @@ mod tests {
 
     #[test]
     fn parses_a_debian_node() {
-        let out = "@@os_release\nID=debian\nVERSION_ID=\"12\"\n@@init\nsystemd\n@@addr\n1: lo    inet 127.0.0.1/8 scope host lo\n2: ens33    inet 192.168.163.11/24 brd 192.168.163.255 scope global ens33\n@@link\n1: lo: <LOOPBACK,UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000\\    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n2: ens33: <BROADCAST,MULTICAST,UP> mtu 1500 qdisc fq_codel state UP\\    link/ether 52:54:00:aa:bb:01 brd ff:ff:ff:ff:ff:ff\n@@keepalived\nKeepalived v2.2.7 (01/16,2022)\n@@ipvsadm\nipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\n@@httpd\n@@apache2\nServer version: Apache/2.4.62 (Debian)\n@@ipvs_sched\nip_vs_rr\n@@ipvs_avail\nip_vs\nip_vs_rr\nip_vs\nip_vs_wrr\n@@pkg\napt-get\n@@misc\nnode01\n6.1.0\nx86_64\n0\n@@state\n{\"records\":[]}\n";
+        let out = "@@os_release\nID=debian\nVERSION_ID=\"12\"\n@@init\nsystemd\n@@addr\n1: lo    inet 127.0.0.1/8 scope host lo\n2: ens33    inet 192.168.163.11/24 brd 192.168.163.255 scope global ens33\n@@link\n2 ens33 52:54:00:aa:bb:01\n1 lo 00:00:00:00:00:00\n@@keepalived\nKeepalived v2.2.7 (01/16,2022)\n@@ipvsadm\nipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\n@@httpd\n@@apache2\nServer version: Apache/2.4.62 (Debian)\n@@ipvs_sched\nip_vs_rr\n@@ipvs_avail\nip_vs\nip_vs_rr\nip_vs\nip_vs_wrr\n@@pkg\napt-get\n@@misc\nnode01\n6.1.0\nx86_64\n0\n@@state\n{\"records\":[]}\n";
         let (f, state) = parse(out);
         assert_eq!(f["os_family"], "Debian");
         assert_eq!(f["distribution_major_version"], "12");
@@ -350,5 +423,80 @@ mod tests {
         assert_eq!(state.trim(), "{\"records\":[]}");
         let v = vars(&f);
         assert_eq!(v["ansible_os_family"], "Debian");
+        assert_eq!(f["interfaces"], json!(["lo", "ens33"]));
+    }
+
+    #[test]
+    fn subsets_expand_exclude_and_reject_unknown_names() {
+        let s =
+            |items: &[&str]| subsets_of(&items.iter().map(|i| i.to_string()).collect::<Vec<_>>());
+        assert_eq!(s(&[]).unwrap(), ["min"]);
+        assert_eq!(s(&["network"]).unwrap(), ["min", "network", "interfaces"]);
+        assert_eq!(s(&["interfaces"]).unwrap(), ["min", "interfaces"]);
+        assert_eq!(s(&["all"]).unwrap(), SUBSETS);
+        assert_eq!(
+            s(&["!keepalived", "!web"]).unwrap(),
+            ["min", "interfaces", "network", "ipvs", "ipvsadm"]
+        );
+        assert_eq!(
+            s(&["all", "!ipvs"]).unwrap(),
+            [
+                "min",
+                "interfaces",
+                "network",
+                "ipvsadm",
+                "keepalived",
+                "web"
+            ]
+        );
+        assert_eq!(s(&["!min"]).unwrap(), SUBSETS);
+        assert_eq!(s(&["network", "hardware"]).unwrap_err(), "hardware");
+    }
+
+    #[test]
+    fn a_subset_not_gathered_is_not_sent_and_its_facts_stay_undefined() {
+        let only_min = script("/s", &[]);
+        assert!(!only_min.contains("ip -o addr") && !only_min.contains("keepalived -v"));
+        assert!(only_min.contains("@@state") && only_min.contains("@@os_release"));
+        let net = script("/s", &["interfaces".into()]);
+        assert!(net.contains("echo @@link") && !net.contains("ip -o addr"));
+        assert!(!net.contains("apache2 -v"));
+        let all = script(
+            "/s",
+            &SUBSETS.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        );
+        for section in [
+            "addr",
+            "link",
+            "ipvsadm",
+            "keepalived",
+            "httpd",
+            "apache2",
+            "misc",
+        ] {
+            assert!(all.contains(&format!("echo @@{section};")), "{section}");
+        }
+        let (f, _) = parse("@@os_release\nID=debian\n@@keepalived\n@@misc\nn\n");
+        assert_eq!(f["keepalived_version"], Json::Null);
+        assert!(!f.contains_key("interfaces") && !f.contains_key("apache2_version"));
+    }
+
+    #[test]
+    fn links_come_from_sysfs_in_index_order() {
+        // The facts command's own link loop, run here against this machine's sysfs.
+        let link: String = script("/s", &["interfaces".into()])
+            .lines()
+            .filter(|l| l.starts_with("echo @@link"))
+            .collect();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&link)
+            .output()
+            .unwrap();
+        let (f, _) = parse(&String::from_utf8_lossy(&out.stdout));
+        let names = f["interfaces"].as_array().cloned().unwrap_or_default();
+        assert_eq!(names.first(), Some(&json!("lo")), "{names:?}");
+        // Without the addresses (`network`), no per-interface map that would claim none.
+        assert!(!f.contains_key("network"));
     }
 }

@@ -156,14 +156,17 @@ fn unit_name(name: &str) -> String {
 }
 
 /// A shell line printing "active" for a running service, else `systemctl is-active NAME`'s
-/// answer. A unit whose cgroup in `system.slice` holds processes is running (or in a
-/// transition: starting, stopping, reloading), which a builtin `read` tells without the
-/// ~100 ms a `systemctl` costs on a slow node; a unit without processes (a oneshot that
-/// remains active, one stopped, failed or elsewhere in the cgroup tree) is asked of
-/// `systemctl`. `root` prefixes the path (tests).
+/// answer, with builtins where the kernel or systemd already say so (a `systemctl` costs a
+/// slow node ~100 ms): systemd keeps `/run/systemd/units/invocation:UNIT` while the unit has
+/// a run in progress (active, also a oneshot that remains active; it is gone once the unit is
+/// stopped, failed or waiting to restart), and a unit whose cgroup in `system.slice` holds
+/// processes is running (systemd older than 232 has no invocation links). Either way a unit
+/// in a transition (starting, stopping, reloading) counts as active. Anything else is asked of
+/// `systemctl`. `root` prefixes the paths (tests).
 pub(crate) fn is_active_line(name: &str, root: &str) -> String {
     format!(
-        "(p=; read -r p 2>/dev/null <{}; if [ -n \"$p\" ]; then echo active; else systemctl is-active {} 2>/dev/null; fi)",
+        "(p=; [ -L {} ] && p=1 || read -r p 2>/dev/null <{}; if [ -n \"$p\" ]; then echo active; else systemctl is-active {} 2>/dev/null; fi)",
+        quote(&format!("{root}/run/systemd/units/invocation:{}", unit_name(name))),
         quote(&format!("{root}{}", cgroup_file(name, "cgroup.procs"))),
         quote(name)
     )
@@ -281,7 +284,7 @@ mod tests {
     }
 
     #[test]
-    fn active_when_the_cgroup_holds_processes_else_systemctl_decides() {
+    fn active_when_systemd_or_the_cgroup_show_a_run_else_systemctl_decides() {
         let t = tempfile::tempdir().unwrap();
         let r = t.path();
         let active = |name: &str| run(r, &is_active_line(name, r.to_str().unwrap()));
@@ -293,6 +296,13 @@ mod tests {
         fs::write(cg.join("cgroup.procs"), "4212\n4217\n").unwrap();
         assert_eq!(active("web"), "active");
         assert_eq!(active("web.service"), "active");
+        // A oneshot that remains active: no process, but its invocation link.
+        assert_eq!(active("vip"), "asked: is-active vip");
+        let units = r.join("run/systemd/units");
+        fs::create_dir_all(&units).unwrap();
+        symlink("0f3a", units.join("invocation:vip.service")).unwrap();
+        assert_eq!(active("vip"), "active");
+        assert_eq!(active("vip.service"), "active");
     }
 
     #[test]

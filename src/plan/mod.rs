@@ -172,6 +172,10 @@ pub(crate) fn ping_playbook() -> Playbook {
             tasks: Vec::new(),
             handlers: Vec::new(),
             gather_facts: true,
+            gather_subset: crate::facts::SUBSETS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             sudo: false,
             any_errors_fatal: false,
             overlap: false,

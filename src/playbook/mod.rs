@@ -33,6 +33,9 @@ pub(crate) struct Play {
     pub(crate) tasks: Vec<Task>,
     pub(crate) handlers: Vec<Task>,
     pub(crate) gather_facts: bool,
+    /// The fact subsets this play needs (`gather_subset`, default all; see `facts::SUBSETS`).
+    /// A host gathers the union of its plays' subsets, once per run.
+    pub(crate) gather_subset: Vec<String>,
     pub(crate) sudo: bool,
     /// A failure on any host of this play stops every host (preflight plays: nothing may
     /// change anywhere when one node cannot carry the configuration).
@@ -82,6 +85,7 @@ const PLAY_KEYS: &[&str] = &[
     "tasks",
     "handlers",
     "gather_facts",
+    "gather_subset",
     "become",
     "any_errors_fatal",
     "overlap",
@@ -175,6 +179,10 @@ fn parse_play(n: &Node) -> Result<Play, Diag> {
         tasks: Vec::new(),
         handlers: Vec::new(),
         gather_facts: true,
+        gather_subset: crate::facts::SUBSETS
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         sudo: false,
         any_errors_fatal: false,
         overlap: false,
@@ -200,6 +208,7 @@ fn parse_play(n: &Node) -> Result<Play, Diag> {
                 }
             }
             "gather_facts" => play.gather_facts = v.as_bool("true or false")?,
+            "gather_subset" => play.gather_subset = gather_subset(v)?,
             "become" => play.sudo = v.as_bool("true or false")?,
             "any_errors_fatal" => play.any_errors_fatal = v.as_bool("true or false")?,
             "overlap" => play.overlap = v.as_bool("true or false")?,
@@ -243,6 +252,41 @@ fn parse_play(n: &Node) -> Result<Play, Diag> {
         }
     }
     Ok(play)
+}
+
+/// `gather_subset: [network, ipvs]` (or `"network,ipvs"`, or `"!web"`).
+fn gather_subset(v: &Node) -> Result<Vec<String>, Diag> {
+    let names: Vec<String> = crate::facts::SUBSETS
+        .iter()
+        .map(|x| format!("`{x}`"))
+        .collect();
+    let expected = format!(
+        "a list of fact subsets (`all`, {}), each may be negated as `!name`",
+        names.join(", ")
+    );
+    let items: Vec<String> = match &v.v {
+        Value::Seq(items) => items
+            .iter()
+            .map(|i| i.as_scalar_str(&expected))
+            .collect::<Result<_, _>>()?,
+        _ => v
+            .as_scalar_str(&expected)?
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+    };
+    crate::facts::subsets_of(&items).map_err(|bad| {
+        // At the list item that names it, when it is one.
+        let at = match &v.v {
+            Value::Seq(nodes) => nodes
+                .iter()
+                .find(|n| n.as_scalar_str("").ok().as_deref() == Some(bad.as_str()))
+                .unwrap_or(v),
+            _ => v,
+        };
+        Diag::at(at, format!("unknown fact subset `{bad}`")).expected(expected.clone())
+    })
 }
 
 fn parse_task(n: &Node) -> Result<Task, Diag> {
