@@ -320,6 +320,8 @@ const SECRETS_PB: &str = r#"
   vars:
     d: "{{ node_dir }}"
     x_token: T0kenValue42
+    # A secret known only once the host's facts are.
+    host_pass: "{{ ansible_hostname }}-HostPw"
   tasks:
     - name: keepalived-like config
       template: {src: k.conf.j2, dest: "{{ d }}/keepalived.conf"}
@@ -336,6 +338,8 @@ const SECRETS_PB: &str = r#"
       set_fact: {combo: "{{ api_key }}+{{ x_token }}"}
     - name: debug
       debug: {msg: "{{ combo }} {{ db_conn }}"}
+    - name: secret from facts
+      debug: {msg: "{{ host_pass }}"}
     - name: failing command with secrets in its command line and stderr
       shell: echo {{ db_conn }} {{ keepalived_auth_pass }} >&2; echo {{ api_key }}; exit 3
 "#;
@@ -378,7 +382,9 @@ fn secrets_never_reach_output_and_files_holding_them_are_private() {
     }
     for r in &outputs {
         let all = r.all();
-        for s in [AUTH, DB, API, TOKEN, "Auth8Pw!", "db-conn:", "S3cr3tFr"] {
+        for s in [
+            AUTH, DB, API, TOKEN, "Auth8Pw!", "db-conn:", "S3cr3tFr", "-HostPw",
+        ] {
             assert!(!all.contains(s), "`{s}` leaked:\n{all}");
         }
     }
@@ -392,6 +398,10 @@ fn secrets_never_reach_output_and_files_holding_them_are_private() {
         "{human}"
     );
     assert!(human.contains("  stderr: ******** ********"), "{human}");
+    assert!(
+        human.contains("TASK [secret from facts]\nok: [node01] ********\n"),
+        "{human}"
+    );
     assert!(
         human.contains("ok: [node01] ********+******** ********"),
         "{human}"

@@ -117,7 +117,7 @@ impl Inventory {
         let hosts = self.hosts.iter_mut().map(|h| &mut h.vars);
         for vars in groups.chain(hosts) {
             crate::secret::resolve_sources(vars)?;
-            crate::secret::add_named(vars);
+            crate::secret::add_named(vars)?;
         }
         Ok(())
     }

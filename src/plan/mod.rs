@@ -309,16 +309,16 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
     }
     for (k, v) in &extra {
         if let (true, Json::String(s)) = (is_secret(k), v) {
+            crate::secret::check_length(k, s).map_err(|(msg, expected)| {
+                PlanError::Usage(format!("-e {k}: {msg}; expected {expected}"))
+            })?;
             crate::secret::add_value(s);
         }
     }
     for play in &playbook.plays {
-        for (k, v) in &play.vars {
-            if let (true, Value::Str(s)) = (is_secret(&k.name), &v.v) {
-                if !template::is_templated(s) {
-                    crate::secret::add_value(s);
-                }
-            }
+        crate::secret::add_named(&play.vars)?;
+        for t in play.tasks.iter().chain(&play.handlers) {
+            crate::secret::add_named(&t.vars)?;
         }
     }
     let warnings = match (req.lvs, hostvars.as_object()) {

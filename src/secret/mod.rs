@@ -157,17 +157,36 @@ pub(crate) fn add_value(value: &str) {
     }
 }
 
-/// Remember the values of the secret-named variables among loaded `vars`.
-pub(crate) fn add_named(vars: &[(Key, Node)]) {
+/// Remember the values of the secret-named variables among loaded `vars`. Err: a secret too
+/// short to hide (`check_length`).
+pub(crate) fn add_named(vars: &[(Key, Node)]) -> Result<(), Diag> {
     for (k, v) in vars {
         if is_secret_name(&k.name) {
-            match v.to_json() {
-                Json::String(s) if !crate::template::is_templated(&s) => add_value(&s),
-                Json::Number(n) => add_value(&n.to_string()),
-                _ => {}
-            }
+            let value = match v.to_json() {
+                Json::String(s) if !crate::template::is_templated(&s) => s,
+                Json::Number(n) => n.to_string(),
+                _ => continue,
+            };
+            check_length(&k.name, &value)
+                .map_err(|(msg, expected)| Diag::at(v, msg).expected(expected))?;
+            add_value(&value);
         }
     }
+    Ok(())
+}
+
+/// A secret of one character cannot be told apart from the rest of the output (every `1` of
+/// `changed=1` would be it), so it could never be hidden: refused, before any host is
+/// contacted. Err: the message and what was expected. An empty secret hides nothing.
+pub(crate) fn check_length(name: &str, value: &str) -> Result<(), (String, String)> {
+    if value.chars().count() == 1 {
+        return Err((
+            format!("secret `{name}` is 1 character long"),
+            "a secret of at least 2 characters (a single character cannot be hidden from output)"
+                .to_string(),
+        ));
+    }
+    Ok(())
 }
 
 /// Remember the values of every secret-named variable in `vars`, at any depth
@@ -178,7 +197,9 @@ pub(crate) fn add_vars(vars: &Map<String, Json>) {
     }
 }
 
-/// Values of secret-named variables in `vars`, at any depth. Templates are not values yet.
+/// Values of secret-named variables in `vars` (rendered: a value that still holds `{{` came
+/// out of a `{% raw %}` block, or is a template not yet rendered, and is hidden as it is), at
+/// any depth.
 pub(crate) fn secret_values(vars: &Map<String, Json>) -> Vec<String> {
     fn walk(vars: &Map<String, Json>, out: &mut Vec<String>, depth: usize) {
         for (k, v) in vars {
@@ -192,7 +213,6 @@ pub(crate) fn secret_values(vars: &Map<String, Json>) -> Vec<String> {
     }
     let mut out = Vec::new();
     walk(vars, &mut out, 0);
-    out.retain(|s| !crate::template::is_templated(s));
     out
 }
 
