@@ -10,7 +10,6 @@
 //! lab is one) and leave the lab as found: nodes torn down, lab down again if it was down.
 //! `LVSLAB_DRILL_INVENTORY` points them at another copy of the seed inventory (its own lab).
 
-use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -186,8 +185,9 @@ fn finish(
     (status.code().unwrap_or(-1), doc, seen)
 }
 
-/// This run's ssh masters: ssh processes whose control directory holds an ssh config naming
-/// this inventory (the lab's ProxyCommand carries its path). pid → control directory.
+/// The ssh masters reaching this lab: ssh processes whose ssh config (`-F`) names this
+/// inventory (the lab's ProxyCommand carries its path). pid → that config file (in the run's
+/// control directory, or beside the socket of a connection that may outlive its run).
 fn ssh_masters_of(inv: &Path) -> Vec<(i32, PathBuf)> {
     let needle = inv.display().to_string();
     let mut out = Vec::new();
@@ -205,39 +205,20 @@ fn ssh_masters_of(inv: &Path) -> Vec<(i32, PathBuf)> {
         if !args
             .first()
             .is_some_and(|a| a == "ssh" || a.ends_with("/ssh"))
+            || !args.iter().any(|a| a == "-M")
         {
             continue;
         }
-        let dirs: BTreeSet<PathBuf> = args
+        let Some(cfg) = args
             .iter()
-            .filter_map(|a| {
-                let at = a.find("/lvslab-")?;
-                let start = a[..at].rfind([' ', '=']).map_or(0, |i| i + 1);
-                let rest = &a[start..];
-                let p = Path::new(rest);
-                // The control directory is the `lvslab-XXXX` component and what is above it.
-                let mut dir = PathBuf::new();
-                for c in p.components() {
-                    dir.push(c);
-                    if c.as_os_str().to_string_lossy().starts_with("lvslab-") {
-                        return Some(dir);
-                    }
-                }
-                None
-            })
-            .collect();
-        for d in dirs {
-            let ours = std::fs::read_dir(&d)
-                .map(|rd| {
-                    rd.flatten().any(|f| {
-                        f.file_name().to_string_lossy().starts_with("config-")
-                            && std::fs::read_to_string(f.path()).is_ok_and(|t| t.contains(&needle))
-                    })
-                })
-                .unwrap_or(false);
-            if ours {
-                out.push((pid, d));
-            }
+            .position(|a| a == "-F")
+            .and_then(|i| args.get(i + 1))
+            .map(PathBuf::from)
+        else {
+            continue;
+        };
+        if std::fs::read_to_string(&cfg).is_ok_and(|t| t.contains(&needle)) {
+            out.push((pid, cfg));
         }
     }
     out
@@ -486,15 +467,19 @@ fn setup_survives_lost_nodes_and_signals() {
             lines.iter().any(|l| l == "PLAY RECAP"),
             "what was done is reported"
         );
-        for (pid, dir) in &masters {
+        for (pid, cfg) in &masters {
             // `ssh -O exit` asks; the master may take a moment to go.
             let until = Instant::now() + Duration::from_secs(5);
             while alive(*pid) && Instant::now() < until {
                 std::thread::sleep(Duration::from_millis(100));
             }
             assert!(!alive(*pid), "ssh master {pid} ended");
-            assert!(!dir.exists(), "control directory {} removed", dir.display());
+            assert!(!cfg.exists(), "its ssh config {} removed", cfg.display());
         }
+        assert!(
+            ssh_masters_of(&inv).is_empty(),
+            "no ssh master to the lab is left"
+        );
         setup_converges(&inv);
     }
     verify_passes_within(&inv, 20);

@@ -508,12 +508,23 @@ fn ctrl_c_stops_cleanly() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("interrupted"), "{stdout}");
+    // Nothing left but the (empty) private directory where connections may outlive a run
+    // that was not interrupted.
     let left: Vec<_> = std::fs::read_dir(&tmp)
         .unwrap()
         .filter_map(|e| e.ok())
         .map(|e| e.path())
+        .filter(|p| {
+            let persist = p
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("lvslab-cm-"));
+            !(persist && std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_none()))
+        })
         .collect();
-    assert!(left.is_empty(), "control directories left: {left:?}");
+    assert!(
+        left.is_empty(),
+        "control directories or sockets left: {left:?}"
+    );
     // The remote command ended too (the test's sshd is still running).
     std::thread::sleep(std::time::Duration::from_millis(300));
     let ps = std::process::Command::new("pgrep")
@@ -799,4 +810,62 @@ fn an_interrupted_overlapping_play_still_reports_what_it_did() {
         stdout.contains("node01 : ok=1 changed=1 failed=0"),
         "{stdout}"
     );
+}
+
+/// The ssh masters (pids) whose ssh config (`-F`) lies under `dir`.
+fn masters_under(dir: &std::path::Path) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let args: Vec<String> = std::fs::read(e.path().join("cmdline"))
+            .unwrap_or_default()
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let cfg = args
+            .iter()
+            .position(|a| a == "-F")
+            .and_then(|i| args.get(i + 1));
+        if args.iter().any(|a| a == "-M")
+            && cfg.is_some_and(|c| c.starts_with(&*dir.to_string_lossy()))
+        {
+            out.push(pid);
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_run_leaves_its_connections_for_the_next_one_and_an_opt_out_closes_them() {
+    let lab = Lab::new(2);
+    let tmp = lab.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let tmp_s = tmp.to_string_lossy().into_owned();
+    let env = [("TMPDIR", tmp_s.as_str())];
+    let r = lab.lvslab_env(&env, &["ping"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let first = masters_under(&tmp);
+    assert_eq!(first.len(), 2, "one master per host stays after the run");
+    // The next run goes over them: no handshake, no new master.
+    let r = lab.lvslab_env(&env, &["ping"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(masters_under(&tmp), first, "the same masters, reused");
+    // A master whose connection is gone is noticed, and replaced.
+    for s in &lab.sshds {
+        s.end_sessions();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let r = lab.lvslab_env(&env, &["ping"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let second = masters_under(&tmp);
+    assert_eq!(second.len(), 2, "{second:?}");
+    assert!(second.iter().all(|p| !first.contains(p)), "new masters");
+    // LVSLAB_CONTROL_PERSIST=0: the run connects afresh and leaves nothing of its own.
+    let off = [("TMPDIR", tmp_s.as_str()), ("LVSLAB_CONTROL_PERSIST", "0")];
+    let r = lab.lvslab_env(&off, &["ping"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(masters_under(&tmp), second, "no master added");
 }

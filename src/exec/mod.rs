@@ -246,8 +246,10 @@ pub(crate) async fn run(plan: Arc<Plan>, opts: Options, tx: mpsc::Sender<Event>)
         closing.spawn(async move {
             if interrupted {
                 t.interrupt().await;
+                t.close().await
+            } else {
+                t.release().await
             }
-            t.close().await
         });
     }
     while closing.join_next().await.is_some() {}

@@ -283,6 +283,9 @@ pub fn up(inventory: &Path, install_deps: bool) -> Result<(), LabError> {
     let lab = Lab::prepare(topo, &progress)?;
     let topo = &lab.topo;
     let was_up = netns::exists(&topo.netns());
+    if !was_up {
+        ssh::close_persisted(inventory);
+    }
     netns::create(topo)?;
     let width = name_width(topo);
     let all: Vec<usize> = (0..topo.nodes.len()).collect();
@@ -321,6 +324,7 @@ pub fn up(inventory: &Path, install_deps: bool) -> Result<(), LabError> {
 pub fn down(inventory: &Path) -> Result<(), LabError> {
     let topo = topology::load(inventory)?;
     prereq::check()?;
+    ssh::close_persisted(inventory);
     let paths = LabPaths::new(&topo.lab_name);
     let progress = Progress::new();
     let started = Instant::now();
@@ -420,6 +424,7 @@ pub fn reboot(inventory: &Path, name: &str) -> Result<(), LabError> {
         return Err(lab.node_failed(node, &format!("ssh does not answer: {}", err.trim())));
     }
     line.set("rebooting");
+    ssh::close_persisted(inventory);
     let _ = ssh::run(
         &lab.topo,
         &lab.paths,
@@ -445,6 +450,7 @@ pub fn reset(inventory: &Path, name: Option<&str>) -> Result<(), LabError> {
         None => (0..topo.nodes.len()).collect(),
     };
     prereq::check()?;
+    ssh::close_persisted(inventory);
     let progress = Progress::new();
     let lab_up = netns::exists(&topo.netns());
     let lab = if lab_up {

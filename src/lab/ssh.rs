@@ -34,6 +34,20 @@ pub fn proxy_command(inventory: &Path) -> String {
     )
 }
 
+/// The part of `proxy_command` that names the lab (its inventory), as it appears in the ssh
+/// config of every connection the engine makes to the lab's nodes.
+pub fn proxy_needle(inventory: &Path) -> String {
+    let inv = std::path::absolute(inventory).unwrap_or_else(|_| inventory.to_path_buf());
+    format!(" -i {} lab proxy ", sh_quote(&inv.display().to_string()))
+}
+
+/// End the connections that earlier runs left open to this lab's nodes (they would outlive a
+/// node that went away by up to the keepalive timeout, and a run in between would wait on
+/// them).
+pub fn close_persisted(inventory: &Path) {
+    crate::ssh::close_persisted(&proxy_needle(inventory));
+}
+
 /// An ssh command to `node` (add `--` and the remote command, or nothing for a shell).
 pub fn command(topo: &Topology, paths: &LabPaths, node: &Node, connect_timeout: u64) -> Command {
     let mut c = Command::new("ssh");
@@ -90,6 +104,10 @@ mod tests {
     fn proxy_command_quotes_paths() {
         let p = proxy_command(Path::new("/tmp/my inv.yml"));
         assert!(p.contains("-i '/tmp/my inv.yml' lab proxy %h %p"), "{p}");
+        assert!(
+            p.contains(&proxy_needle(Path::new("/tmp/my inv.yml"))),
+            "{p}"
+        );
         assert_eq!(sh_quote("/a/b.yml"), "/a/b.yml");
     }
 }

@@ -12,7 +12,7 @@ use std::pin::Pin;
 
 pub(crate) use local::Local;
 pub(crate) use quote::{argv, quote};
-pub(crate) use session::{Connector, SshParams};
+pub(crate) use session::{close_persisted, Connector, SshParams};
 
 /// `LVSLAB_TRACE=1`: one stderr line per remote command (host, seconds, first line, secrets
 /// redacted), to see where a run's time goes; `LVSLAB_TRACE=2`: the whole command.
@@ -86,4 +86,10 @@ pub(crate) trait Transport: Send + Sync {
 
     /// Close the connection (ends the ControlMaster, removes its socket).
     fn close(&self) -> BoxFuture<'_, ()>;
+
+    /// The run is over and went well for this connection: leave it for the next run when it
+    /// may persist (`session::Persist`), else close it.
+    fn release(&self) -> BoxFuture<'_, ()> {
+        self.close()
+    }
 }

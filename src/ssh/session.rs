@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::AsyncWriteExt;
 
 use super::{host_key, BoxFuture, Output, Transport, TransportError};
@@ -32,6 +32,144 @@ pub(crate) struct Connector {
     dir: tempfile::TempDir,
     /// Tags every remote command of this run (`$0` of its shell) so Ctrl-C can find and end them.
     marker: String,
+    /// Where connections outlive the run, when they may (`LVSLAB_CONTROL_PERSIST`).
+    persist: Option<Persist>,
+}
+
+/// Connections that outlive their run, as Ansible's `ControlPersist=60s` does: the next run
+/// with the same connection parameters within `idle` seconds skips the handshake (on the lab
+/// here 0.6-0.8 s for four nodes, a third of a run with nothing to change). Each master's
+/// socket is `DIR/KEY`, its ssh config `DIR/config-KEY`, KEY a hash of everything that
+/// decides how the host is reached (address, port, user, key, known_hosts file, host-key
+/// policy, proxy, options), so a master is only reused for exactly the connection it made
+/// (its host key was checked then). A run that is interrupted, or whose host failed at the
+/// transport, closes the master instead; `lab down` closes those that reach its lab.
+#[derive(Debug, Clone)]
+pub(crate) struct Persist {
+    pub(crate) dir: PathBuf,
+    idle: std::num::NonZeroUsize,
+}
+
+impl Persist {
+    /// `LVSLAB_CONTROL_PERSIST` seconds (default 60; `0` turns it off). The directory,
+    /// `$TMPDIR/lvslab-cm-UID`, must be this user's own, mode 0700, not a link: otherwise no
+    /// connection persists.
+    pub(crate) fn from_env() -> Option<Persist> {
+        let secs: usize = match std::env::var("LVSLAB_CONTROL_PERSIST") {
+            Ok(v) => v.trim().parse().ok()?,
+            Err(_) => 60,
+        };
+        let idle = std::num::NonZeroUsize::new(secs)?;
+        Some(Persist {
+            dir: Persist::own_dir()?,
+            idle,
+        })
+    }
+
+    /// The directory, if it is this user's alone (created if missing).
+    pub(crate) fn own_dir() -> Option<PathBuf> {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+        // SAFETY: geteuid has no preconditions.
+        let uid = unsafe { libc::geteuid() };
+        let dir = std::env::temp_dir().join(format!("lvslab-cm-{uid}"));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(_) => return None,
+        }
+        let md = std::fs::symlink_metadata(&dir).ok()?;
+        (md.is_dir() && md.uid() == uid && md.mode() & 0o077 == 0).then_some(dir)
+    }
+
+    /// Remove what masters that are gone left behind (a master that loses its connection
+    /// exits without removing its socket): a socket nobody listens on (sockets get their name
+    /// here only once listening), a config without a socket. A connect to a unix socket
+    /// answers at once either way.
+    fn sweep(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(key) = name.strip_prefix("config-") {
+                // Written before its master connects: only an old one is an orphan.
+                let old = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > Duration::from_secs(120));
+                if old && !self.dir.join(key).exists() {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            } else if !name.starts_with('.') {
+                let gone = matches!(
+                    std::os::unix::net::UnixStream::connect(e.path()),
+                    Err(err) if err.kind() == std::io::ErrorKind::ConnectionRefused
+                );
+                if gone {
+                    let _ = std::fs::remove_file(e.path());
+                    let _ = std::fs::remove_file(self.config(&name));
+                }
+            }
+        }
+    }
+
+    fn socket(&self, key: &str) -> PathBuf {
+        self.dir.join(key)
+    }
+
+    fn config(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("config-{key}"))
+    }
+}
+
+/// End the persisted masters whose ssh config contains `needle` (a lab's proxy command names
+/// its inventory), and remove their files. Returns how many were ended.
+pub(crate) fn close_persisted(needle: &str) -> usize {
+    let Some(dir) = Persist::own_dir() else {
+        return 0;
+    };
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return 0;
+    };
+    let mut n = 0;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(key) = name.strip_prefix("config-") else {
+            continue;
+        };
+        if !std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains(needle)) {
+            continue;
+        }
+        let socket = dir.join(key);
+        if socket.exists() {
+            let _ = std::process::Command::new("ssh")
+                .arg("-S")
+                .arg(&socket)
+                .args(["-O", "exit", "lvslab"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+            n += 1;
+        }
+        let _ = std::fs::remove_file(&socket);
+        let _ = std::fs::remove_file(e.path());
+    }
+    n
+}
+
+/// A stable name for one way of reaching a host (FNV-1a of its parameters: the same on every
+/// run and every build, unlike std's hasher).
+fn connection_key(p: &SshParams, config: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    for b in format!("{uid}\n{p:?}\n{config}").bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
 }
 
 impl Connector {
@@ -56,14 +194,14 @@ impl Connector {
         Ok(Connector {
             dir,
             marker: format!("lvslab-run-{}-{id}", std::process::id()),
+            persist: Persist::from_env().inspect(Persist::sweep),
         })
     }
 
-    fn config_for(&self, name: &str, p: &SshParams) -> Result<Option<PathBuf>, TransportError> {
-        // ProxyCommand and the key exchange have no SessionBuilder setter: a generated config
-        // file carries them, then includes the user's and the system's files (for everything
-        // else; the first value ssh reads for an option wins).
-        let path = self.dir.path().join(format!("config-{name}"));
+    /// The ssh config for a host: ProxyCommand and the key exchange have no SessionBuilder
+    /// setter, so a generated file carries them, then includes the user's and the system's
+    /// files (for everything else; the first value ssh reads for an option wins).
+    fn config_text(p: &SshParams) -> String {
         let mut text = String::from("Host *\n");
         if let Some(proxy) = &p.proxy_command {
             text.push_str(&format!("  ProxyCommand {proxy}\n"));
@@ -79,24 +217,87 @@ impl Connector {
             text.push_str(&format!("  KexAlgorithms {KEX}\n"));
         }
         text.push_str("  Include ~/.ssh/config\n  Include /etc/ssh/ssh_config\n");
-        std::fs::write(&path, text)
-            .map_err(|e| TransportError(format!("cannot write ssh config: {e}")))?;
-        Ok(Some(path))
+        text
     }
 
-    /// Open the master connection to one host.
+    /// Open the master connection to one host, or take over the one a recent run left open
+    /// for exactly these parameters.
     pub(crate) async fn connect(
         &self,
         name: &str,
         p: &SshParams,
     ) -> Result<Box<dyn Transport>, TransportError> {
+        let text = Connector::config_text(p);
+        let write = |path: &std::path::Path| {
+            std::fs::write(path, &text)
+                .map_err(|e| TransportError(format!("cannot write ssh config: {e}")))
+        };
+        let Some(persist) = &self.persist else {
+            let cfg = self.dir.path().join(format!("config-{name}"));
+            write(&cfg)?;
+            let session = self.open(p, &cfg, self.dir.path(), None).await?;
+            return Ok(self.transport(name, session, None));
+        };
+        let key = connection_key(p, &text);
+        let (socket, cfg) = (persist.socket(&key), persist.config(&key));
+        if socket.exists() {
+            let session = Session::resume_mux(socket.clone().into_boxed_path(), None);
+            if session.check().await.is_ok() {
+                return Ok(self.transport(name, session, Some(cfg)));
+            }
+            // A master that is gone left its socket: connect afresh.
+            let _ = std::fs::remove_file(&socket);
+        }
+        write(&cfg)?;
+        let session = self.open(p, &cfg, &persist.dir, Some(persist.idle)).await?;
+        // The crate made the socket in a directory of its own: move it to its stable name (a
+        // listening socket keeps working under its new path) and drop that directory.
+        let (ctl, _log) = session.detach();
+        let moved = std::fs::rename(&ctl, &socket).is_ok();
+        if let Some(d) = ctl.parent() {
+            if d != persist.dir {
+                let _ = std::fs::remove_dir_all(d);
+            }
+        }
+        let at = if moved { socket } else { ctl.to_path_buf() };
+        let session = Session::resume_mux(at.into_boxed_path(), None);
+        Ok(self.transport(name, session, Some(cfg)))
+    }
+
+    fn transport(
+        &self,
+        name: &str,
+        session: Session,
+        persisted: Option<PathBuf>,
+    ) -> Box<dyn Transport> {
+        Box::new(Ssh {
+            session: Mutex::new(Some(Arc::new(session))),
+            marker: self.marker.clone(),
+            host: name.to_string(),
+            persisted,
+            broken: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// A new master connection (`idle`: how long it may outlive the run).
+    async fn open(
+        &self,
+        p: &SshParams,
+        cfg: &std::path::Path,
+        control_dir: &std::path::Path,
+        idle: Option<std::num::NonZeroUsize>,
+    ) -> Result<Session, TransportError> {
         let mut b = SessionBuilder::default();
         b.known_hosts_check(if p.accept_new_host_keys {
             KnownHosts::Add
         } else {
             KnownHosts::Strict
         })
-        .control_directory(self.dir.path())
+        .control_directory(control_dir)
+        .control_persist(match idle {
+            Some(secs) => ControlPersist::IdleFor(secs),
+            None => ControlPersist::Forever,
+        })
         .connect_timeout(Duration::from_secs(10))
         // A node that dies mid-run (no RST, no FIN) is given up after 3 unanswered
         // keepalives, ~15 s, and reported unreachable; the other hosts go on.
@@ -113,17 +314,14 @@ impl Connector {
         if let Some(kh) = &p.known_hosts {
             b.user_known_hosts_file(kh);
         }
-        let cfg = self.config_for(name, p)?;
-        if let Some(cfg) = &cfg {
-            b.config_file(cfg);
-        }
-        let session = match b.connect_mux(&p.address).await {
-            Ok(s) => s,
+        b.config_file(cfg);
+        match b.connect_mux(&p.address).await {
+            Ok(s) => Ok(s),
             Err(e) => {
                 let reason = ssh_reason(&e);
-                return Err(TransportError(match host_key::classify(&reason) {
+                Err(TransportError(match host_key::classify(&reason) {
                     Some(problem) => {
-                        let offered = offered_key(p, cfg.as_deref()).await;
+                        let offered = offered_key(p, Some(cfg)).await;
                         let known = p
                             .known_hosts
                             .as_ref()
@@ -138,14 +336,9 @@ impl Connector {
                         )
                     }
                     None => reason,
-                }));
+                }))
             }
-        };
-        Ok(Box::new(Ssh {
-            session: Mutex::new(Some(Arc::new(session))),
-            marker: self.marker.clone(),
-            host: name.to_string(),
-        }))
+        }
     }
 }
 
@@ -214,11 +407,22 @@ struct Ssh {
     session: Mutex<Option<Arc<Session>>>,
     marker: String,
     host: String,
+    /// The ssh config of a master that may outlive the run (`Persist`).
+    persisted: Option<PathBuf>,
+    /// A command failed at the transport: the master is not worth keeping.
+    broken: std::sync::atomic::AtomicBool,
 }
 
 impl Ssh {
     fn session(&self) -> Option<Arc<Session>> {
         self.session.lock().ok().and_then(|g| g.clone())
+    }
+
+    /// A command the connection could not carry: report it, and keep no such master.
+    fn failed(&self, e: &openssh::Error) -> TransportError {
+        self.broken
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        TransportError(ssh_reason(e))
     }
 }
 
@@ -244,10 +448,7 @@ impl Transport for Ssh {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-            let mut child = c
-                .spawn()
-                .await
-                .map_err(|e| TransportError(ssh_reason(&e)))?;
+            let mut child = c.spawn().await.map_err(|e| self.failed(&e))?;
             if let (Some(data), Some(mut w)) = (stdin, child.stdin().take()) {
                 // A command that exits before reading its input is not a connection failure:
                 // its exit status and stderr below tell what happened.
@@ -258,7 +459,7 @@ impl Transport for Ssh {
             let out = child
                 .wait_with_output()
                 .await
-                .map_err(|e| TransportError(ssh_reason(&e)))?;
+                .map_err(|e| self.failed(&e))?;
             super::trace(&self.host, cmd, started);
             Ok(Output {
                 status: out.status.code(),
@@ -287,17 +488,40 @@ impl Transport for Ssh {
         })
     }
 
+    fn release(&self) -> BoxFuture<'_, ()> {
+        let keep =
+            self.persisted.is_some() && !self.broken.load(std::sync::atomic::Ordering::Relaxed);
+        if !keep {
+            return self.close();
+        }
+        let taken = self.session.lock().ok().and_then(|mut g| g.take());
+        Box::pin(async move {
+            if let Some(arc) = taken {
+                match Arc::try_unwrap(arc) {
+                    // The master stays (ControlPersist) for the next run.
+                    Ok(session) => drop(session.detach()),
+                    Err(arc) => {
+                        if let Ok(mut g) = self.session.lock() {
+                            *g = Some(arc);
+                        }
+                        self.close().await;
+                    }
+                }
+            }
+        })
+    }
+
     fn close(&self) -> BoxFuture<'_, ()> {
         let taken = self.session.lock().ok().and_then(|mut g| g.take());
         Box::pin(async move {
             let Some(arc) = taken else { return };
+            let socket = arc.control_socket().to_path_buf();
             match Arc::try_unwrap(arc) {
                 Ok(session) => {
                     let _ = session.close().await;
                 }
-                Err(arc) => {
+                Err(_) => {
                     // A command is still holding the session: stop the master directly.
-                    let socket = arc.control_socket().to_path_buf();
                     let _ = tokio::process::Command::new("ssh")
                         .arg("-S")
                         .arg(&socket)
@@ -315,6 +539,10 @@ impl Transport for Ssh {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 }
+            }
+            if let Some(cfg) = &self.persisted {
+                let _ = std::fs::remove_file(cfg);
+                let _ = std::fs::remove_file(&socket);
             }
         })
     }

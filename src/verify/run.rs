@@ -390,7 +390,7 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
     }
     let _ = client.join();
     for t in hosts.values().flatten() {
-        t.close().await;
+        t.release().await;
     }
     let ok = out.iter().all(|c| c.ok);
     Report {

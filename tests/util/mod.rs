@@ -16,6 +16,30 @@ pub struct Sshd {
     child: Child,
 }
 
+impl Sshd {
+    /// End the connections this sshd is serving (its per-connection children, by pid), as a
+    /// host that restarts does: a connection an earlier run left open is then gone.
+    #[allow(dead_code)]
+    pub fn end_sessions(&self) {
+        let me = self.child.id().to_string();
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let status = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
+            let parent = status
+                .lines()
+                .find_map(|l| l.strip_prefix("PPid:"))
+                .map(str::trim);
+            if parent == Some(me.as_str()) {
+                // SAFETY: kill has no memory preconditions; pid is this sshd's child.
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+            }
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
 impl Drop for Sshd {
     fn drop(&mut self) {
         let _ = self.child.kill();
