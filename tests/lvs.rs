@@ -141,6 +141,11 @@ fn life_cycle(inv: &Path, variants: bool) {
         Some(1),
         "a missing interface fails the run"
     );
+    let said = String::from_utf8_lossy(&bad.stdout);
+    assert!(
+        said.contains("interface nosuch0 does not exist on") && said.contains("(it has lo, "),
+        "the preflight names the interface and those the node has: {said}"
+    );
     assert_eq!(
         snapshot(inv, &hosts),
         before,
