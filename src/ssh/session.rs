@@ -254,10 +254,8 @@ impl Connector {
         // listening socket keeps working under its new path) and drop that directory.
         let (ctl, _log) = session.detach();
         let moved = std::fs::rename(&ctl, &socket).is_ok();
-        if let Some(d) = ctl.parent() {
-            if d != persist.dir {
-                let _ = std::fs::remove_dir_all(d);
-            }
+        if let Some(d) = ctl.parent().filter(|d| moved && *d != persist.dir) {
+            let _ = std::fs::remove_dir_all(d);
         }
         let at = if moved { socket } else { ctl.to_path_buf() };
         let session = Session::resume_mux(at.into_boxed_path(), None);
