@@ -788,6 +788,7 @@ fn an_interrupted_overlapping_play_still_reports_what_it_did() {
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_lvslab"))
         .current_dir(lab.path())
         .env("XDG_CACHE_HOME", lab.path().join("cache"))
+        .env("TMPDIR", lab.tmp())
         .args(["-i", "inventory.yml", "run", "playbooks/held.yml"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

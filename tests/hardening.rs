@@ -303,6 +303,7 @@ fn hostile_values_arrive_byte_for_byte_or_are_rejected() {
 fn lvslab_env(lab: &Lab, inventory: &str, args: &[&str], env: &[(&str, &str)]) -> util::Run {
     let out = Command::new(env!("CARGO_BIN_EXE_lvslab"))
         .current_dir(lab.path())
+        .env("TMPDIR", lab.tmp())
         .arg("-i")
         .arg(inventory)
         .args(args)

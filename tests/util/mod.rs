@@ -148,6 +148,13 @@ impl Lab {
     }
 
     /// Run `lvslab -i inventory.yml ARGS...` in the project directory.
+    /// The TMPDIR of the lab's lvslab runs.
+    pub fn tmp(&self) -> PathBuf {
+        let t = self.path().join("tmp");
+        std::fs::create_dir_all(&t).expect("lab tmp");
+        t
+    }
+
     pub fn lvslab(&self, args: &[&str]) -> Run {
         self.lvslab_env(&[], args)
     }
@@ -156,8 +163,11 @@ impl Lab {
     pub fn lvslab_env(&self, env: &[(&str, &str)], args: &[&str]) -> Run {
         let out = Command::new(env!("CARGO_BIN_EXE_lvslab"))
             .current_dir(self.path())
-            // Each test lab predicts queries from its own facts cache (src/facts/cache.rs).
+            // Each test lab predicts queries from its own facts cache (src/facts/cache.rs),
+            // and keeps the connections its runs leave open in its own directory, removed
+            // with it (their masters end with the lab's sshd).
             .env("XDG_CACHE_HOME", self.path().join("cache"))
+            .env("TMPDIR", self.tmp())
             .envs(env.iter().copied())
             .arg("-i")
             .arg("inventory.yml")
