@@ -43,6 +43,11 @@ pub(crate) const SUBSETS: &[&str] = &[
     "web",
 ];
 
+/// Every subset: what a play gathers unless it says otherwise.
+pub(crate) fn all_subsets() -> Vec<String> {
+    SUBSETS.iter().map(|s| s.to_string()).collect()
+}
+
 /// The facts command for a node whose state file is `state_file`, gathering `subsets` (and
 /// `min`).
 pub(crate) fn script(state_file: &str, subsets: &[String]) -> String {
@@ -86,7 +91,7 @@ pub(crate) fn subsets_of(items: &[String]) -> Result<Vec<String>, String> {
         }
     }
     if only_exclusions {
-        on = SUBSETS.iter().map(|s| s.to_string()).collect();
+        on = all_subsets();
     }
     on.retain(|n| n == "min" || !off.contains(n));
     // Addresses are listed per interface.
@@ -461,10 +466,7 @@ mod tests {
         let net = script("/s", &["interfaces".into()]);
         assert!(net.contains("echo @@link") && !net.contains("ip -o addr"));
         assert!(!net.contains("apache2 -v"));
-        let all = script(
-            "/s",
-            &SUBSETS.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-        );
+        let all = script("/s", &all_subsets());
         for section in [
             "addr",
             "link",

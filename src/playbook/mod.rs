@@ -179,10 +179,7 @@ fn parse_play(n: &Node) -> Result<Play, Diag> {
         tasks: Vec::new(),
         handlers: Vec::new(),
         gather_facts: true,
-        gather_subset: crate::facts::SUBSETS
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+        gather_subset: crate::facts::all_subsets(),
         sudo: false,
         any_errors_fatal: false,
         overlap: false,

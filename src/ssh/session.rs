@@ -45,8 +45,8 @@ pub(crate) struct Connector {
 /// (its host key was checked then). A run that is interrupted, or whose host failed at the
 /// transport, closes the master instead; `lab down` closes those that reach its lab.
 #[derive(Debug, Clone)]
-pub(crate) struct Persist {
-    pub(crate) dir: PathBuf,
+struct Persist {
+    dir: PathBuf,
     idle: std::num::NonZeroUsize,
 }
 
@@ -54,7 +54,7 @@ impl Persist {
     /// `LVSLAB_CONTROL_PERSIST` seconds (default 60; `0` turns it off). The directory,
     /// `$TMPDIR/lvslab-cm-UID`, must be this user's own, mode 0700, not a link: otherwise no
     /// connection persists.
-    pub(crate) fn from_env() -> Option<Persist> {
+    fn from_env() -> Option<Persist> {
         let secs: usize = match std::env::var("LVSLAB_CONTROL_PERSIST") {
             Ok(v) => v.trim().parse().ok()?,
             Err(_) => 60,
@@ -67,7 +67,7 @@ impl Persist {
     }
 
     /// The directory, if it is this user's alone (created if missing).
-    pub(crate) fn own_dir() -> Option<PathBuf> {
+    fn own_dir() -> Option<PathBuf> {
         use std::os::unix::fs::{DirBuilderExt, MetadataExt};
         // SAFETY: geteuid has no preconditions.
         let uid = unsafe { libc::geteuid() };
@@ -125,15 +125,14 @@ impl Persist {
 }
 
 /// End the persisted masters whose ssh config contains `needle` (a lab's proxy command names
-/// its inventory), and remove their files. Returns how many were ended.
-pub(crate) fn close_persisted(needle: &str) -> usize {
+/// its inventory), and remove their files.
+pub(crate) fn close_persisted(needle: &str) {
     let Some(dir) = Persist::own_dir() else {
-        return 0;
+        return;
     };
     let Ok(entries) = std::fs::read_dir(&dir) else {
-        return 0;
+        return;
     };
-    let mut n = 0;
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         let Some(key) = name.strip_prefix("config-") else {
@@ -144,19 +143,23 @@ pub(crate) fn close_persisted(needle: &str) -> usize {
         }
         let socket = dir.join(key);
         if socket.exists() {
-            let _ = std::process::Command::new("ssh")
-                .arg("-S")
-                .arg(&socket)
-                .args(["-O", "exit", "lvslab"])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
-            n += 1;
+            let _ = exit_master(&socket).status();
         }
         let _ = std::fs::remove_file(&socket);
         let _ = std::fs::remove_file(e.path());
     }
-    n
+}
+
+/// `ssh -O exit` for the master listening on `socket` (it only asks: the master goes as soon
+/// as it can).
+fn exit_master(socket: &std::path::Path) -> std::process::Command {
+    let mut c = std::process::Command::new("ssh");
+    c.arg("-S")
+        .arg(socket)
+        .args(["-O", "exit", "lvslab"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    c
 }
 
 /// A stable name for one way of reaching a host (FNV-1a of its parameters: the same on every
@@ -520,12 +523,7 @@ impl Transport for Ssh {
                 }
                 Err(_) => {
                     // A command is still holding the session: stop the master directly.
-                    let _ = tokio::process::Command::new("ssh")
-                        .arg("-S")
-                        .arg(&socket)
-                        .args(["-O", "exit", "lvslab"])
-                        .stdout(std::process::Stdio::null())
-                        .stderr(std::process::Stdio::null())
+                    let _ = tokio::process::Command::from(exit_master(&socket))
                         .status()
                         .await;
                     // `-O exit` only asks; the master removes its socket as it exits. Wait for
