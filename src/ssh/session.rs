@@ -252,7 +252,14 @@ impl Connector {
             let _ = std::fs::remove_file(&socket);
         }
         write(&cfg)?;
-        let session = self.open(p, &cfg, &persist.dir, Some(persist.idle)).await?;
+        let session = match self.open(p, &cfg, &persist.dir, Some(persist.idle)).await {
+            Ok(s) => s,
+            Err(e) => {
+                // No master: its config would only wait for the sweep.
+                let _ = std::fs::remove_file(&cfg);
+                return Err(e);
+            }
+        };
         // The crate made the socket in a directory of its own: move it to its stable name (a
         // listening socket keeps working under its new path) and drop that directory.
         let (ctl, _log) = session.detach();
