@@ -185,43 +185,15 @@ fn finish(
     (status.code().unwrap_or(-1), doc, seen)
 }
 
-/// The ssh masters reaching this lab: ssh processes whose ssh config (`-F`) names this
-/// inventory (the lab's ProxyCommand carries its path). pid → that config file (in the run's
-/// control directory, or beside the socket of a connection that may outlive its run).
+/// The ssh masters reaching this lab: those whose ssh config names this inventory (the lab's
+/// ProxyCommand carries its path). pid → that config file (in the run's control directory, or
+/// beside the socket of a connection that may outlive its run).
 fn ssh_masters_of(inv: &Path) -> Vec<(i32, PathBuf)> {
     let needle = inv.display().to_string();
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let args: Vec<String> = cmdline
-            .split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        if !args
-            .first()
-            .is_some_and(|a| a == "ssh" || a.ends_with("/ssh"))
-            || !args.iter().any(|a| a == "-M")
-        {
-            continue;
-        }
-        let Some(cfg) = args
-            .iter()
-            .position(|a| a == "-F")
-            .and_then(|i| args.get(i + 1))
-            .map(PathBuf::from)
-        else {
-            continue;
-        };
-        if std::fs::read_to_string(&cfg).is_ok_and(|t| t.contains(&needle)) {
-            out.push((pid, cfg));
-        }
-    }
-    out
+    lab_util::masters::ssh_masters()
+        .into_iter()
+        .filter(|(_, cfg)| std::fs::read_to_string(cfg).is_ok_and(|t| t.contains(&needle)))
+        .collect()
 }
 
 /// The lost node is unreachable, with a reason; every other host finished its tasks.

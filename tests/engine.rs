@@ -815,28 +815,11 @@ fn an_interrupted_overlapping_play_still_reports_what_it_did() {
 
 /// The ssh masters (pids) whose ssh config (`-F`) lies under `dir`.
 fn masters_under(dir: &std::path::Path) -> Vec<i32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let args: Vec<String> = std::fs::read(e.path().join("cmdline"))
-            .unwrap_or_default()
-            .split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        let cfg = args
-            .iter()
-            .position(|a| a == "-F")
-            .and_then(|i| args.get(i + 1));
-        if args.iter().any(|a| a == "-M")
-            && cfg.is_some_and(|c| c.starts_with(&*dir.to_string_lossy()))
-        {
-            out.push(pid);
-        }
-    }
-    out.sort();
-    out
+    util::masters::ssh_masters()
+        .into_iter()
+        .filter(|(_, cfg)| cfg.starts_with(dir))
+        .map(|(pid, _)| pid)
+        .collect()
 }
 
 #[test]

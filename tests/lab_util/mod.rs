@@ -4,6 +4,9 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+#[path = "../util/masters.rs"]
+pub mod masters;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod masters;
+
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
