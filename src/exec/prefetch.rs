@@ -58,7 +58,7 @@ pub(super) async fn queries_ahead(
         .exec(&probe::batch_script(&want, &token), None)
         .await
     {
-        if let Some(answers) = probe::parse_batch(&out.stdout, &token, want.len()) {
+        if let Some(answers) = probe::parse_batch(&out.stdout, &out.stderr, &token, want.len()) {
             for (q, a) in want.iter().zip(answers) {
                 h.probes.store(q, a);
             }

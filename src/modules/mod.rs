@@ -601,16 +601,14 @@ impl Cx<'_> {
             let token = probe::token();
             let script = probe::batch_script(&missing, &token);
             let out = self.send_unlogged(&script, &script, None).await?;
-            let answers =
-                probe::parse_batch(&out.stdout, &token, missing.len()).ok_or_else(|| {
-                    ModuleError {
-                        msg: "the node's answer to a batch of queries was cut short".into(),
-                        cmd: Some(script.clone()),
-                        status: out.status,
-                        stdout: out.stdout_str(),
-                        stderr: out.stderr_str(),
-                        unreachable: false,
-                    }
+            let answers = probe::parse_batch(&out.stdout, &out.stderr, &token, missing.len())
+                .ok_or_else(|| ModuleError {
+                    msg: "the node's answer to a batch of queries was cut short".into(),
+                    cmd: Some(script.clone()),
+                    status: out.status,
+                    stdout: out.stdout_str(),
+                    stderr: out.stderr_str(),
+                    unreachable: false,
                 })?;
             for (q, a) in missing.iter().zip(answers) {
                 self.probes.store(q, a);

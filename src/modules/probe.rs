@@ -159,17 +159,14 @@ impl Probes {
 }
 
 /// One shell script running every query, each in its own subshell with stdin closed. A TCG
-/// guest pays ~50-150 ms per program started, so the framing uses shell builtins only: stdout
-/// streams between two lines carrying a token unique to this batch; stderr goes to a scratch
-/// file that is only printed (one `cat`) when the query wrote to it.
+/// guest pays ~30-60 ms per program started, so the framing is shell builtins only: each
+/// query's stdout ends at a line `TOKEN STATUS`, its stderr (the channel's own stderr, no
+/// scratch file to create and remove) at a line `TOKEN`.
 pub(crate) fn batch_script(queries: &[Query], token: &str) -> String {
-    let mut s = String::from(
-        "e=/tmp/.lvslab-q.$$; set -C; : >\"$e\" || exit 97; set +C\n\
-         trap 'rm -f \"$e\"' EXIT\n",
-    );
+    let mut s = String::new();
     for q in queries {
         s.push_str(&format!(
-            "( {}\n) 2>|\"$e\" </dev/null; s=$?; printf '\\n{token} %s\\n' \"$s\"; if [ -s \"$e\" ]; then cat \"$e\"; : >|\"$e\"; fi; printf '\\n{token}\\n'\n",
+            "( {}\n) </dev/null; s=$?; printf '\\n{token} %s\\n' \"$s\"; printf '\\n{token}\\n' >&2\n",
             q.line
         ));
     }
@@ -178,15 +175,16 @@ pub(crate) fn batch_script(queries: &[Query], token: &str) -> String {
 
 /// A command followed, in the same script, by queries (a change and the answers it made stale;
 /// the facts and the queries of a run without facts): the command's own stdout ends at a
-/// `TOKEN-own STATUS` line, the answers follow as in [`batch_script`].
+/// `TOKEN-own STATUS` line and its stderr at a `TOKEN-own` line; the answers follow as in
+/// [`batch_script`].
 pub(crate) fn then_queries(cmd: &str, stale: &[Query], token: &str) -> String {
     format!(
-        "( {cmd}\n); s=$?; printf '\\n{token}-own %s\\n' \"$s\"\n{}",
+        "( {cmd}\n); s=$?; printf '\\n{token}-own %s\\n' \"$s\"; printf '\\n{token}-own\\n' >&2\n{}",
         batch_script(stale, token)
     )
 }
 
-/// The command's own output (stdout before the marker, its status, the whole stderr) and the
+/// The command's own output (stdout and stderr before their markers, its status) and the
 /// answers of [`then_queries`].
 pub(crate) fn split_then_queries(
     out: &Output,
@@ -199,11 +197,14 @@ pub(crate) fn split_then_queries(
     let rest = &out.stdout[a + m.len()..];
     let nl = rest.iter().position(|b| *b == b'\n')?;
     let status: i32 = std::str::from_utf8(&rest[..nl]).ok()?.trim().parse().ok()?;
-    let answers = parse_batch(&rest[nl + 1..], token, n)?;
+    let err_marker = format!("\n{token}-own\n");
+    let em = err_marker.as_bytes();
+    let e = out.stderr.windows(em.len()).position(|w| w == em)?;
+    let answers = parse_batch(&rest[nl + 1..], &out.stderr[e + em.len()..], token, n)?;
     let own = Output {
         status: Some(status),
         stdout: out.stdout[..a].to_vec(),
-        stderr: out.stderr.clone(),
+        stderr: out.stderr[..e].to_vec(),
     };
     Some((own, answers))
 }
@@ -217,26 +218,28 @@ pub(crate) fn token() -> String {
     format!("@@lvslab-{:x}-{:x}", std::process::id(), t)
 }
 
-/// The answers of [`batch_script`], in order; `None` when the output is not what it printed.
-pub(crate) fn parse_batch(out: &[u8], token: &str, n: usize) -> Option<Vec<Output>> {
+/// The answers of [`batch_script`], in order, from its stdout and stderr; `None` when the
+/// output is not what it printed.
+pub(crate) fn parse_batch(out: &[u8], err: &[u8], token: &str, n: usize) -> Option<Vec<Output>> {
     let tok = token.as_bytes();
+    // "\n" + token, at or after `from`.
     let find = |hay: &[u8], from: usize| -> Option<usize> {
-        // "\n" + token, at or after `from`.
         (from..hay.len().checked_sub(tok.len() + 1)? + 1)
             .find(|&i| hay[i] == b'\n' && hay[i + 1..].starts_with(tok))
     };
     let mut res = Vec::with_capacity(n);
-    let mut pos = 0;
+    let (mut pos, mut epos) = (0, 0);
     for _ in 0..n {
         let a = find(out, pos)?;
         let stdout = out[pos..a].to_vec();
         let head_end = a + 1 + out[a + 1..].iter().position(|b| *b == b'\n')?;
         let head = std::str::from_utf8(&out[a + 1 + tok.len()..head_end]).ok()?;
         let status: i32 = head.trim().parse().ok()?;
-        let b = find(out, head_end)?;
-        let stderr = out[head_end + 1..b].to_vec();
-        pos = b + 1 + tok.len() + 1;
-        if out.get(pos - 1) != Some(&b'\n') {
+        pos = head_end + 1;
+        let b = find(err, epos)?;
+        let stderr = err[epos..b].to_vec();
+        epos = b + 1 + tok.len() + 1;
+        if err.get(epos - 1) != Some(&b'\n') {
             return None;
         }
         res.push(Output {
@@ -272,7 +275,7 @@ mod tests {
             .arg(batch_script(&qs, &tok))
             .output()
             .unwrap();
-        let r = parse_batch(&out.stdout, &tok, 3).unwrap();
+        let r = parse_batch(&out.stdout, &out.stderr, &tok, 3).unwrap();
         assert_eq!(r[0].status, Some(3));
         assert_eq!(r[0].stdout, b"x\ny");
         assert_eq!(r[0].stderr, b"err\n");
@@ -280,7 +283,8 @@ mod tests {
         assert!(r[1].stderr.is_empty());
         assert_eq!(r[2].status, Some(0));
         assert_eq!(r[2].stdout, b"done\n", "stdin is closed, not the batch's");
-        assert!(parse_batch(&out.stdout[..out.stdout.len() - 1], &tok, 3).is_none());
+        assert!(parse_batch(&out.stdout, &out.stderr[..out.stderr.len() - 1], &tok, 3).is_none());
+        assert!(parse_batch(&out.stdout[..out.stdout.len() - 1], &out.stderr, &tok, 3).is_none());
     }
 
     #[test]

@@ -107,37 +107,29 @@ impl Module for Service {
             }
             let mut s = String::from("set -e\n");
             let init = if systemd { "systemd" } else { "sysv" };
+            let mut recs = Vec::new();
             if state.is_some() {
-                s.push_str(&cx.state.record(json!({
+                recs.push(json!({
                     "key": format!("service:{name}"), "kind": "service", "name": name,
                     "active": active, "init": init,
-                })));
+                }));
             }
             if enabled.is_some_and(|e| e != is_enabled) {
-                s.push_str(&cx.state.record(json!({
+                recs.push(json!({
                     "key": format!("service-enabled:{name}"), "kind": "service_enabled", "name": name,
                     "enabled": is_enabled, "init": init,
-                })));
+                }));
             }
-            let start_and_enable =
-                systemd && steps.len() == 2 && steps[0] == verb("start") && enabled == Some(true);
-            if start_and_enable {
-                // One program instead of two (each ~100 ms on a slow node): `enable --now`
-                // links and starts; when it fails, the two steps run as usual.
-                s.push_str(&format!(
-                    "SYSTEMCTL_SKIP_SYSV=1 {} 2>/dev/null || {{ {}\n{}; }}\n",
-                    argv(&["systemctl", "--no-reload", "enable", "--now", &name]),
-                    super::systemctl_start("start", &name),
-                    super::systemctl_enable(true, &name)
-                ));
-            } else {
-                for st in &steps {
-                    match ["start", "restart"].into_iter().find(|v| *st == verb(v)) {
-                        Some(v) if systemd => s.push_str(&super::systemctl_start(v, &name)),
-                        _ => s.push_str(st),
-                    }
-                    s.push('\n');
+            s.push_str(&cx.state.record_all(recs, &[]));
+            // Start before enable, each its own `systemctl`: `enable --now` would save a
+            // program (~65 ms on a TCG node) but links first, and the service is what the run
+            // waits for (a director's VRRP election clock starts with keepalived).
+            for st in &steps {
+                match ["start", "restart"].into_iter().find(|v| *st == verb(v)) {
+                    Some(v) if systemd => s.push_str(&super::systemctl_start(v, &name)),
+                    _ => s.push_str(st),
                 }
+                s.push('\n');
             }
             cx.exec_ok(&format!("cannot change service {name}"), &s, None)
                 .await?;

@@ -58,12 +58,52 @@ impl NodeState {
     /// lines that persist the state atomically, to run *before* the change. Empty when the
     /// original was recorded earlier (the first original is the one teardown restores).
     pub(crate) fn record(&mut self, rec: Json) -> String {
-        let key = rec.get("key").and_then(Json::as_str).unwrap_or("");
-        if self.has(key) {
-            return String::new();
+        self.record_all(vec![rec], &[])
+    }
+
+    /// Shell lines saving the original of an existing file, and the record for it, before the
+    /// file is changed. `existed` says whether it existed. Empty if already recorded.
+    pub(crate) fn record_file(&mut self, path: &str, existed: bool) -> String {
+        self.record_all(Vec::new(), &[(path, existed)])
+    }
+
+    /// [`NodeState::record`] and [`NodeState::record_file`] for the several originals one
+    /// change needs (a service's state and its enablement, a sysctl and its file): one write of
+    /// the state file for all of them, as each write costs a program (`mv`) on the node.
+    pub(crate) fn record_all(&mut self, recs: Vec<Json>, files: &[(&str, bool)]) -> String {
+        let mut out = String::new();
+        let mut added = false;
+        for rec in recs {
+            let key = rec.get("key").and_then(Json::as_str).unwrap_or("");
+            if !self.has(key) {
+                self.records.push(rec);
+                added = true;
+            }
         }
-        self.records.push(rec);
-        self.persist()
+        for &(path, existed) in files {
+            let key = format!("file:{path}");
+            if self.has(&key) {
+                continue;
+            }
+            let backup = self.backup_path(path);
+            if existed {
+                out.push_str(&format!(
+                    "{d} && cp -a {p} {b}\n",
+                    d = self.backup_dir_line(),
+                    p = quote(path),
+                    b = quote(&backup)
+                ));
+            }
+            self.records.push(json!({
+                "key": key, "kind": "file", "path": path, "existed": existed,
+                "backup": if existed { Json::String(backup) } else { Json::Null },
+            }));
+            added = true;
+        }
+        if added {
+            out.push_str(&self.persist());
+        }
+        out
     }
 
     /// Shell lines writing the whole state file atomically.
@@ -77,31 +117,6 @@ impl NodeState {
             tmp = quote(&tmp),
             path = quote(&self.path)
         )
-    }
-
-    /// Shell lines saving the original of an existing file, and the record for it, before the
-    /// file is changed. `existed` says whether it existed. Empty if already recorded.
-    pub(crate) fn record_file(&mut self, path: &str, existed: bool) -> String {
-        let key = format!("file:{path}");
-        if self.has(&key) {
-            return String::new();
-        }
-        let backup = self.backup_path(path);
-        let mut out = String::new();
-        let persist = self.record(json!({
-            "key": key, "kind": "file", "path": path, "existed": existed,
-            "backup": if existed { Json::String(backup.clone()) } else { Json::Null },
-        }));
-        if existed {
-            out.push_str(&format!(
-                "{d} && cp -a {p} {b}\n",
-                d = self.backup_dir_line(),
-                p = quote(path),
-                b = quote(&backup)
-            ));
-        }
-        out.push_str(&persist);
-        out
     }
 }
 

@@ -204,14 +204,21 @@ impl Module for Sysctl {
                 return Ok(out);
             }
             let mut s = String::from("set -e\n");
-            if live_changes {
-                s.push_str(&cx.state.record(json!({
+            let recs = if live_changes {
+                vec![json!({
                     "key": format!("sysctl:{name}"), "kind": "sysctl", "name": name,
                     "value": live.clone().unwrap_or_default(),
-                })));
-            }
+                })]
+            } else {
+                Vec::new()
+            };
+            let files: &[(&str, bool)] = if file_changes {
+                &[(&file, file_exists)]
+            } else {
+                &[]
+            };
+            s.push_str(&cx.state.record_all(recs, files));
             if file_changes {
-                s.push_str(&cx.state.record_file(&file, file_exists));
                 if new_file.is_empty() {
                     s.push_str(&format!("rm -f {f}\n"));
                 } else {

@@ -14,8 +14,19 @@ pub(crate) use local::Local;
 pub(crate) use quote::{argv, quote};
 pub(crate) use session::{close_persisted, Connector, SshParams};
 
-/// `LVSLAB_TRACE=1`: one stderr line per remote command (host, seconds, first line, secrets
-/// redacted), to see where a run's time goes; `LVSLAB_TRACE=2`: the whole command.
+/// The moment the first remote command started: trace lines count from it.
+static TRACE_EPOCH: std::sync::LazyLock<std::time::Instant> =
+    std::sync::LazyLock::new(std::time::Instant::now);
+
+/// When a remote command starts, for [`trace`].
+pub(crate) fn trace_start() -> std::time::Instant {
+    std::sync::LazyLock::force(&TRACE_EPOCH);
+    std::time::Instant::now()
+}
+
+/// `LVSLAB_TRACE=1`: one stderr line per remote command (when it started, counted from the
+/// first command; host; seconds; first line, secrets redacted), to see where a run's time goes
+/// and which commands are on its critical path; `LVSLAB_TRACE=2`: the whole command.
 pub(crate) fn trace(host: &str, cmd: &str, started: std::time::Instant) {
     static LEVEL: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
     let level = *LEVEL.get_or_init(|| {
@@ -36,7 +47,10 @@ pub(crate) fn trace(host: &str, cmd: &str, started: std::time::Instant) {
             .collect::<String>()
     };
     eprintln!(
-        "trace: {host} {:.3}s {shown}",
+        "trace: +{:.3}s {host} {:.3}s {shown}",
+        started
+            .saturating_duration_since(*TRACE_EPOCH)
+            .as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
 }

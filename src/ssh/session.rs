@@ -446,7 +446,7 @@ impl Transport for Ssh {
                 .ok_or_else(|| TransportError("connection closed".into()))?;
             // Always POSIX sh (whatever the login shell), tagged with the run's marker as $0;
             // `exec` keeps it the session's process-group leader, so Ctrl-C can end the group.
-            let started = std::time::Instant::now();
+            let started = super::trace_start();
             let line = format!("exec sh -c {} {}", super::quote(cmd), self.marker);
             let mut c = session.raw_command(&line);
             c.stdin(if stdin.is_some() {
