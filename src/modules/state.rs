@@ -135,6 +135,41 @@ mod tests {
     }
 
     #[test]
+    fn several_originals_of_one_change_are_one_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let conf = dir.path().join("x.conf");
+        std::fs::write(&conf, "old\n").unwrap();
+        let conf = conf.to_str().unwrap();
+        let mut s = NodeState::new(path.to_str().unwrap(), "");
+        let script = s.record_all(
+            vec![json!({"key": "sysctl:a"}), json!({"key": "sysctl:b"})],
+            &[(conf, true)],
+        );
+        assert_eq!(script.matches("mv -f").count(), 1, "{script}");
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let back = NodeState::new("", &std::fs::read_to_string(&path).unwrap());
+        let keys: Vec<&str> = back
+            .records
+            .iter()
+            .filter_map(|r| r["key"].as_str())
+            .collect();
+        assert_eq!(keys, ["sysctl:a", "sysctl:b", &format!("file:{conf}")]);
+        let backup = s.backup_path(conf);
+        assert_eq!(std::fs::read_to_string(backup).unwrap(), "old\n");
+        assert_eq!(
+            s.record_all(vec![json!({"key": "sysctl:a"})], &[(conf, true)]),
+            "",
+            "all recorded already: nothing to write"
+        );
+    }
+
+    #[test]
     fn loads_records_and_backup_paths() {
         let s = NodeState::new("/v/state.json", r#"{"version":1,"records":[{"key":"a"}]}"#);
         assert!(s.has("a"));

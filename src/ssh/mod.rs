@@ -24,9 +24,9 @@ pub(crate) fn trace_start() -> std::time::Instant {
     std::time::Instant::now()
 }
 
-/// `LVSLAB_TRACE=1`: one stderr line per remote command (when it started, counted from the
-/// first command; host; seconds; first line, secrets redacted), to see where a run's time goes
-/// and which commands are on its critical path; `LVSLAB_TRACE=2`: the whole command.
+/// `LVSLAB_TRACE=1`: one stderr line per remote command (host; seconds; when it started,
+/// counted from the first command; first line, secrets redacted), to see where a run's time
+/// goes and which commands are on its critical path; `LVSLAB_TRACE=2`: the whole command.
 pub(crate) fn trace(host: &str, cmd: &str, started: std::time::Instant) {
     static LEVEL: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
     let level = *LEVEL.get_or_init(|| {
@@ -47,11 +47,11 @@ pub(crate) fn trace(host: &str, cmd: &str, started: std::time::Instant) {
             .collect::<String>()
     };
     eprintln!(
-        "trace: +{:.3}s {host} {:.3}s {shown}",
+        "trace: {host} {:.3}s +{:.3}s {shown}",
+        started.elapsed().as_secs_f64(),
         started
             .saturating_duration_since(*TRACE_EPOCH)
-            .as_secs_f64(),
-        started.elapsed().as_secs_f64()
+            .as_secs_f64()
     );
 }
 
