@@ -112,6 +112,70 @@ fn snapshot(inv: &Path, hosts: &[String]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// While alive, the directors' kernels offer no IPVS scheduler `name`: its module unloaded and
+/// the kernel's IPVS module directory covered by an empty tmpfs; dropping it uncovers the
+/// directory (the module loads again on demand).
+struct HiddenScheduler {
+    inv: std::path::PathBuf,
+    directors: Vec<String>,
+}
+
+const IPVS_MODULES: &str = "/lib/modules/$(uname -r)/kernel/net/netfilter/ipvs";
+
+impl HiddenScheduler {
+    fn new(inv: &Path, name: &str) -> HiddenScheduler {
+        let inventory = lvslab::inventory::Inventory::load(inv).expect("inventory loads");
+        let directors: Vec<String> = inventory
+            .group_hosts("directors")
+            .expect("a directors group")
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        let hidden = HiddenScheduler {
+            inv: inv.to_path_buf(),
+            directors,
+        };
+        for d in &hidden.directors {
+            ok(
+                inv,
+                &[
+                    "lab",
+                    "ssh",
+                    d,
+                    "--",
+                    &format!(
+                        "set -e; ! [ -e /sys/module/ip_vs_{name} ] || rmmod ip_vs_{name}; \
+                         ls {IPVS_MODULES}/ip_vs_{name}.ko* >/dev/null; \
+                         mount -t tmpfs -o ro lvslab-test {IPVS_MODULES}"
+                    ),
+                ],
+            );
+        }
+        hidden
+    }
+}
+
+impl Drop for HiddenScheduler {
+    fn drop(&mut self) {
+        for d in &self.directors {
+            let out = lvslab(
+                &self.inv,
+                &[
+                    "lab",
+                    "ssh",
+                    d,
+                    "--",
+                    &format!("while mountpoint -q {IPVS_MODULES}; do umount {IPVS_MODULES}; done"),
+                ],
+            );
+            assert!(
+                out.status.success() || std::thread::panicking(),
+                "cannot uncover the IPVS modules on {d}"
+            );
+        }
+    }
+}
+
 /// The whole life cycle on one inventory. `extra` runs more variants (lvs mode, wrr).
 fn life_cycle(inv: &Path, variants: bool) {
     // Leave the lab as found even when an assertion fails half-way.
@@ -151,6 +215,35 @@ fn life_cycle(inv: &Path, variants: bool) {
         before,
         "a failed preflight changed node state"
     );
+
+    // A kernel without the scheduler's module stops the run in the preflight too, naming the
+    // kernel and the modules it has. The lab's kernel has them all: on each director the
+    // scheduler's module is unloaded (unused on a torn-down lab) and the kernel's IPVS module
+    // directory is covered by an empty tmpfs for the length of the check.
+    {
+        let hidden = HiddenScheduler::new(inv, "mh");
+        let bad = lvslab(inv, &["--json", "setup", "-e", "lvs_scheduler=mh"]);
+        assert_eq!(
+            bad.status.code(),
+            Some(1),
+            "a scheduler the kernel lacks fails the run"
+        );
+        let said = String::from_utf8_lossy(&bad.stdout);
+        let has = said
+            .split_once("has no module ip_vs or ip_vs_mh (it has ")
+            .and_then(|(_, rest)| rest.split_once(')'))
+            .map(|(list, _)| list.to_string());
+        assert!(
+            has.as_deref().is_some_and(|l| !l.contains("ip_vs_mh")),
+            "the preflight names the missing module and those the kernel has: {said}"
+        );
+        drop(hidden);
+        assert_eq!(
+            snapshot(inv, &hosts),
+            before,
+            "a failed preflight changed node state"
+        );
+    }
 
     // Check mode on a torn-down lab: lists changes, changes nothing.
     let check = recap(inv, &["setup", "--check"]);

@@ -206,10 +206,17 @@ fn start_sshd(d: &Path, i: usize) -> (Sshd, u16) {
             .stdin(Stdio::null())
             .spawn()
             .expect("sshd starts");
+        let pid_file = d.join(format!("sshd_{i}.pid"));
+        let _ = std::fs::remove_file(&pid_file);
         let mut sshd = Sshd { port, child };
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(5) {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            // Listening is not enough: another test's sshd may hold the port (free_port's
+            // answer is free only until someone binds it; ours then fails and exits). sshd
+            // writes its pid file once its own socket listens.
+            let ours = std::fs::read_to_string(&pid_file)
+                .is_ok_and(|p| p.trim() == sshd.child.id().to_string());
+            if ours && TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return (sshd, port);
             }
             if let Ok(Some(_)) = sshd.child.try_wait() {
