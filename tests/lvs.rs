@@ -83,12 +83,17 @@ fn host_names(inv: &Path) -> Vec<String> {
         .collect()
 }
 
-fn real_servers(inv: &Path) -> Vec<String> {
+/// The hosts of inventory group `name`.
+fn group(inv: &Path, name: &str) -> Vec<String> {
     let inventory = lvslab::inventory::Inventory::load(inv).expect("inventory loads");
     let names = inventory
-        .group_hosts("realservers")
-        .expect("a realservers group");
+        .group_hosts(name)
+        .unwrap_or_else(|| panic!("a {name} group"));
     names.into_iter().map(str::to_string).collect()
+}
+
+fn real_servers(inv: &Path) -> Vec<String> {
+    group(inv, "realservers")
 }
 
 /// Everything setup may touch on a node, as text: ARP sysctls of every interface, addresses,
@@ -124,16 +129,9 @@ const IPVS_MODULES: &str = "/lib/modules/$(uname -r)/kernel/net/netfilter/ipvs";
 
 impl HiddenScheduler {
     fn new(inv: &Path, name: &str) -> HiddenScheduler {
-        let inventory = lvslab::inventory::Inventory::load(inv).expect("inventory loads");
-        let directors: Vec<String> = inventory
-            .group_hosts("directors")
-            .expect("a directors group")
-            .into_iter()
-            .map(str::to_string)
-            .collect();
         let hidden = HiddenScheduler {
             inv: inv.to_path_buf(),
-            directors,
+            directors: group(inv, "directors"),
         };
         for d in &hidden.directors {
             ok(

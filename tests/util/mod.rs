@@ -149,7 +149,6 @@ impl Lab {
         std::fs::write(p, text).expect("write");
     }
 
-    /// Run `lvslab -i inventory.yml ARGS...` in the project directory.
     /// The TMPDIR of the lab's lvslab runs.
     pub fn tmp(&self) -> PathBuf {
         let t = self.path().join("tmp");
@@ -157,6 +156,7 @@ impl Lab {
         t
     }
 
+    /// Run `lvslab -i inventory.yml ARGS...` in the project directory.
     pub fn lvslab(&self, args: &[&str]) -> Run {
         self.lvslab_env(&[], args)
     }
@@ -185,6 +185,9 @@ fn start_sshd(d: &Path, i: usize) -> (Sshd, u16) {
     for _attempt in 0..5 {
         let port = free_port();
         let cfg = d.join(format!("sshd_config_{i}"));
+        let pid_file = d.join(format!("sshd_{i}.pid"));
+        // Only this attempt's sshd writes it (see below).
+        let _ = std::fs::remove_file(&pid_file);
         let mut f = std::fs::File::create(&cfg).expect("sshd_config");
         writeln!(
             f,
@@ -193,7 +196,7 @@ fn start_sshd(d: &Path, i: usize) -> (Sshd, u16) {
              KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitUserEnvironment yes\nMaxSessions 50\nMaxStartups 200\n\
              LogLevel ERROR\nPrintMotd no\nAcceptEnv LANG\nSubsystem sftp internal-sftp",
             hk = d.join("host_key").display(),
-            pid = d.join(format!("sshd_{i}.pid")).display(),
+            pid = pid_file.display(),
             ak = d.join("authorized_keys").display(),
         )
         .expect("write sshd_config");
@@ -206,8 +209,6 @@ fn start_sshd(d: &Path, i: usize) -> (Sshd, u16) {
             .stdin(Stdio::null())
             .spawn()
             .expect("sshd starts");
-        let pid_file = d.join(format!("sshd_{i}.pid"));
-        let _ = std::fs::remove_file(&pid_file);
         let mut sshd = Sshd { port, child };
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(5) {
