@@ -23,7 +23,8 @@ pub mod vm;
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::cli::{Cli, LabCommand};
+pub use ops::{down, reboot, reset, up};
+pub use proxy::run as proxy;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
@@ -73,23 +74,8 @@ impl LabError {
     }
 }
 
-/// Run one `lvslab lab ...` command.
-pub fn run(cmd: &LabCommand, cli: &Cli) -> Result<ExitCode, LabError> {
-    let inv = cli.inventory.as_path();
-    match cmd {
-        LabCommand::Up { install_deps } => ops::up(inv, *install_deps)?,
-        LabCommand::Down => ops::down(inv)?,
-        LabCommand::Status => status::print(inv, cli.json)?,
-        LabCommand::Ssh { node, command } => return ssh_node(inv, node, command),
-        LabCommand::Reboot { node } => ops::reboot(inv, node)?,
-        LabCommand::Reset { node } => ops::reset(inv, node.as_deref())?,
-        LabCommand::Proxy { host, port } => proxy::run(inv, host, *port)?,
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 /// `lab ssh NODE [COMMAND...]`: a shell, or one command; exits with ssh's status.
-fn ssh_node(inventory: &Path, name: &str, command: &[String]) -> Result<ExitCode, LabError> {
+pub fn ssh_node(inventory: &Path, name: &str, command: &[String]) -> Result<ExitCode, LabError> {
     let topo = topology::load(inventory)?;
     let node = &topo.nodes[ops::node_index(&topo, name)?];
     if !netns::exists(&topo.netns()) {

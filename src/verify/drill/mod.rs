@@ -39,7 +39,7 @@ use super::spec::{RealServer, Vars};
 use crate::ssh::Connector;
 
 /// What the user asked of the drill.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
     /// Seconds a measurement may exceed its expected bound; `None`: [`expect::LAB_MARGIN`] in
     /// the embedded lab, [`expect::DEFAULT_MARGIN`] on real hosts.

@@ -1,0 +1,90 @@
+//! The command layer: one file per `lvslab` command. Each turns its own command-line arguments
+//! into the request its layer takes (a playbook run, a verify, a lab operation) and maps the
+//! outcome to an exit status. `demo` calls the same functions.
+
+pub mod demo;
+pub mod lab;
+pub mod ping;
+pub mod playbook;
+pub mod run;
+pub mod setup;
+pub mod teardown;
+pub mod verify;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command, LabCommand};
+use crate::{exit, lock, Error};
+
+/// Settings every command shares: where the inventory is and how to talk to the user.
+#[derive(Debug, Clone)]
+pub struct Global {
+    pub inventory: std::path::PathBuf,
+    pub verbose: u8,
+    pub json: bool,
+    pub forks: usize,
+    pub accept_new_host_keys: bool,
+}
+
+impl Global {
+    fn from_cli(cli: &Cli) -> Global {
+        Global {
+            inventory: cli.inventory.clone(),
+            verbose: cli.verbose,
+            json: cli.json,
+            forks: cli.forks,
+            accept_new_host_keys: cli.accept_new_host_keys,
+        }
+    }
+}
+
+/// Run one command line to completion. Commands that change the nodes hold the inventory's run
+/// lock ([`lock`]) throughout.
+pub fn run(cli: Cli) -> Result<ExitCode, Error> {
+    let g = Global::from_cli(&cli);
+    let _lock = match lock_name(&cli.command) {
+        Some(what) => lock::acquire(&g.inventory, what)?,
+        None => None,
+    };
+    dispatch(&g, &cli.command)
+}
+
+/// What a command is called in the run lock's "held by" message; `None` for commands that
+/// change nothing and so take no lock.
+fn lock_name(command: &Command) -> Option<&'static str> {
+    match command {
+        Command::Setup(_) => Some("setup"),
+        Command::Teardown(_) => Some("teardown"),
+        Command::Run { .. } => Some("run"),
+        Command::Verify(a) if a.failover => Some("verify --failover"),
+        Command::Demo => Some("demo"),
+        // Booting, stopping, rebooting or resetting the lab's VMs under a run would pull its
+        // nodes away; status, ssh and the ssh proxy (which a run itself uses) stay free.
+        Command::Lab(LabCommand::Up { .. }) => Some("lab up"),
+        Command::Lab(LabCommand::Down) => Some("lab down"),
+        Command::Lab(LabCommand::Reboot { .. }) => Some("lab reboot"),
+        Command::Lab(LabCommand::Reset { .. }) => Some("lab reset"),
+        _ => None,
+    }
+}
+
+fn dispatch(g: &Global, command: &Command) -> Result<ExitCode, Error> {
+    match command {
+        Command::Setup(a) => setup::run(g, a.mode, &(&a.opts).into(), &a.extra_vars),
+        Command::Verify(a) => verify::run(g, a),
+        Command::Teardown(o) => teardown::run(g, &o.into()),
+        Command::Run {
+            playbook,
+            opts,
+            extra_vars,
+        } => run::run(g, playbook, &opts.into(), extra_vars),
+        Command::Ping { limit } => ping::run(g, limit.as_deref()),
+        Command::Lab(cmd) => lab::run(g, cmd),
+        Command::Demo => demo::run(g),
+    }
+}
+
+/// Exit 0 when the command's job succeeded, 1 when it ran and something failed.
+fn status(ok: bool) -> ExitCode {
+    ExitCode::from(if ok { exit::SUCCESS } else { exit::FAILED })
+}

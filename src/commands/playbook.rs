@@ -1,0 +1,78 @@
+//! The shared body of every command that runs a playbook (`setup`, `teardown`, `run`, and
+//! `ping`, a run with no playbook): load → plan → execute → report.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use super::{status, Global};
+use crate::{exec, plan, report, Error};
+
+/// What every changing run can be narrowed or softened by (`--check`, `--diff`, `--limit`).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub check: bool,
+    pub diff: bool,
+    pub limit: Option<String>,
+}
+
+impl From<&crate::cli::RunOpts> for Options {
+    fn from(o: &crate::cli::RunOpts) -> Options {
+        Options {
+            check: o.check,
+            diff: o.diff,
+            limit: o.limit.clone(),
+        }
+    }
+}
+
+/// One playbook run, as a command asks for it.
+pub(crate) struct PlaybookRun<'a> {
+    /// The command's name, for the recap and the JSON document.
+    pub(crate) command: &'a str,
+    /// `None`: gather facts only (`ping`).
+    pub(crate) playbook: Option<&'a Path>,
+    pub(crate) options: &'a Options,
+    pub(crate) extra_vars: Vec<String>,
+    /// Check the inventory's LVS vocabulary too (`setup`; `run`'s playbook may be about
+    /// anything).
+    pub(crate) lvs: bool,
+}
+
+pub(crate) fn execute(g: &Global, r: PlaybookRun<'_>) -> Result<ExitCode, Error> {
+    let mut plan = plan::build(&plan::Request {
+        inventory: &g.inventory,
+        playbook: r.playbook,
+        limit: r.options.limit.as_deref(),
+        extra_vars: &r.extra_vars,
+        check: r.options.check,
+        lvs: r.lvs,
+    })?;
+    if g.accept_new_host_keys {
+        plan.accept_new_host_keys();
+    }
+    plan::print_warnings(&plan);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    let (tx, reporter) = report::spawn(
+        report::ReportOptions {
+            json: g.json,
+            verbose: g.verbose,
+            diff: r.options.diff,
+            check: r.options.check,
+            command: r.command.to_string(),
+        },
+        plan.order.clone(),
+    );
+    let opts = exec::Options {
+        check: r.options.check,
+        diff: r.options.diff,
+        forks: g.forks,
+    };
+    rt.block_on(exec::run(Arc::new(plan), opts, tx));
+    // A reporter that died took the recap with it: what the run did is unknown, so it failed.
+    let summary = reporter.join().map_err(|_| Error::Reporter)?;
+    Ok(status(summary.success()))
+}

@@ -1,0 +1,36 @@
+//! `lvslab setup`: the shipped setup playbook, with the mode as a variable the playbook reads.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use super::playbook::{execute, Options, PlaybookRun};
+use super::Global;
+use crate::cli::Mode;
+use crate::Error;
+
+/// Where `setup` finds its playbook (relative to the project directory).
+pub const PLAYBOOK: &str = "playbooks/setup.yml";
+
+pub fn run(
+    g: &Global,
+    mode: Mode,
+    options: &Options,
+    extra_vars: &[String],
+) -> Result<ExitCode, Error> {
+    let mode = match mode {
+        Mode::Ha => "ha",
+        Mode::Lvs => "lvs",
+    };
+    let mut all_vars = vec![format!("lvs_mode={mode}")];
+    all_vars.extend(extra_vars.iter().cloned());
+    execute(
+        g,
+        PlaybookRun {
+            command: "setup",
+            playbook: Some(Path::new(PLAYBOOK)),
+            options,
+            extra_vars: all_vars,
+            lvs: true,
+        },
+    )
+}

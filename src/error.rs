@@ -1,0 +1,41 @@
+//! The top-level error: each layer's typed error, and the exit status it maps to. `main` only
+//! formats it.
+
+use crate::{exit, inventory, lab, lock, plan, secret, verify};
+
+/// The top-level error: each layer's typed error, and the exit status it maps to.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Lab(#[from] lab::LabError),
+    #[error(transparent)]
+    Inventory(#[from] inventory::InventoryError),
+    #[error(transparent)]
+    Plan(#[from] plan::PlanError),
+    #[error(transparent)]
+    Verify(#[from] verify::run::VerifyError),
+    #[error(transparent)]
+    Lock(#[from] lock::LockError),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("the reporter stopped before the run ended: what the run did is unknown")]
+    Reporter,
+}
+
+impl Error {
+    /// The message to print: every known secret value redacted.
+    pub fn message(&self) -> String {
+        secret::redact(&self.to_string())
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Lab(e) => e.exit_code(),
+            Error::Verify(e) => e.exit_code(),
+            Error::Inventory(_) | Error::Plan(_) => exit::INVALID_INPUT,
+            // A run refused because another holds the inventory is not bad input: it is this
+            // run failing (nothing was run on any host).
+            Error::Runtime(_) | Error::Reporter | Error::Lock(_) => exit::FAILED,
+        }
+    }
+}
