@@ -14,14 +14,21 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "Provision, verify and tear down an LVS + keepalived lab over SSH"
 )]
 pub struct Cli {
-    /// Inventory file (Ansible YAML inventory shape).
+    /// Inventory file (Ansible's YAML inventory shape). Default: $LVSLAB_INVENTORY, else
+    /// ./inventory/lab.yml.
     #[arg(
         short = 'i',
         long = "inventory",
         global = true,
-        default_value = "inventory/lab.yml"
+        env = "LVSLAB_INVENTORY",
+        value_name = "PATH"
     )]
-    pub inventory: PathBuf,
+    pub inventory: Option<PathBuf>,
+
+    /// Directory whose playbooks/ and templates/ replace the built-in ones of setup and
+    /// teardown. Default: beside the inventory, or beside the directory holding it.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub playbook_dir: Option<PathBuf>,
 
     /// More output: -v shows remote commands, -vv also their stdout/stderr.
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
@@ -73,6 +80,12 @@ pub enum Command {
     Lab(LabCommand),
     /// The whole tour: lab up, setup, verify, failover drill, teardown, lab down.
     Demo,
+    /// Write an editable copy of the shipped inventory, playbooks and templates into DIR
+    /// (created if missing; no existing file is overwritten).
+    Init {
+        /// The directory to write `inventory/`, `playbooks/` and `templates/` into.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]

@@ -6,6 +6,16 @@ use crate::{exit, inventory, lab, lock, plan, secret, verify};
 /// The top-level error: each layer's typed error, and the exit status it maps to.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error(
+        "no inventory: none given with -i, LVSLAB_INVENTORY is not set, and {} does not exist \
+         (`lvslab init DIR` writes an example to start from)",
+        .0.display()
+    )]
+    NoInventory(std::path::PathBuf),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Init(String),
     #[error(transparent)]
     Lab(#[from] lab::LabError),
     #[error(transparent)]
@@ -32,10 +42,12 @@ impl Error {
         match self {
             Error::Lab(e) => e.exit_code(),
             Error::Verify(e) => e.exit_code(),
-            Error::Inventory(_) | Error::Plan(_) => exit::INVALID_INPUT,
+            Error::NoInventory(_) | Error::Usage(_) | Error::Inventory(_) | Error::Plan(_) => {
+                exit::INVALID_INPUT
+            }
             // A run refused because another holds the inventory is not bad input: it is this
             // run failing (nothing was run on any host).
-            Error::Runtime(_) | Error::Reporter | Error::Lock(_) => exit::FAILED,
+            Error::Runtime(_) | Error::Init(_) | Error::Reporter | Error::Lock(_) => exit::FAILED,
         }
     }
 }

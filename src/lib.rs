@@ -4,6 +4,7 @@
 //! (hosts resolved, variables merged, everything validated; no host contacted yet) → execute
 //! (ssh, parallel, events) → report (progress, recap, JSON).
 
+pub(crate) mod assets;
 pub mod cli;
 pub mod commands;
 mod error;

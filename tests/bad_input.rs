@@ -109,6 +109,7 @@ fn run_case(case: &Path, port: u16) -> Outcome {
         .env("HOME", dir.path())
         .env("NO_COLOR", "1")
         .env_remove("SSH_AUTH_SOCK")
+        .env_remove("LVSLAB_INVENTORY")
         .stdin(Stdio::null())
         .output()
         .expect("lvslab runs");
@@ -206,6 +207,7 @@ fn valid_input_reaches_the_hosts_and_long_auth_pass_only_warns() {
         .args(["setup", "--check"])
         .env("HOME", dir.path())
         .env_remove("SSH_AUTH_SOCK")
+        .env_remove("LVSLAB_INVENTORY")
         .stdin(Stdio::null())
         .output()
         .expect("lvslab runs");

@@ -3,6 +3,7 @@
 //! outcome to an exit status. `demo` calls the same functions.
 
 pub mod demo;
+pub mod init;
 pub mod lab;
 pub mod ping;
 pub mod playbook;
@@ -11,15 +12,21 @@ pub mod setup;
 pub mod teardown;
 pub mod verify;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::cli::{Cli, Command, LabCommand};
 use crate::{exit, lock, Error};
 
+/// The inventory used when neither `-i` nor `LVSLAB_INVENTORY` names one.
+pub const DEFAULT_INVENTORY: &str = "inventory/lab.yml";
+
 /// Settings every command shares: where the inventory is and how to talk to the user.
 #[derive(Debug, Clone)]
 pub struct Global {
-    pub inventory: std::path::PathBuf,
+    pub inventory: PathBuf,
+    /// Where the user's copies of the shipped playbooks and templates are (`--playbook-dir`).
+    pub playbook_dir: Option<PathBuf>,
     pub verbose: u8,
     pub json: bool,
     pub forks: usize,
@@ -29,7 +36,11 @@ pub struct Global {
 impl Global {
     fn from_cli(cli: &Cli) -> Global {
         Global {
-            inventory: cli.inventory.clone(),
+            inventory: cli
+                .inventory
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_INVENTORY)),
+            playbook_dir: cli.playbook_dir.clone(),
             verbose: cli.verbose,
             json: cli.json,
             forks: cli.forks,
@@ -42,6 +53,9 @@ impl Global {
 /// lock ([`lock`]) throughout.
 pub fn run(cli: Cli) -> Result<ExitCode, Error> {
     let g = Global::from_cli(&cli);
+    if needs_inventory(&cli.command) && cli.inventory.is_none() && !g.inventory.exists() {
+        return Err(Error::NoInventory(g.inventory));
+    }
     let _lock = match lock_name(&cli.command) {
         Some(what) => lock::acquire(&g.inventory, what)?,
         None => None,
@@ -68,6 +82,10 @@ fn lock_name(command: &Command) -> Option<&'static str> {
     }
 }
 
+fn needs_inventory(command: &Command) -> bool {
+    !matches!(command, Command::Init { .. })
+}
+
 fn dispatch(g: &Global, command: &Command) -> Result<ExitCode, Error> {
     match command {
         Command::Setup(a) => setup::run(g, a.mode, &(&a.opts).into(), &a.extra_vars),
@@ -81,6 +99,7 @@ fn dispatch(g: &Global, command: &Command) -> Result<ExitCode, Error> {
         Command::Ping { limit } => ping::run(g, limit.as_deref()),
         Command::Lab(cmd) => lab::run(g, cmd),
         Command::Demo => demo::run(g),
+        Command::Init { dir } => init::run(dir),
     }
 }
 

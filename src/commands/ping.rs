@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use super::playbook::{execute, Options, PlaybookRun};
+use super::playbook::{execute, Options, PlaybookRun, Which};
 use super::Global;
 use crate::Error;
 
@@ -11,7 +11,7 @@ pub fn run(g: &Global, limit: Option<&str>) -> Result<ExitCode, Error> {
         g,
         PlaybookRun {
             command: "ping",
-            playbook: None,
+            playbook: Which::FactsOnly,
             options: &Options {
                 limit: limit.map(str::to_string),
                 ..Options::default()

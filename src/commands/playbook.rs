@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use super::{status, Global};
+use crate::plan::PlaybookSource;
 use crate::{exec, plan, report, Error};
 
 /// What every changing run can be narrowed or softened by (`--check`, `--diff`, `--limit`).
@@ -26,12 +27,22 @@ impl From<&crate::cli::RunOpts> for Options {
     }
 }
 
+/// The playbook a command runs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Which<'a> {
+    /// None: gather facts only (`ping`).
+    FactsOnly,
+    /// A user's playbook file (`run PLAYBOOK`).
+    File(&'a Path),
+    /// A playbook lvslab ships: the user's copy where one overrides it, else the built-in one.
+    Shipped(&'static str),
+}
+
 /// One playbook run, as a command asks for it.
 pub(crate) struct PlaybookRun<'a> {
     /// The command's name, for the recap and the JSON document.
     pub(crate) command: &'a str,
-    /// `None`: gather facts only (`ping`).
-    pub(crate) playbook: Option<&'a Path>,
+    pub(crate) playbook: Which<'a>,
     pub(crate) options: &'a Options,
     pub(crate) extra_vars: Vec<String>,
     /// Check the inventory's LVS vocabulary too (`setup`; `run`'s playbook may be about
@@ -40,9 +51,19 @@ pub(crate) struct PlaybookRun<'a> {
 }
 
 pub(crate) fn execute(g: &Global, r: PlaybookRun<'_>) -> Result<ExitCode, Error> {
+    let shipped;
+    let playbook = match r.playbook {
+        Which::FactsOnly => None,
+        Which::File(p) => Some(PlaybookSource::File(p)),
+        Which::Shipped(name) => {
+            shipped = crate::assets::shipped(name, g.playbook_dir.as_deref(), &g.inventory)
+                .map_err(Error::Usage)?;
+            Some(PlaybookSource::Shipped(&shipped))
+        }
+    };
     let mut plan = plan::build(&plan::Request {
         inventory: &g.inventory,
-        playbook: r.playbook,
+        playbook,
         limit: r.options.limit.as_deref(),
         extra_vars: &r.extra_vars,
         check: r.options.check,

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::playbook::{execute, Options, PlaybookRun};
+use super::playbook::{execute, Options, PlaybookRun, Which};
 use super::Global;
 use crate::Error;
 
@@ -17,7 +17,7 @@ pub fn run(
         g,
         PlaybookRun {
             command: "run",
-            playbook: Some(playbook),
+            playbook: Which::File(playbook),
             options,
             extra_vars: extra_vars.to_vec(),
             lvs: false,

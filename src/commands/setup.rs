@@ -1,15 +1,11 @@
 //! `lvslab setup`: the shipped setup playbook, with the mode as a variable the playbook reads.
 
-use std::path::Path;
 use std::process::ExitCode;
 
-use super::playbook::{execute, Options, PlaybookRun};
+use super::playbook::{execute, Options, PlaybookRun, Which};
 use super::Global;
 use crate::cli::Mode;
 use crate::Error;
-
-/// Where `setup` finds its playbook (relative to the project directory).
-pub const PLAYBOOK: &str = "playbooks/setup.yml";
 
 pub fn run(
     g: &Global,
@@ -27,7 +23,7 @@ pub fn run(
         g,
         PlaybookRun {
             command: "setup",
-            playbook: Some(Path::new(PLAYBOOK)),
+            playbook: Which::Shipped("setup.yml"),
             options,
             extra_vars: all_vars,
             lvs: true,

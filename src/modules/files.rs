@@ -3,8 +3,6 @@
 //! original, write a temp file beside the destination, validate it, set its attributes and
 //! rename it over the destination — the live file is never half-written or unvalidated.
 
-use std::path::{Path, PathBuf};
-
 use serde_json::{Map, Value as Json};
 
 use super::command::split_words;
@@ -25,19 +23,6 @@ static ARGS: &[Arg] = &[
     opt("backup", Ty::Bool),
     opt("validate", Ty::Str),
 ];
-
-/// Find a controller-side source file: absolute, or `<dir>/<sub>/<src>` then `<dir>/<src>` for
-/// each search directory (the playbook's directory, then the project root).
-pub(crate) fn find_source(search: &[PathBuf], sub: &str, src: &str) -> Option<PathBuf> {
-    let p = Path::new(src);
-    if p.is_absolute() {
-        return p.is_file().then(|| p.to_path_buf());
-    }
-    search
-        .iter()
-        .flat_map(|d| [d.join(sub).join(p), d.join(p)])
-        .find(|c| c.is_file())
-}
 
 /// The node's view of a file.
 #[derive(Debug, PartialEq)]
@@ -316,11 +301,17 @@ impl Module for Copy {
                 Some(c) => c.into_bytes(),
                 None => {
                     let src = a.req("src")?;
-                    let path = find_source(cx.search, "files", &src)
+                    let found = cx
+                        .search
+                        .find("files", &src)
                         .ok_or_else(|| ModuleError::msg(format!("source file not found: {src}")))?;
-                    std::fs::read(&path).map_err(|e| {
-                        ModuleError::msg(format!("cannot read {}: {e}", path.display()))
-                    })?
+                    found
+                        .read()
+                        .map_err(|e| {
+                            let path = found.display_path();
+                            ModuleError::msg(format!("cannot read {}: {e}", path.display()))
+                        })?
+                        .into_owned()
                 }
             };
             put_file(cx, Want::from_args(&a, content)?).await

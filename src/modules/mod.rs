@@ -21,8 +21,6 @@ mod sysctl;
 mod template;
 mod wait_for;
 
-use std::path::PathBuf;
-
 use serde_json::{Map, Value as Json};
 
 use crate::ssh::{BoxFuture, Output, Transport};
@@ -30,7 +28,6 @@ use crate::template::Templates;
 use crate::yaml::{Diag, Key, Node, Value};
 
 pub(crate) use command::split_words;
-pub(crate) use files::find_source;
 pub(crate) use ipvs::parse_saved;
 pub(crate) use state::NodeState;
 
@@ -110,7 +107,7 @@ pub(crate) struct Cx<'a> {
     pub(crate) vars: &'a Map<String, Json>,
     pub(crate) templates: &'a Templates,
     /// Directories searched for `template` and `copy` sources, in order.
-    pub(crate) search: &'a [PathBuf],
+    pub(crate) search: &'a crate::assets::Search,
     pub(crate) state: &'a mut NodeState,
     /// Answers to read-only queries, batched ahead of the task (see [`probe`]).
     pub(crate) probes: &'a mut probe::Probes,

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value as Json};
 
-use super::files::{find_source, put_file, Want};
+use super::files::{put_file, Want};
 use super::{opt, req, Arg, Args, Cx, Module, ModuleError, Outcome, Ty};
 use crate::ssh::BoxFuture;
 
@@ -37,9 +37,13 @@ impl Module for Template {
         Box::pin(async move {
             let a = Args(args);
             let src = a.req("src")?;
-            let path = find_source(cx.search, "templates", &src)
+            let found = cx
+                .search
+                .find("templates", &src)
                 .ok_or_else(|| ModuleError::msg(format!("template not found: {src}")))?;
-            let text = std::fs::read_to_string(&path)
+            let path = found.display_path();
+            let text = found
+                .read_to_string()
                 .map_err(|e| ModuleError::msg(format!("cannot read {}: {e}", path.display())))?;
             let rendered = cx.templates.render_str(&text, cx.vars).map_err(|e| {
                 let at = match (e.offset, e.line) {

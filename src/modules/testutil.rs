@@ -23,7 +23,7 @@ pub(crate) async fn run_local(
         sudo: false,
         vars: &vars,
         templates: &t,
-        search: &[],
+        search: &crate::assets::Search::default(),
         state,
         probes: &mut super::probe::Probes::new(),
         log: Vec::new(),

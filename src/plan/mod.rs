@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value as Json};
 
+use crate::assets::{Search, Shipped};
 use crate::inventory::{Inventory, InventoryError, PatternError};
 use crate::modules;
 use crate::playbook::{Play, Playbook, PlaybookError, Task};
@@ -70,7 +71,7 @@ pub(crate) struct Plan {
     /// Host names in inventory order (for reports).
     pub(crate) order: Vec<String>,
     pub(crate) extra: Map<String, Json>,
-    pub(crate) search: Vec<PathBuf>,
+    pub(crate) search: Search,
     pub(crate) templates: Templates,
     /// Every host's inventory variables (templates see them as `hostvars`, shared).
     pub(crate) hostvars: Json,
@@ -106,13 +107,49 @@ impl Plan {
 /// What the command line asked for.
 pub(crate) struct Request<'a> {
     pub(crate) inventory: &'a Path,
-    pub(crate) playbook: Option<&'a Path>,
+    /// `None`: gather facts only (`ping`).
+    pub(crate) playbook: Option<PlaybookSource<'a>>,
     pub(crate) limit: Option<&'a str>,
     pub(crate) extra_vars: &'a [String],
     pub(crate) check: bool,
     /// Check the LVS vocabulary of an inventory with `directors` and `realservers` (`setup`,
     /// `verify`; not `run`, whose playbook may be about anything).
     pub(crate) lvs: bool,
+}
+
+/// The playbook a run loads: a user's file (`run PLAYBOOK`), or one lvslab ships (`setup`,
+/// `teardown`), whose templates fall back to the built-in ones.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PlaybookSource<'a> {
+    File(&'a Path),
+    Shipped(&'a Shipped),
+}
+
+/// Load the playbook and say where its `template` and `copy` sources are looked up.
+fn load_playbook(source: Option<PlaybookSource<'_>>) -> Result<(Playbook, Search), PlanError> {
+    Ok(match source {
+        Some(PlaybookSource::File(p)) => (Playbook::load(p)?, beside(p, false)),
+        Some(PlaybookSource::Shipped(s)) => match (&s.file, s.text) {
+            (Some(f), _) => (Playbook::load(f)?, s.search.clone()),
+            (None, text) => (
+                Playbook::from_text(&s.path, text.unwrap_or_default().to_string())?,
+                s.search.clone(),
+            ),
+        },
+        None => (ping_playbook(), Search::default()),
+    })
+}
+
+/// A playbook's sources: the project directory holding the playbook's directory, then the
+/// playbook's directory itself.
+fn beside(playbook: &Path, builtin: bool) -> Search {
+    let dir_of = |p: &Path| match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let pb_dir = dir_of(playbook);
+    let root = dir_of(&pb_dir);
+    Search::new(vec![root, pb_dir], builtin)
 }
 
 /// Print the plan's warnings (stderr; before any output of the run).
@@ -184,10 +221,7 @@ pub(crate) fn ping_playbook() -> Playbook {
 pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
     let inv = Inventory::load(req.inventory)?;
     let extra = parse_extra(req.extra_vars)?;
-    let mut playbook = match req.playbook {
-        Some(p) => Playbook::load(p)?,
-        None => ping_playbook(),
-    };
+    let (mut playbook, search) = load_playbook(req.playbook)?;
     for play in &mut playbook.plays {
         crate::secret::declare_names(&play.vars)?;
         crate::secret::resolve_sources(&mut play.vars)?;
@@ -322,27 +356,6 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
         (true, Some(hv)) => lvs::check(&inv, hv, &extra)?,
         _ => Vec::new(),
     };
-    let pb_dir = playbook
-        .path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    let pb_dir = if pb_dir.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        pb_dir
-    };
-    let root = pb_dir
-        .parent()
-        .map(|p| {
-            if p.as_os_str().is_empty() {
-                PathBuf::from(".")
-            } else {
-                p.to_path_buf()
-            }
-        })
-        .unwrap_or_else(|| PathBuf::from("."));
-    let search = vec![root, pb_dir];
     let plan = Plan {
         playbook,
         plays,
@@ -783,29 +796,14 @@ fn check_task(
     if task.module.name() == "copy" {
         if let Some(src_node) = task.args.get("src") {
             if let Value::Str(src) = &src_node.v {
-                if !template::is_templated(src)
-                    && modules::find_source(&plan.search, "files", src).is_none()
-                {
+                if !template::is_templated(src) && plan.search.find("files", src).is_none() {
                     return Err(Diag::at(src_node, format!("source file `{src}` not found"))
-                        .expected(search_text(&plan.search, "files")));
+                        .expected(plan.search.describe("files")));
                 }
             }
         }
     }
     Ok(())
-}
-
-fn search_text(search: &[PathBuf], sub: &str) -> String {
-    let mut dirs: Vec<String> = Vec::new();
-    for d in search.iter().map(|d| d.join(sub).display().to_string()) {
-        if !dirs.contains(&d) {
-            dirs.push(d);
-        }
-    }
-    format!(
-        "a file under {} (or a path relative to them)",
-        dirs.join(" or ")
-    )
 }
 
 fn check_template_file(
@@ -816,11 +814,12 @@ fn check_template_file(
     runtime: &HashSet<String>,
     strict: bool,
 ) -> Result<(), Diag> {
-    let Some(path) = modules::find_source(&plan.search, "templates", src) else {
+    let Some(found) = plan.search.find("templates", src) else {
         return Err(Diag::at(src_node, format!("template `{src}` not found"))
-            .expected(search_text(&plan.search, "templates")));
+            .expected(plan.search.describe("templates")));
     };
-    let text = std::fs::read_to_string(&path).map_err(|e| {
+    let path = found.display_path();
+    let text = found.read_to_string().map_err(|e| {
         Diag::at(
             src_node,
             format!("cannot read template {}: {e}", path.display()),

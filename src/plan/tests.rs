@@ -25,7 +25,7 @@ impl Fixture {
         let pbp = self.dir.path().join("playbooks/pb.yml");
         build(&Request {
             inventory: &inv,
-            playbook: Some(&pbp),
+            playbook: Some(PlaybookSource::File(&pbp)),
             limit,
             extra_vars: &extra,
             check: false,
