@@ -33,7 +33,7 @@ plain() { # N
   for i in $(seq 1 "$n"); do
     (
       port=${PORTS[$((i-1))]}; sock=$W/cm-$i
-      o=(-o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=$W/known_hosts -o IdentitiesOnly=yes -i $W/user_key -p $port -l root)
+      o=(-o BatchMode=yes -o StrictHostKeyChecking=yes -o "UserKnownHostsFile=$W/known_hosts" -o IdentitiesOnly=yes -i "$W/user_key" -p "$port" -l root)
       ssh "${o[@]}" -M -S "$sock" -fN 127.0.0.1
       ssh "${o[@]}" -S "$sock" 127.0.0.1 "$(cat "$FACTS")" >/dev/null
       for _ in $(seq 1 "$M"); do ssh "${o[@]}" -S "$sock" 127.0.0.1 true; done

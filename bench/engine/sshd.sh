@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/engine/sshd.sh, sourced by bench/engine/run.sh and bench/compare: N real sshd on
 # 127.0.0.1 with a generated host key and user key, checked host keys, one port each.
 #

@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # lvslab's facts command: one round trip per host per run (src/facts/mod.rs parses the
 # sections). Also read by bench/engine/run.sh so the baseline does the same remote work.
 # Shell builtins wherever a file is all it takes: a TCG guest pays 50-150 ms per program.
@@ -29,6 +30,8 @@ echo @@apache2; command -v apache2 >/dev/null 2>&1 && apache2 -v 2>&1
 # since Linux 6.0).
 echo @@misc; rd /proc/sys/kernel/hostname; echo "$kernel"
 { read -r arch </proc/sys/kernel/arch && echo "$arch"; } 2>/dev/null || uname -m
+# Word splitting of the Uid: line is the point here.
+# shellcheck disable=SC2086
 uid=; while IFS= read -r l; do case $l in Uid:*) set -- $l; uid=$2; break;; esac; done </proc/self/status 2>/dev/null
 echo "${uid:-$(id -u)}"
 echo @@state; rd __LVSLAB_STATE_FILE__

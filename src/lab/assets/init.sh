@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# shellcheck shell=dash
 # lvslab initramfs /init: load the modules needed to reach the root (listed in dependency order
 # in /lib/modules/order), mount the shared read-only squashfs root (/dev/vda) and this node's
 # writable ext4 disk (/dev/vdb), join them with overlayfs and switch_root to systemd.

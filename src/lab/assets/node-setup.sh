@@ -1,4 +1,6 @@
 #!/usr/local/lib/lvslab/busybox sh
+# shellcheck shell=dash disable=SC2154
+# (busybox ash, checked as dash; get() assigns the variables it names, which shellcheck cannot see)
 # lvslab-node-setup: give this VM its identity before ssh starts. Everything comes from qemu's
 # fw_cfg (opt/lvslab/*), written by `lvslab lab up` from the inventory; secrets (the host key)
 # never pass through the kernel command line or the console. The initramfs loaded qemu_fw_cfg
