@@ -17,6 +17,7 @@ pub mod inventory;
 pub mod lab;
 pub mod lock;
 pub(crate) mod modules;
+pub(crate) mod names;
 pub mod plan;
 pub(crate) mod playbook;
 pub(crate) mod report;

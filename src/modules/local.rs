@@ -31,7 +31,7 @@ impl Module for SetFact {
         match &args.v {
             Value::Map(m) if !m.is_empty() => {
                 for (k, _) in m {
-                    if !crate::playbook::is_identifier(&k.name) {
+                    if !crate::names::is_identifier(&k.name) {
                         return Err(Diag::at_key(
                             k,
                             &args.src,

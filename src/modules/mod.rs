@@ -268,7 +268,7 @@ fn kv_pairs(s: &str) -> Option<Vec<(String, String)>> {
         .into_iter()
         .map(|w| {
             let (k, v) = w.split_once('=')?;
-            crate::playbook::is_identifier(k).then(|| (k.to_string(), v.to_string()))
+            crate::names::is_identifier(k).then(|| (k.to_string(), v.to_string()))
         })
         .collect()
 }

@@ -177,7 +177,7 @@ pub(crate) fn parse_extra(args: &[String]) -> Result<Map<String, Json>, PlanErro
                 "-e {a}: expected KEY=VALUE or a JSON object"
             )));
         };
-        if !crate::playbook::is_identifier(k) {
+        if !crate::names::is_identifier(k) {
             return Err(PlanError::Usage(format!(
                 "-e {a}: `{k}` is not a valid variable name"
             )));

@@ -328,7 +328,7 @@ fn parse_task(n: &Node) -> Result<Task, Diag> {
             "listen" => t.listen = str_or_list(v, "a topic name or a list of them")?,
             "register" => {
                 let r = v.as_str("a variable name")?;
-                if !is_identifier(r) {
+                if !crate::names::is_identifier(r) {
                     return Err(Diag::at(v, format!("invalid variable name `{r}`"))
                         .expected("a variable name (letters, digits, `_`)"));
                 }
@@ -346,7 +346,7 @@ fn parse_task(n: &Node) -> Result<Task, Diag> {
                     match lk.name.as_str() {
                         "loop_var" => {
                             let name = lv.as_str("a variable name")?;
-                            if !is_identifier(name) {
+                            if !crate::names::is_identifier(name) {
                                 return Err(Diag::at(
                                     lv,
                                     format!("invalid variable name `{name}`"),
@@ -411,12 +411,6 @@ fn parse_task(n: &Node) -> Result<Task, Diag> {
         t.listen.push(t.name.clone());
     }
     Ok(t)
-}
-
-pub(crate) fn is_identifier(s: &str) -> bool {
-    !s.is_empty()
-        && !s.starts_with(|c: char| c.is_ascii_digit())
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]
