@@ -11,7 +11,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(
     name = "lvslab",
     version,
-    about = "Provision, verify and tear down an LVS + keepalived lab over SSH"
+    about = "Provision, verify and tear down an LVS + keepalived lab over SSH",
+    after_help = EXAMPLES
 )]
 pub struct Cli {
     /// Inventory file (Ansible's YAML inventory shape). Default: $LVSLAB_INVENTORY, else
@@ -33,6 +34,14 @@ pub struct Cli {
     /// More output: -v shows remote commands, -vv also their stdout/stderr.
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+
+    /// Less output: failures and the recap only.
+    #[arg(short = 'q', long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Colour the recap, task results and diffs. `auto`: on a terminal, unless NO_COLOR is set.
+    #[arg(long, global = true, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
+    pub color: ColorArg,
 
     /// One JSON document on stdout at the end; human output goes to stderr.
     #[arg(long, global = true)]
@@ -80,6 +89,14 @@ pub enum Command {
     Lab(LabCommand),
     /// The whole tour: lab up, setup, verify, failover drill, teardown, lab down.
     Demo,
+    /// Print a shell completion script (e.g. `lvslab completions bash > /etc/bash_completion.d/lvslab`).
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff; e.g. `lvslab man | man -l -`).
+    Man,
     /// Write an editable copy of the shipped inventory, playbooks and templates into DIR
     /// (created if missing; no existing file is overwritten).
     Init {
@@ -87,6 +104,26 @@ pub enum Command {
         dir: PathBuf,
     },
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ColorArg {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// A few command lines to start from, shown under `--help` and in the manual page.
+const EXAMPLES: &str = "\
+Examples:
+  lvslab demo                          the whole job on the embedded microVM lab
+  lvslab lab up && lvslab setup        boot the lab, then build the LVS-DR cluster with keepalived
+  lvslab verify --failover             prove it works, then drill the failovers
+  lvslab -i ~/lab/hosts setup --check  what setup would change on your own hosts
+  lvslab teardown                      restore every node as it was
+  lvslab init mylab                    an editable copy of the inventory, playbooks and templates
+
+Exit status: 0 success; 1 the job ran and something failed; 2 invalid input (nothing was run).";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Mode {

@@ -15,7 +15,7 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
     #[error("{0}")]
-    Init(String),
+    Write(String),
     #[error(transparent)]
     Lab(#[from] lab::LabError),
     #[error(transparent)]
@@ -47,7 +47,7 @@ impl Error {
             }
             // A run refused because another holds the inventory is not bad input: it is this
             // run failing (nothing was run on any host).
-            Error::Runtime(_) | Error::Init(_) | Error::Reporter | Error::Lock(_) => exit::FAILED,
+            Error::Runtime(_) | Error::Write(_) | Error::Reporter | Error::Lock(_) => exit::FAILED,
         }
     }
 }

@@ -229,6 +229,58 @@ fn diff_shows_unified_diffs() {
 }
 
 #[test]
+fn colour_follows_the_choice_and_quiet_keeps_failures_and_the_recap() {
+    let lab = Lab::new(1);
+    let d = lab.node_dir("node01");
+    std::fs::write(d.join("conf"), "a\nb\n").unwrap();
+    lab.write(
+        "playbooks/colour.yml",
+        "- hosts: all\n  tasks:\n    - name: edit\n      copy: {dest: \"{{ node_dir }}/conf\", content: \"a\\nB\\n\"}\n",
+    );
+    // Not a terminal: plain, whatever NO_COLOR says.
+    let r = lab.lvslab(&["run", "--check", "--diff", "playbooks/colour.yml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(!r.stdout.contains('\x1b'), "{}", r.all());
+    // --color always: changed yellow in the result and the recap, the diff painted.
+    let r = lab.lvslab_env(
+        &[("NO_COLOR", "1")],
+        &[
+            "--color",
+            "always",
+            "run",
+            "--check",
+            "--diff",
+            "playbooks/colour.yml",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout.contains("\x1b[33mchanged: [node01]\x1b[0m"),
+        "{}",
+        r.all()
+    );
+    assert!(r.stdout.contains("\x1b[31m-b\x1b[0m"), "{}", r.all());
+    assert!(r.stdout.contains("\x1b[32m+B\x1b[0m"), "{}", r.all());
+    assert!(r.stdout.contains("\x1b[33mnode01\x1b[0m : "), "{}", r.all());
+    // -q: no play or task headers, no ok/changed lines; failures and the recap stay.
+    lab.write(
+        "playbooks/fails.yml",
+        "- hosts: all\n  tasks:\n    - name: fine\n      command: \"true\"\n    - name: boom\n      command: \"false\"\n",
+    );
+    let r = lab.lvslab(&["-q", "run", "playbooks/fails.yml"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(!r.stdout.contains("TASK ["), "{}", r.all());
+    assert!(!r.stdout.contains("PLAY ["), "{}", r.all());
+    assert!(!r.stdout.contains("changed: [node01]"), "{}", r.all());
+    assert!(
+        r.stdout.contains("failed: [node01] task \"boom\""),
+        "{}",
+        r.all()
+    );
+    assert!(r.stdout.contains("PLAY RECAP"), "{}", r.all());
+}
+
+#[test]
 fn failing_command_names_host_task_status_and_stderr() {
     let lab = Lab::new(2);
     lab.write(

@@ -30,7 +30,7 @@ pub fn run(dir: &Path) -> Result<ExitCode, Error> {
             }
             std::fs::write(&path, b.text)
         };
-        write().map_err(|e| Error::Init(format!("cannot write {}: {e}", path.display())))?;
+        write().map_err(|e| Error::Write(format!("cannot write {}: {e}", path.display())))?;
         eprintln!("wrote {}", path.display());
     }
     eprintln!(

@@ -5,6 +5,7 @@
 pub mod demo;
 pub mod init;
 pub mod lab;
+pub mod manual;
 pub mod ping;
 pub mod playbook;
 pub mod run;
@@ -15,7 +16,7 @@ pub mod verify;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command, LabCommand};
+use crate::cli::{Cli, ColorArg, Command, LabCommand};
 use crate::{exit, lock, Error};
 
 /// The inventory used when neither `-i` nor `LVSLAB_INVENTORY` names one.
@@ -28,6 +29,9 @@ pub struct Global {
     /// Where the user's copies of the shipped playbooks and templates are (`--playbook-dir`).
     pub playbook_dir: Option<PathBuf>,
     pub verbose: u8,
+    pub quiet: bool,
+    /// `Some`: `--color always|never`; `None`: by the terminal and `NO_COLOR`.
+    pub color: Option<bool>,
     pub json: bool,
     pub forks: usize,
     pub accept_new_host_keys: bool,
@@ -42,6 +46,12 @@ impl Global {
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_INVENTORY)),
             playbook_dir: cli.playbook_dir.clone(),
             verbose: cli.verbose,
+            quiet: cli.quiet,
+            color: match cli.color {
+                ColorArg::Auto => None,
+                ColorArg::Always => Some(true),
+                ColorArg::Never => Some(false),
+            },
             json: cli.json,
             forks: cli.forks,
             accept_new_host_keys: cli.accept_new_host_keys,
@@ -83,7 +93,10 @@ fn lock_name(command: &Command) -> Option<&'static str> {
 }
 
 fn needs_inventory(command: &Command) -> bool {
-    !matches!(command, Command::Init { .. })
+    !matches!(
+        command,
+        Command::Init { .. } | Command::Completions { .. } | Command::Man
+    )
 }
 
 fn dispatch(g: &Global, command: &Command) -> Result<ExitCode, Error> {
@@ -100,6 +113,8 @@ fn dispatch(g: &Global, command: &Command) -> Result<ExitCode, Error> {
         Command::Lab(cmd) => lab::run(g, cmd),
         Command::Demo => demo::run(g),
         Command::Init { dir } => init::run(dir),
+        Command::Completions { shell } => Ok(manual::completions(*shell)),
+        Command::Man => manual::man(),
     }
 }
 

@@ -84,6 +84,8 @@ pub(crate) fn execute(g: &Global, r: PlaybookRun<'_>) -> Result<ExitCode, Error>
             diff: r.options.diff,
             check: r.options.check,
             command: r.command.to_string(),
+            color: g.color,
+            quiet: g.quiet,
         },
         plan.order.clone(),
     );

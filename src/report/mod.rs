@@ -5,6 +5,8 @@
 //! writes to the terminal, and everything it writes is redacted (`crate::secret`) on the way out:
 //! the executor already redacts by variable, this catches a secret value under any name.
 
+mod color;
+
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::sync::mpsc;
@@ -15,6 +17,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Map, Value as Json};
 
 use crate::exec::{Event, HostResult, Status};
+use color::Palette;
 
 /// How to render.
 #[derive(Debug, Clone)]
@@ -24,6 +27,10 @@ pub(crate) struct ReportOptions {
     pub(crate) diff: bool,
     pub(crate) check: bool,
     pub(crate) command: String,
+    /// `Some`: `--color always|never`; `None`: by the terminal and `NO_COLOR`.
+    pub(crate) color: Option<bool>,
+    /// Failures and the recap only.
+    pub(crate) quiet: bool,
 }
 
 /// Per-host counts for the recap.
@@ -55,6 +62,7 @@ impl Summary {
 
 struct Reporter {
     opts: ReportOptions,
+    paint: Palette,
     order: Vec<String>,
     out: Box<dyn Write + Send>,
     mp: Option<MultiProgress>,
@@ -75,12 +83,13 @@ pub(crate) fn spawn(
     let (tx, rx) = mpsc::channel();
     let handle = std::thread::spawn(move || {
         let tty = std::io::stderr().is_terminal() && (opts.json || std::io::stdout().is_terminal());
-        let out: Box<dyn Write + Send> = if opts.json {
-            Box::new(std::io::stderr())
+        let (out, out_tty): (Box<dyn Write + Send>, bool) = if opts.json {
+            (Box::new(std::io::stderr()), std::io::stderr().is_terminal())
         } else {
-            Box::new(std::io::stdout())
+            (Box::new(std::io::stdout()), std::io::stdout().is_terminal())
         };
         let mut r = Reporter {
+            paint: Palette::new(color::enabled(opts.color, out_tty)),
             mp: tty.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
             opts,
             order,
@@ -121,13 +130,9 @@ pub(crate) fn unified(label: &str, before: &str, after: &str) -> String {
 }
 
 /// The failure block: host, task, command, exit status, stderr.
-pub(crate) fn failure_text(r: &HostResult) -> String {
-    let mut s = format!(
-        "{}: [{}] task \"{}\"",
-        status_word(r.status),
-        r.host,
-        r.task
-    );
+fn failure_text(r: &HostResult, paint: Palette) -> String {
+    let head = format!("{}: [{}]", status_word(r.status), r.host);
+    let mut s = format!("{} task \"{}\"", paint.failed(&head), r.task);
     if let Some(i) = &r.item {
         s.push_str(&format!(" (item {i})"));
     }
@@ -193,9 +198,15 @@ impl Reporter {
                 for h in &hosts {
                     self.stats.entry(h.clone()).or_default();
                 }
+                if self.opts.quiet {
+                    return;
+                }
                 self.line(&format!("\nPLAY [{name}] ({} hosts)", hosts.len()));
             }
             Event::TaskStart { name, handler } => {
+                if self.opts.quiet {
+                    return;
+                }
                 let kind = if handler { "HANDLER" } else { "TASK" };
                 self.line(&format!("\n{kind} [{name}]"));
             }
@@ -210,8 +221,9 @@ impl Reporter {
                 summary,
                 facts,
             } => {
-                if self.opts.command == "ping" || self.opts.verbose > 0 {
-                    self.line(&format!("ok: [{host}] {summary}"));
+                if !self.opts.quiet && (self.opts.command == "ping" || self.opts.verbose > 0) {
+                    let head = self.paint.ok(&format!("ok: [{host}]"));
+                    self.line(&format!("{head} {summary}"));
                 }
                 self.stats.entry(host.clone()).or_default().ok +=
                     u32::from(self.opts.command == "ping");
@@ -255,9 +267,15 @@ impl Reporter {
             r.status,
             Status::Failed | Status::Ignored | Status::Unreachable
         ) {
-            self.line(&failure_text(&r));
-        } else {
-            let mut s = format!("{}: [{}]", status_word(r.status), r.host);
+            let block = failure_text(&r, self.paint);
+            self.line(&block);
+        } else if !self.opts.quiet {
+            let head = format!("{}: [{}]", status_word(r.status), r.host);
+            let mut s = match r.status {
+                Status::Changed => self.paint.changed(&head),
+                Status::Skipped => self.paint.skipped(&head),
+                _ => self.paint.ok(&head),
+            };
             if let Some(m) = &r.msg {
                 if m.contains('\n') {
                     s.push_str(&format!("\n  {}", m.replace('\n', "\n  ")));
@@ -295,7 +313,8 @@ impl Reporter {
         if self.opts.diff {
             for d in &r.diffs {
                 let u = unified(&d.label, &d.before, &d.after);
-                self.line(u.trim_end());
+                let painted = self.paint.diff(u.trim_end());
+                self.line(&painted);
                 diffs.push(json!({"path": d.label, "diff": u}));
             }
         }
@@ -330,17 +349,8 @@ impl Reporter {
             .collect();
         let _ = writeln!(self.out, "\nPLAY RECAP");
         for h in &names {
-            let s = self.stats[h];
-            let lost = self
-                .lost
-                .get(h)
-                .map(|why| format!("  -- unreachable: {why}"))
-                .unwrap_or_default();
-            let _ = writeln!(
-                self.out,
-                "{h} : ok={} changed={} failed={} unreachable={} skipped={}{lost}",
-                s.ok, s.changed, s.failed, s.unreachable, s.skipped
-            );
+            let line = recap_line(h, self.stats[h], self.lost.get(h), self.paint);
+            let _ = writeln!(self.out, "{line}");
         }
         let summary = Summary {
             stats: self.stats.clone(),
@@ -377,5 +387,62 @@ impl Reporter {
         }
         let _ = self.out.flush();
         summary
+    }
+}
+
+/// One host's recap line, painted as Ansible paints it: the host by its worst outcome, each
+/// count that is not zero by its kind.
+fn recap_line(host: &str, s: Stats, lost: Option<&String>, paint: Palette) -> String {
+    let count = |name: &str, n: u32, f: fn(&Palette, &str) -> String| {
+        let text = format!("{name}={n}");
+        if n > 0 {
+            f(&paint, &text)
+        } else {
+            text
+        }
+    };
+    let name = if s.failed > 0 || s.unreachable > 0 {
+        paint.failed(host)
+    } else if s.changed > 0 {
+        paint.changed(host)
+    } else {
+        paint.ok(host)
+    };
+    let lost = lost
+        .map(|why| format!("  -- unreachable: {why}"))
+        .unwrap_or_default();
+    format!(
+        "{name} : {} {} {} {} {}{lost}",
+        count("ok", s.ok, Palette::ok),
+        count("changed", s.changed, Palette::changed),
+        count("failed", s.failed, Palette::failed),
+        count("unreachable", s.unreachable, Palette::failed),
+        count("skipped", s.skipped, Palette::skipped),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recap_lines_read_the_same_without_colour() {
+        let s = Stats {
+            ok: 3,
+            changed: 1,
+            failed: 0,
+            unreachable: 0,
+            skipped: 2,
+        };
+        assert_eq!(
+            recap_line("node01", s, None, Palette::new(false)),
+            "node01 : ok=3 changed=1 failed=0 unreachable=0 skipped=2"
+        );
+        let painted = recap_line("node01", s, None, Palette::new(true));
+        assert!(painted.starts_with("\x1b[33mnode01\x1b[0m : \x1b[32mok=3"));
+        assert!(
+            painted.contains(" failed=0 "),
+            "zero counts stay plain: {painted}"
+        );
     }
 }

@@ -1,5 +1,6 @@
-//! `lvslab init DIR`: the copy it writes is the project's own inventory, playbooks and
-//! templates, and a second `init` into the same directory overwrites nothing.
+//! Commands that need no inventory and no host: `init DIR` (the copy it writes is the project's
+//! own inventory, playbooks and templates, and a second `init` into the same directory
+//! overwrites nothing), `completions SHELL` and `man`.
 
 use std::path::Path;
 use std::process::Command;
@@ -57,4 +58,45 @@ fn init_writes_the_shipped_files_and_never_overwrites() {
     let err = String::from_utf8_lossy(&again.stderr);
     assert!(err.contains("nothing was written"), "{err}");
     assert_eq!(std::fs::read_to_string(&page).expect("page"), "mine\n");
+}
+
+fn lvslab(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_lvslab"))
+        .args(args)
+        .env_remove("LVSLAB_INVENTORY")
+        .output()
+        .expect("lvslab runs")
+}
+
+#[test]
+fn completions_and_the_manual_cover_every_command() {
+    let commands = [
+        "setup", "verify", "teardown", "run", "ping", "lab", "demo", "init",
+    ];
+    for shell in ["bash", "zsh", "fish"] {
+        let out = lvslab(&["completions", shell]);
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8_lossy(&out.stdout);
+        for c in commands {
+            assert!(script.contains(c), "{shell} completion lacks {c}");
+        }
+        assert!(
+            script.contains("inventory"),
+            "{shell} completion lacks --inventory"
+        );
+    }
+    let out = lvslab(&["man"]);
+    assert!(out.status.success());
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        page.starts_with(".ie"),
+        "not roff: {}",
+        &page[..page.len().min(80)]
+    );
+    assert!(page.contains(".TH lvslab 1"), "no title header");
+    for c in commands {
+        assert!(page.contains(c), "the manual lacks {c}");
+    }
+    let bad = lvslab(&["completions", "tcsh"]);
+    assert_eq!(bad.status.code(), Some(2));
 }
