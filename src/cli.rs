@@ -216,6 +216,11 @@ pub enum LabCommand {
     Reboot { node: String },
     /// Return nodes (all, or one) to the pristine image.
     Reset { node: Option<String> },
+    /// Print an ssh_config block for the lab's nodes, for plain ssh, scp, Ansible or pyinfra
+    /// (e.g. `lvslab lab ssh-config > lab.cfg && ssh -F lab.cfg node01`; as root).
+    SshConfig,
+    /// Stop the lab and delete its VMs' disks, saved states and keys for good.
+    Destroy,
     /// Internal: ssh ProxyCommand that connects to HOST:PORT inside the lab's network namespace.
     #[command(hide = true)]
     Proxy { host: String, port: u16 },

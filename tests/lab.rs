@@ -309,6 +309,36 @@ fn alt_lab_other_names_subnet_interface() {
         assert_eq!(s["ssh"], true);
         assert_eq!(s["address"], format!("{}/{}", n.address, n.prefix));
     }
-    ok(&inv.path, &["lab", "down"]);
+    check_ssh_config(&inv);
+    // destroy: down, and the lab's own directory (disks, saved states, keys) gone for good.
+    ok(&inv.path, &["lab", "destroy"]);
     check_gone(&inv);
+    let dir = lvslab::lab::keys::LabPaths::new(&inv.lab).dir;
+    assert!(
+        !dir.exists(),
+        "{} still exists after lab destroy",
+        dir.display()
+    );
+}
+
+/// `lab ssh-config` gives plain ssh everything it needs: each node answers with its own name,
+/// host keys checked, no password asked.
+fn check_ssh_config(inv: &Inv) {
+    let cfg = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(cfg.path(), ok(&inv.path, &["lab", "ssh-config"])).expect("write ssh config");
+    for n in &inv.nodes {
+        let out = Command::new("ssh")
+            .arg("-F")
+            .arg(cfg.path())
+            .args(["-o", "BatchMode=yes", &n.name, "cat /etc/hostname"])
+            .output()
+            .expect("ssh runs");
+        assert!(
+            out.status.success(),
+            "ssh -F (lab ssh-config) {}: {}",
+            n.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), n.name);
+    }
 }

@@ -15,6 +15,8 @@ pub fn run(g: &Global, cmd: &LabCommand) -> Result<ExitCode, Error> {
         LabCommand::Ssh { node, command } => return Ok(lab::ssh_node(inv, node, command)?),
         LabCommand::Reboot { node } => lab::reboot(inv, node)?,
         LabCommand::Reset { node } => lab::reset(inv, node.as_deref())?,
+        LabCommand::SshConfig => print!("{}", lab::ssh_config::render(inv)?),
+        LabCommand::Destroy => lab::destroy(inv)?,
         LabCommand::Proxy { host, port } => lab::proxy(inv, host, *port)?,
     }
     Ok(ExitCode::SUCCESS)

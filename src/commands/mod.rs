@@ -88,6 +88,7 @@ fn lock_name(command: &Command) -> Option<&'static str> {
         Command::Lab(LabCommand::Down) => Some("lab down"),
         Command::Lab(LabCommand::Reboot { .. }) => Some("lab reboot"),
         Command::Lab(LabCommand::Reset { .. }) => Some("lab reset"),
+        Command::Lab(LabCommand::Destroy) => Some("lab destroy"),
         _ => None,
     }
 }

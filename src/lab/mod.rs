@@ -16,6 +16,7 @@ pub mod prereq;
 mod progress;
 mod proxy;
 pub mod ssh;
+pub mod ssh_config;
 pub mod status;
 pub mod topology;
 pub mod vm;
@@ -25,6 +26,7 @@ use std::process::ExitCode;
 
 pub use ops::{down, reboot, reset, up};
 pub use proxy::run as proxy;
+pub use ssh_config::destroy;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
