@@ -6,6 +6,7 @@
 
 pub(crate) mod assets;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 mod error;
 pub(crate) mod exec;

@@ -15,37 +15,7 @@ use serde_json::{Map, Value as Json};
 use crate::inventory::Inventory;
 use crate::yaml::{Diag, Node};
 
-/// The forwarding method of a real server: the playbooks' `lvs_method` words, keepalived's
-/// `lb_kind`, and ipvsadm's flags as `-S` prints them, one vocabulary for the `ipvs` module and
-/// for verify.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    /// `-g`: direct routing.
-    Dr,
-    /// `-m`: masquerading (NAT).
-    Nat,
-    /// `-i`: IP-in-IP tunnelling.
-    Tun,
-}
-
-impl Method {
-    pub fn parse(word: &str) -> Option<Method> {
-        match word.to_ascii_lowercase().as_str() {
-            "dr" | "g" | "-g" | "gatewaying" | "route" => Some(Method::Dr),
-            "nat" | "m" | "-m" | "masq" | "masquerading" => Some(Method::Nat),
-            "tun" | "i" | "-i" | "ipip" | "tunnel" => Some(Method::Tun),
-            _ => None,
-        }
-    }
-
-    pub fn ipvsadm_flag(self) -> &'static str {
-        match self {
-            Method::Dr => "-g",
-            Method::Nat => "-m",
-            Method::Tun => "-i",
-        }
-    }
-}
+pub use crate::cluster::Method;
 
 /// A value of the LVS vocabulary that cannot work.
 #[derive(Debug, thiserror::Error)]
@@ -79,11 +49,6 @@ impl std::fmt::Display for Warning {
     }
 }
 
-/// The IPVS schedulers ipvsadm knows.
-const SCHEDULERS: &[&str] = &[
-    "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh",
-];
-
 /// ipvsadm's longest persistence timeout (31 days).
 const MAX_PERSISTENCE: i64 = 86400 * 31;
 
@@ -115,7 +80,7 @@ const RULES: &[(&str, Rule)] = &[
     ("lvs_port", Rule::Int(1, 65535)),
     ("lvs_rs_port", Rule::Int(1, 65535)),
     ("lvs_protocol", Rule::OneOf(&["tcp", "udp"])),
-    ("lvs_scheduler", Rule::OneOf(SCHEDULERS)),
+    ("lvs_scheduler", Rule::OneOf(crate::cluster::SCHEDULERS)),
     ("lvs_method", Rule::OneOf(&["dr", "nat", "tun"])),
     ("lvs_weight", Rule::Int(0, 65535)),
     ("lvs_persistence_timeout", Rule::Int(0, MAX_PERSISTENCE)),

@@ -15,9 +15,7 @@
 //! - readmission: the next attempt (within `delay_loop`, or `delay_before_retry` while retrying)
 //!   succeeds within `connect_timeout`.
 
-use serde::Serialize;
-
-use crate::verify::spec::{SpecError, Vars};
+pub use crate::cluster::Timers;
 
 /// Seconds a measurement may exceed its expected bound on real hosts: the request loop's
 /// granularity (50 ms, and its 500 ms timeout), ssh polling (a round trip per observation), and
@@ -27,82 +25,11 @@ pub const DEFAULT_MARGIN: f64 = 1.0;
 /// timers and the polls late by up to a second more.
 pub const LAB_MARGIN: f64 = 2.0;
 
-/// The keepalived timers the drills are measured against.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Timers {
-    pub advert_int: f64,
-    pub master_priority: u8,
-    pub backup_priority: u8,
-    pub delay_loop: f64,
-    pub connect_timeout: f64,
-    pub retry: f64,
-    pub delay_before_retry: f64,
-}
-
-impl Timers {
-    /// From the master's and the backup's variables (with keepalived's own defaults).
-    pub(crate) fn from_vars(master: &Vars, backup: &Vars) -> Result<Timers, SpecError> {
-        let prio = |v: &Vars| -> Result<u8, SpecError> {
-            let p = v.int("keepalived_priority", Some(100))?;
-            u8::try_from(p).map_err(|_| SpecError {
-                host: v.host.to_string(),
-                var: "keepalived_priority".into(),
-                problem: "must be between 1 and 254".into(),
-            })
-        };
-        let f = |v: &Vars, k: &str, d: i64| v.int(k, Some(d)).map(|x| x as f64);
-        Ok(Timers {
-            advert_int: f(master, "keepalived_advert_int", 1)?,
-            master_priority: prio(master)?,
-            backup_priority: prio(backup)?,
-            delay_loop: f(master, "keepalived_delay_loop", 60)?,
-            connect_timeout: f(master, "keepalived_connect_timeout", 5)?,
-            retry: f(master, "keepalived_retry", 1)?,
-            delay_before_retry: f(master, "keepalived_delay_before_retry", 1)?,
-        })
-    }
-
-    fn skew(priority: u8) -> f64 {
-        (256.0 - f64::from(priority)) / 256.0
-    }
-
-    /// Hard stop: the backup's Master_Down_Interval.
-    pub fn takeover(&self) -> f64 {
-        3.0 * self.advert_int + Self::skew(self.backup_priority)
-    }
-
-    /// Clean stop: priority 0 from the master, the backup waits its skew only.
-    pub fn clean_stop(&self) -> f64 {
-        Self::skew(self.backup_priority)
-    }
-
-    /// A frozen master thawed: its next advert.
-    pub fn preempt_after_freeze(&self) -> f64 {
-        self.advert_int
-    }
-
-    /// keepalived (re)started on the master: its own Master_Down_Interval, then it preempts.
-    pub fn preempt_after_start(&self) -> f64 {
-        3.0 * self.advert_int + Self::skew(self.master_priority)
-    }
-
-    /// A real server's web server stopped: until keepalived removes it from the IPVS table.
-    pub fn removal(&self) -> f64 {
-        self.delay_loop
-            + self.retry * self.delay_before_retry
-            + (self.retry + 1.0) * self.connect_timeout
-    }
-
-    /// The web server back: until keepalived puts the real server back.
-    pub fn readmission(&self) -> f64 {
-        self.delay_loop.max(self.delay_before_retry) + self.connect_timeout
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::spec::tests::map;
+    use crate::cluster::tests::map;
+    use crate::cluster::Vars;
     use serde_json::json;
 
     #[test]
