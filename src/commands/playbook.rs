@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use super::{status, Global};
+use crate::inventory::Inventory;
 use crate::plan::PlaybookSource;
 use crate::{exec, plan, report, Error};
 
@@ -61,8 +62,11 @@ pub(crate) fn execute(g: &Global, r: PlaybookRun<'_>) -> Result<ExitCode, Error>
             Some(PlaybookSource::Shipped(&shipped))
         }
     };
+    let inventory = Inventory::load(&g.inventory).map_err(plan::PlanError::from)?;
+    let route = crate::lab::route(&inventory);
     let mut plan = plan::build(&plan::Request {
-        inventory: &g.inventory,
+        inventory: &inventory,
+        route: route.as_ref(),
         playbook,
         limit: r.options.limit.as_deref(),
         extra_vars: &r.extra_vars,

@@ -119,10 +119,22 @@ pub struct SshRoute {
     pub known_hosts: std::path::PathBuf,
     /// Private key the lab authorised on every node (used unless the inventory names one).
     pub identity: std::path::PathBuf,
+    /// The lab's network namespace (verify's client and the drills work from there).
+    pub netns: String,
 }
 
+/// The route to an inventory's lab when it is up; `None` for real hosts (or an inventory that
+/// is not a lab). Reads the inventory file: commands that already loaded it use [`route`].
 pub fn ssh_route(inventory_path: &std::path::Path) -> Option<SshRoute> {
-    let topo = topology::load(inventory_path).ok()?;
+    let inv = crate::inventory::Inventory::load(inventory_path).ok()?;
+    route(&inv)
+}
+
+/// [`ssh_route`] for an inventory already loaded: the one place that looks at the machine (is
+/// the lab's namespace there, are its keys) before a plan is made, so the plan itself never does.
+pub fn route(inv: &crate::inventory::Inventory) -> Option<SshRoute> {
+    let topo = topology::from_inventory(inv).ok()?;
+    let inventory_path = inv.path();
     if !netns::exists(&topo.netns()) {
         return None;
     }
@@ -134,5 +146,6 @@ pub fn ssh_route(inventory_path: &std::path::Path) -> Option<SshRoute> {
         proxy_command: ssh::proxy_command(inventory_path),
         known_hosts: paths.known_hosts(),
         identity: paths.identity(),
+        netns: topo.netns(),
     })
 }

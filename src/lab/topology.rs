@@ -296,12 +296,25 @@ pub fn load(path: &Path) -> Result<Topology, TopologyError> {
         source,
     })?;
     let inv = crate::inventory::Inventory::load(path)?;
+    from_hosts_of(&abs, &inv)
+}
+
+/// The topology of an inventory already loaded.
+pub fn from_inventory(inv: &crate::inventory::Inventory) -> Result<Topology, TopologyError> {
+    let abs = std::path::absolute(inv.path()).map_err(|source| TopologyError::Read {
+        path: inv.path().to_path_buf(),
+        source,
+    })?;
+    from_hosts_of(&abs, inv)
+}
+
+fn from_hosts_of(abs: &Path, inv: &crate::inventory::Inventory) -> Result<Topology, TopologyError> {
     let hosts: Vec<(String, Map<String, Value>)> = inv
         .host_names()
         .into_iter()
         .map(|h| (h.to_string(), inv.host_vars(h).unwrap_or_default()))
         .collect();
-    Topology::from_hosts(&abs, &hosts)
+    Topology::from_hosts(abs, &hosts)
 }
 
 #[cfg(test)]

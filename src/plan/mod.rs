@@ -106,7 +106,11 @@ impl Plan {
 
 /// What the command line asked for.
 pub(crate) struct Request<'a> {
-    pub(crate) inventory: &'a Path,
+    /// Loaded once by the command, which also found the lab route from it.
+    pub(crate) inventory: &'a Inventory,
+    /// How to reach the hosts when the inventory's embedded lab is up (found by the command:
+    /// planning never looks at the machine).
+    pub(crate) route: Option<&'a crate::lab::SshRoute>,
     /// `None`: gather facts only (`ping`).
     pub(crate) playbook: Option<PlaybookSource<'a>>,
     pub(crate) limit: Option<&'a str>,
@@ -219,7 +223,7 @@ pub(crate) fn ping_playbook() -> Playbook {
 
 /// Build and validate the plan.
 pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
-    let inv = Inventory::load(req.inventory)?;
+    let inv = req.inventory;
     let extra = parse_extra(req.extra_vars)?;
     let (mut playbook, search) = load_playbook(req.playbook)?;
     for play in &mut playbook.plays {
@@ -273,15 +277,14 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
     for play in &playbook.plays {
         runtime.extend(play.vars.iter().map(|(k, _)| k.name.clone()));
     }
-    let route = crate::lab::ssh_route(req.inventory);
     let mut templates = Templates::new();
     let mut hosts = BTreeMap::new();
-    let groups = groups_var(&inv);
-    let hostvars = hostvars_var(&inv, &templates, &groups, &extra);
+    let groups = groups_var(inv);
+    let hostvars = hostvars_var(inv, &templates, &groups, &extra);
     templates.share("hostvars", &hostvars);
     for name in &targeted {
         let nodes = inv.host_var_nodes(name).unwrap_or_default();
-        let conn = connection(&inv, name, &nodes, route.as_ref())?;
+        let conn = connection(inv, name, &nodes, req.route)?;
         let mut vars = inv.host_vars(name).unwrap_or_default();
         vars.insert("inventory_hostname".into(), Json::String(name.clone()));
         vars.insert(
@@ -353,7 +356,7 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
         }
     }
     let warnings = match (req.lvs, hostvars.as_object()) {
-        (true, Some(hv)) => lvs::check(&inv, hv, &extra)?,
+        (true, Some(hv)) => lvs::check(inv, hv, &extra)?,
         _ => Vec::new(),
     };
     let plan = Plan {

@@ -23,8 +23,10 @@ impl Fixture {
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         let inv = self.dir.path().join("inv.yml");
         let pbp = self.dir.path().join("playbooks/pb.yml");
+        let inv = Inventory::load(&inv).map_err(|e| e.to_string())?;
         build(&Request {
             inventory: &inv,
+            route: None,
             playbook: Some(PlaybookSource::File(&pbp)),
             limit,
             extra_vars: &extra,

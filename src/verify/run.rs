@@ -33,8 +33,6 @@ pub enum VerifyError {
     Runtime(std::io::Error),
     #[error(transparent)]
     Lab(#[from] crate::lab::LabError),
-    #[error("{0}")]
-    LabTopology(String),
     /// The drill cannot be run as asked (usage): exit 2, nothing touched.
     #[error("{0}")]
     Drill(String),
@@ -68,8 +66,11 @@ pub(crate) struct Target {
 
 /// Plan the inventory (bad input: exit 2, nothing contacted) and resolve the expected cluster.
 pub(crate) fn target(inventory: &Path, extra_vars: &[String]) -> Result<Target, VerifyError> {
+    let inv = crate::inventory::Inventory::load(inventory).map_err(plan::PlanError::from)?;
+    let route = crate::lab::route(&inv);
     let plan = plan::build(&plan::Request {
-        inventory,
+        inventory: &inv,
+        route: route.as_ref(),
         playbook: None,
         limit: None,
         extra_vars,
@@ -129,14 +130,7 @@ pub(crate) fn target(inventory: &Path, extra_vars: &[String]) -> Result<Target, 
         .iter()
         .map(|(n, h)| (n.clone(), h.conn.clone()))
         .collect();
-    let lab_ns = match crate::lab::ssh_route(inventory) {
-        Some(_) => Some(
-            crate::lab::topology::load(inventory)
-                .map_err(|e| VerifyError::LabTopology(e.to_string()))?
-                .netns(),
-        ),
-        None => None,
-    };
+    let lab_ns = route.map(|r| r.netns);
     Ok(Target {
         spec,
         conns,

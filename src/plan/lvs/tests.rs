@@ -37,8 +37,11 @@ fn plan(inv: &str, extra: &[&str]) -> Result<Vec<String>, String> {
     let path = dir.path().join("inv.yml");
     std::fs::write(&path, inv).unwrap();
     let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    let inv =
+        crate::inventory::Inventory::load(&path).map_err(|e| strip(&e.to_string(), dir.path()))?;
     build(&Request {
-        inventory: &path,
+        inventory: &inv,
+        route: None,
         playbook: None,
         limit: None,
         extra_vars: &extra,
