@@ -1,4 +1,4 @@
-//! The command-line contract of design.md §4, as clap derive types.
+//! The command-line contract, as clap derive types.
 //!
 //! This module only records what was asked; turning it into a runnable plan is the job of the
 //! layers behind `lvslab::run`.

@@ -1,4 +1,4 @@
-//! Exit statuses, as documented in design.md §4. Named so the contract is greppable.
+//! Exit statuses, as documented in the README. Named so the contract is greppable.
 
 /// Everything ran and everything succeeded.
 pub const SUCCESS: u8 = 0;

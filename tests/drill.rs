@@ -1,4 +1,4 @@
-//! Issue 5: high availability proven on the embedded microVM lab, through the real `lvslab`
+//! High availability proven on the embedded microVM lab, through the real `lvslab`
 //! binary. The failover drills (`verify --failover`) against real keepalived, real kernel IPVS
 //! and real apache, asserting on what they measured; the run lock; and faults while `setup`
 //! works: a node unreachable from the start, a node lost in the middle (its VM frozen with

@@ -1,4 +1,4 @@
-//! Hostile input and secrets (issue 7), against real sshd instances on 127.0.0.1: host keys
+//! Hostile input and secrets, against real sshd instances on 127.0.0.1: host keys
 //! (unknown, accepted on purpose, changed), injection through every kind of value that reaches
 //! a node, and secrets kept out of every output.
 

@@ -1,4 +1,4 @@
-//! Issue 3: the embedded virtual lab, end to end with real VMs (qemu, Debian kernel, systemd,
+//! The embedded virtual lab, end to end with real VMs (qemu, Debian kernel, systemd,
 //! sshd), driven through the real `lvslab` binary. No mocks.
 //!
 //! Needs root and the lab's host packages; the first run builds the cache (about a minute) and

@@ -1,4 +1,4 @@
-//! Issue 4: the LVS-DR + keepalived content, end to end on the embedded microVM lab (real
+//! The LVS-DR + keepalived content, end to end on the embedded microVM lab (real
 //! kernel IPVS, real keepalived, real apache), through the real `lvslab` binary. No mocks.
 //!
 //! Needs root and the lab's host packages (README). Without root the tests FAIL, unless

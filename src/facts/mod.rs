@@ -485,7 +485,7 @@ mod tests {
 
     #[test]
     fn links_come_from_sysfs_in_index_order() {
-        // The facts command's own link loop, run here against this machine's sysfs.
+        // The facts command's own link loop, run here against the test host's sysfs.
         let link: String = script("/s", &["interfaces".into()])
             .lines()
             .filter(|l| l.starts_with("echo @@link"))

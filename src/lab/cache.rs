@@ -20,7 +20,7 @@ use super::{initramfs, LabError};
 /// Bump when the way the base is assembled changes (forces a rebuild of `base/`).
 const BASE_RECIPE: &str = "lvslab-base-v6";
 const SUITE: &str = "bookworm";
-/// The node packages (issue 3): systemd as init, sshd, the LVS/HA stack, the tools the playbooks
+/// The node packages: systemd as init, sshd, the LVS/HA stack, the tools the playbooks
 /// and `verify` use, and python3 + python3-apt for the Ansible comparison.
 pub const PACKAGES: &[&str] = &[
     "systemd-sysv",
@@ -183,7 +183,7 @@ fn io(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> LabError {
     move |e| LabError::Build(format!("{what}: {e}"))
 }
 
-/// The Debian mirror apt on this machine already uses (`LVSLAB_MIRROR` overrides).
+/// The Debian mirror the host's apt already uses (`LVSLAB_MIRROR` overrides).
 pub fn apt_mirror() -> String {
     if let Some(m) = std::env::var("LVSLAB_MIRROR")
         .ok()

@@ -1,4 +1,4 @@
-//! The embedded virtual lab (issue 3): one small VM per inventory host (qemu, Debian kernel with
+//! The embedded virtual lab: one small VM per inventory host (qemu, Debian kernel with
 //! real IPVS, systemd), joined by a bridge inside a network namespace of the lab's own.
 //!
 //! Layout: [`topology`] (inventory → nodes), [`prereq`] (what the machine needs), [`cache`]

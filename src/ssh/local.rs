@@ -7,7 +7,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::{BoxFuture, Output, Transport, TransportError};
 
-/// Runs commands on this machine.
+/// Runs commands on the controller, the machine lvslab runs on.
 pub(crate) struct Local;
 
 impl Transport for Local {

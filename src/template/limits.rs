@@ -1,6 +1,6 @@
 //! What one render may cost. Templates are operator input, yet a slip such as two nested
 //! `range(100000)` loops or `[x] * 1000000000` must end in an error, not a run that hangs or is
-//! killed for its memory (both found while fuzzing the renderer, issue 7). minijinja already
+//! killed for its memory (both found while fuzzing the renderer). minijinja already
 //! caps string repetition and `range`; these bound the rest: instructions per render (fuel),
 //! the size of rendered text, and the number of items a printed or returned value may expand
 //! to. Not bounded: a filter that materialises a huge lazy repetition inside one expression

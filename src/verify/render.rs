@@ -1,5 +1,5 @@
 //! How verify's results look: a table of checks, a bar chart of the request distribution, and
-//! the JSON document of design.md §4.
+//! the JSON document `--json` prints.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;

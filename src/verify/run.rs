@@ -1,7 +1,7 @@
 //! Gathering for verify: connect to every node (the engine's ssh layer, so host keys and the
 //! lab route are the same as for setup), probe in parallel, and drive the client side —
 //! requests, held connections, ARP — from a thread inside the lab's network namespace when the
-//! inventory's lab is up (the client addresses live only there), or from this machine otherwise.
+//! inventory's lab is up (the client addresses live only there), or from the controller otherwise.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -373,7 +373,7 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
                 ));
             }
             Ok(None) => client_method
-                .push_str("; ARP not checked: this machine is not on the VIP's L2 segment"),
+                .push_str("; ARP not checked: the controller is not on the VIP's L2 segment"),
             Err(e) => out.push(Check {
                 host: "client".into(),
                 name: "arp",

@@ -449,7 +449,7 @@ mod tests {
                 .contains("2 │   keepalived_auth_pass: ********\n"),
             "{d}"
         );
-        // Flow style (the leak of issue 7).
+        // Flow style.
         let n = p("h: {a: 1, keepalived_auth_pass: s3cr3t, b: [x]}\n").unwrap();
         let d = n.get("h").unwrap().get("b").unwrap().type_error("a string");
         assert!(

@@ -107,7 +107,7 @@ pub fn failed_checks(doc: &serde_json::Value) -> Vec<String> {
 /// report). Each failed attempt's checks are printed, so a transient that a retry hid still
 /// shows in the log. Used where the lab may still be settling (a reboot, a failover drill's
 /// persistence templates) and after setups: one request in a few hundred verifies has been seen
-/// to time out (named in the issue notes, not explained yet).
+/// to time out (not explained yet).
 pub fn verify_until(inventory: &Path, extra: &[&str], secs: u64) -> (bool, serde_json::Value) {
     let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     let args: Vec<&str> = ["--json", "verify"].iter().chain(extra).copied().collect();

@@ -1,4 +1,4 @@
-//! The ssh masters running on this machine, for tests that check which connections a run left
+//! The ssh masters running on the test host, for tests that check which connections a run left
 //! open (shared by `tests/util` and `tests/lab_util`).
 
 use std::path::PathBuf;

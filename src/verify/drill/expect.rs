@@ -1,5 +1,5 @@
 //! What the failover drills should measure, computed from the inventory's keepalived settings
-//! (design.md §2), and the margin a measurement may exceed it by before the drill fails.
+//!, and the margin a measurement may exceed it by before the drill fails.
 //!
 //! Every expectation is an upper bound measured from the moment the fault was injected:
 //! - hard stop: the backup declares the master dead after `3 × advert_int + skew`, with
