@@ -21,6 +21,9 @@ mod sysctl;
 mod template;
 mod wait_for;
 
+#[cfg(test)]
+mod docs;
+
 use serde_json::{Map, Value as Json};
 
 use crate::ssh::{BoxFuture, Output, Transport};
