@@ -1,4 +1,4 @@
-//! Plan-time checks of the LVS vocabulary (docs/variables.md, "Validation").
+//! Plan-time checks of the LVS vocabulary (docs/inventory.md, "Validation").
 //!
 //! An inventory with `directors` and `realservers` groups describes one LVS cluster. A value
 //! that ipvsadm, keepalived or the kernel would reject — or accept and then misbehave on (a VIP
