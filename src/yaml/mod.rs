@@ -3,13 +3,19 @@
 //! Every user error must name file:line:column, so inventories and playbooks are not
 //! deserialised straight into structs: they are parsed into a small located tree ([`Node`]) that
 //! keeps the position of every key and value, and the typed layers walk that tree by hand. Syntax
-//! errors come from `serde_yaml_ng` (libyaml's messages); the located tree from `marked-yaml`.
+//! errors come from `serde_yaml_ng` (libyaml's messages); the located tree is built from
+//! `yaml-rust2`'s events (anchors, aliases and merge keys resolved there).
+
+mod build;
+mod scalar;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::Value as Json;
+
+pub(crate) use scalar::Schema;
 
 /// A loaded user file: its path (as given) and its text, kept to print the offending line.
 #[derive(Debug)]
@@ -252,9 +258,15 @@ pub enum LoadError {
     Syntax(Diag),
 }
 
-/// Parse YAML text into a located tree.
+/// Parse YAML text into a located tree, plain scalars typed by the playbook schema.
 pub(crate) fn parse(src: Arc<Source>) -> Result<Node, Diag> {
+    parse_with(src, Schema::Core)
+}
+
+/// Parse YAML text into a located tree, plain scalars typed by `schema`.
+pub(crate) fn parse_with(src: Arc<Source>, schema: Schema) -> Result<Node, Diag> {
     // libyaml (through serde_yaml_ng) gives the better syntax messages; check with it first.
+    // It also refuses several documents in one file and aliases that expand without bound.
     let top = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&src.text);
     if let Err(e) = &top {
         let pos = e
@@ -271,134 +283,12 @@ pub(crate) fn parse(src: Arc<Source>) -> Result<Node, Diag> {
             Diag::new(&src, pos, format!("YAML syntax error: {msg}")).expected("valid YAML")
         );
     }
-    if src.text.trim().is_empty() {
-        return Ok(Node {
-            v: Value::Null,
-            pos: Pos { line: 1, col: 1 },
-            src,
-        });
-    }
-    let opts = marked_yaml::LoaderOptions::default()
-        .error_on_duplicate_keys(true)
-        .prevent_coercion(true);
-    let opts = match top {
-        Ok(serde_yaml_ng::Value::Sequence(_)) => opts.toplevel_sequence(),
-        Ok(serde_yaml_ng::Value::Mapping(_)) => opts.toplevel_mapping(),
-        Ok(other) => {
-            // A lone scalar: callers report it as the wrong type.
-            let v = match other {
-                serde_yaml_ng::Value::Bool(b) => Value::Bool(b),
-                serde_yaml_ng::Value::Number(n) => n
-                    .as_i64()
-                    .map(Value::Int)
-                    .unwrap_or_else(|| Value::Float(n.as_f64().unwrap_or(0.0))),
-                serde_yaml_ng::Value::String(s) => Value::Str(s),
-                _ => Value::Null,
-            };
-            let col = src.text.len() - src.text.trim_start().len() + 1;
-            return Ok(Node {
-                v,
-                pos: Pos {
-                    line: 1,
-                    col: col.max(1),
-                },
-                src,
-            });
-        }
-        Err(_) => opts,
-    };
-    let root = marked_yaml::parse_yaml_with_options(0, &src.text, opts).map_err(|e| {
-        use marked_yaml::LoadError as E;
-        let (m, msg) = match &e {
-            E::UnexpectedAnchor(m) => (Some(*m), "YAML anchors and aliases are not supported"),
-            E::UnexpectedTag(m) => (Some(*m), "YAML tags are not supported"),
-            E::MappingKeyMustBeScalar(m) => (Some(*m), "mapping keys must be plain scalars"),
-            E::DuplicateKey(inner) => (inner.key.span().start().copied(), "duplicate key"),
-            _ => (None, "YAML error"),
-        };
-        let pos = m
-            .map(|m| Pos {
-                line: m.line(),
-                col: m.column(),
-            })
-            .unwrap_or(Pos { line: 1, col: 1 });
-        Diag::new(&src, pos, msg.to_string()).expected("plain YAML data")
-    })?;
-    Ok(convert(&root, &src))
-}
-
-fn pos_of(span: &marked_yaml::Span) -> Pos {
-    span.start()
-        .map(|m| Pos {
-            line: m.line(),
-            col: m.column(),
-        })
-        .unwrap_or(Pos { line: 1, col: 1 })
-}
-
-fn convert(node: &marked_yaml::Node, src: &Arc<Source>) -> Node {
-    use marked_yaml::Node as M;
-    let pos = pos_of(node.span());
-    let v = match node {
-        M::Scalar(s) => scalar(s),
-        M::Sequence(seq) => Value::Seq(seq.iter().map(|n| convert(n, src)).collect()),
-        M::Mapping(map) => Value::Map(
-            map.iter()
-                .map(|(k, v)| {
-                    (
-                        Key {
-                            name: k.as_str().to_string(),
-                            pos: pos_of(k.span()),
-                        },
-                        convert(v, src),
-                    )
-                })
-                .collect(),
-        ),
-    };
-    Node {
-        v,
-        pos,
-        src: src.clone(),
-    }
-}
-
-/// The YAML 1.2 core schema (plus YAML 1.1's yes/no, as Ansible reads them) for plain scalars.
-fn scalar(s: &marked_yaml::types::MarkedScalarNode) -> Value {
-    let text = s.as_str();
-    if !s.may_coerce() {
-        return Value::Str(text.to_string());
-    }
-    match text {
-        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
-        "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" => return Value::Bool(true),
-        "false" | "False" | "FALSE" | "no" | "No" | "NO" => return Value::Bool(false),
-        _ => {}
-    }
-    if let Ok(i) = text.parse::<i64>() {
-        return Value::Int(i);
-    }
-    if let Some(hex) = text.strip_prefix("0x") {
-        if let Ok(i) = i64::from_str_radix(hex, 16) {
-            return Value::Int(i);
-        }
-    }
-    if let Some(oct) = text.strip_prefix("0o") {
-        if let Ok(i) = i64::from_str_radix(oct, 8) {
-            return Value::Int(i);
-        }
-    }
-    let looks_float = text
-        .chars()
-        .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))
-        && text.chars().any(|c| c.is_ascii_digit())
-        && text.contains('.');
-    if looks_float {
-        if let Ok(x) = text.parse::<f64>() {
-            return Value::Float(x);
-        }
-    }
-    Value::Str(text.to_string())
+    let root = build::build(&src, schema)?;
+    Ok(root.unwrap_or(Node {
+        v: Value::Null,
+        pos: Pos { line: 1, col: 1 },
+        src,
+    }))
 }
 
 #[cfg(test)]
@@ -457,6 +347,63 @@ mod tests {
                 .contains("1 │ h: {a: 1, keepalived_auth_pass: ********, b: [x]}\n"),
             "{d}"
         );
+    }
+
+    #[test]
+    fn anchors_aliases_and_merge_keys_keep_where_values_are_written() {
+        let text = "\
+base: &base
+  port: 22
+  user: admin
+extra: &extra
+  user: ops
+  shell: sh
+host:
+  <<: [*extra, *base]
+  port: 2222
+again: *base
+quoted:
+  \"<<\": 1
+";
+        let n = p(text).unwrap();
+        let h = n.get("host").unwrap();
+        let Value::Map(m) = &h.v else { panic!() };
+        let keys: Vec<&str> = m.iter().map(|(k, _)| k.name.as_str()).collect();
+        assert_eq!(keys, ["port", "user", "shell"]);
+        // Written keys win; of the merged mappings the first listed wins.
+        assert!(matches!(h.get("port").unwrap().v, Value::Int(2222)));
+        assert!(matches!(h.get("user").unwrap().v, Value::Str(ref s) if s == "ops"));
+        // A merged value points at its anchored text.
+        assert_eq!(h.get("shell").unwrap().pos, Pos { line: 6, col: 10 });
+        assert_eq!(
+            n.get("again").unwrap().get("port").unwrap().pos,
+            Pos { line: 2, col: 9 }
+        );
+        assert!(n.get("quoted").unwrap().get("<<").is_some());
+    }
+
+    #[test]
+    fn merge_of_a_scalar_is_located() {
+        let e = p("a: &a 1\nb:\n  <<: *a\n").unwrap_err();
+        assert_eq!(e.msg, "`<<` merges a number");
+        assert_eq!(e.pos, Pos { line: 3, col: 3 });
+    }
+
+    #[test]
+    fn ansible_schema_types_like_pyyaml() {
+        let src = Source::new(Path::new("t.yml"), "a: 0644\nb: on\nc: '0644'\n".into());
+        let n = parse_with(src, Schema::Ansible).unwrap();
+        assert!(matches!(n.get("a").unwrap().v, Value::Int(420)));
+        assert!(matches!(n.get("b").unwrap().v, Value::Bool(true)));
+        assert!(matches!(n.get("c").unwrap().v, Value::Str(_)));
+    }
+
+    #[test]
+    fn tags_other_than_str_rejected() {
+        let e = p("a: !vault xyz\n").unwrap_err();
+        assert_eq!(e.msg, "YAML tag `!vault` is not supported");
+        let n = p("a: !!str 12\n").unwrap();
+        assert!(matches!(n.get("a").unwrap().v, Value::Str(ref s) if s == "12"));
     }
 
     #[test]
