@@ -1,11 +1,26 @@
-//! The Ansible YAML inventory: groups (`all`, `children` nested to any depth), hosts, variables.
+//! The inventory, read as Ansible reads it: YAML and INI files, directories of them, and the
+//! `group_vars/` and `host_vars/` beside the inventory and beside the playbook.
 //!
 //! It exists so an operator's existing Ansible inventory loads unchanged, and so the rest of the
 //! engine (and the lab, which builds its VMs from it) gets hosts and merged variables from one
-//! place. Variable precedence: `all` < parent group < child group < host (ties between groups of
-//! the same depth: alphabetical by group name, as Ansible does). Every value keeps its location.
+//! place. The model is Ansible's: groups with hosts, child groups and variables; every group
+//! under `all`; hosts in no group in `ungrouped`. Variable precedence, lowest first: `all`'s
+//! inventory variables, other groups' (by depth, then `ansible_group_priority`, then name),
+//! `group_vars/all` beside the inventory then beside the playbook, the host's groups' files
+//! in the same two places and order, the host's inventory variables, then `host_vars/` beside
+//! the inventory and beside the playbook. Every value keeps the file, line and column it came
+//! from, so an error in it points there.
 
+mod build;
+mod hostrange;
+mod ini;
+pub(crate) mod list;
+mod literal;
 mod pattern;
+mod shlex;
+mod sources;
+mod vars_files;
+mod yaml_format;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -13,17 +28,20 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value as Json};
 
-use crate::yaml::{self, Diag, Key, LoadError, Node, Source};
+use crate::yaml::{Diag, Key, LoadError, Node, Source};
 
 pub(crate) use pattern::PatternError;
 
-/// Errors loading an inventory. Every variant names file:line:column.
+/// Errors loading an inventory. Every variant names file:line:column, or the path it could
+/// not read.
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error("{0}")]
     Invalid(Diag),
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl From<Diag> for InventoryError {
@@ -32,74 +50,113 @@ impl From<Diag> for InventoryError {
     }
 }
 
+/// Where something was declared: for errors about it as a whole.
+#[derive(Debug, Clone)]
+struct Origin {
+    key: Key,
+    src: Arc<Source>,
+}
+
 #[derive(Debug)]
 struct Group {
     name: String,
-    /// How far below `all` (all = 0).
+    /// Longest path from `all` (all = 0).
     depth: usize,
+    /// `ansible_group_priority`: among groups of one depth, the higher merges later.
+    priority: i64,
     vars: Vec<(Key, Node)>,
-    /// Hosts listed directly under this group.
+    /// Hosts listed directly under this group, in the order they were added.
     hosts: Vec<String>,
     children: Vec<String>,
+    origin: Option<Origin>,
 }
 
 #[derive(Debug)]
 struct Host {
     name: String,
-    key: Key,
+    origin: Origin,
     vars: Vec<(Key, Node)>,
+}
+
+/// Variables from `group_vars/` and `host_vars/` of one directory, by group or host name.
+#[derive(Debug, Default)]
+struct VarsDir {
+    groups: HashMap<String, Vec<(Key, Node)>>,
+    hosts: HashMap<String, Vec<(Key, Node)>>,
 }
 
 /// A loaded inventory.
 #[derive(Debug)]
 pub struct Inventory {
     path: PathBuf,
-    src: Arc<Source>,
     hosts: Vec<Host>,
     groups: Vec<Group>,
+    /// Beside the inventory, then beside the playbook.
+    vars_dirs: Vec<VarsDir>,
+    /// Files in an inventory directory that no format takes (skipped, as Ansible does).
+    warnings: Vec<String>,
 }
 
-const GROUP_KEYS: &str = "`hosts`, `vars` or `children`";
-
 impl Inventory {
-    /// Load and validate an inventory file.
+    /// Load and validate an inventory (a file or a directory of files) with the `group_vars/`
+    /// and `host_vars/` beside it.
     pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
-        let text = yaml::read_file(path)?;
-        Inventory::from_text(path, text)
+        Inventory::load_with(path, None)
     }
 
-    /// Load an inventory from its text (`path` names it in errors and anchors relative paths).
+    /// As [`Inventory::load`], plus the `group_vars/` and `host_vars/` of `playbook_dir`.
+    pub fn load_with(
+        path: &Path,
+        playbook_dir: Option<&Path>,
+    ) -> Result<Inventory, InventoryError> {
+        let mut inv = Inventory::empty(path);
+        sources::load(&mut inv, path)?;
+        inv.finish(playbook_dir)?;
+        Ok(inv)
+    }
+
+    /// Load a YAML inventory from its text (`path` names it in errors and anchors relative paths).
     pub(crate) fn from_text(path: &Path, text: String) -> Result<Inventory, InventoryError> {
-        let root = yaml::parse(Source::new(path, text)).map_err(LoadError::Syntax)?;
-        let src = root.src.clone();
+        let mut inv = Inventory::empty(path);
+        yaml_format::load(&mut inv, Source::new(path, text))?;
+        inv.finish(None)?;
+        Ok(inv)
+    }
+
+    fn empty(path: &Path) -> Inventory {
         let mut inv = Inventory {
             path: path.to_path_buf(),
-            src,
             hosts: Vec::new(),
             groups: Vec::new(),
+            vars_dirs: Vec::new(),
+            warnings: Vec::new(),
         };
-        let top = root.as_map("a mapping of groups, e.g. `all:`")?;
-        if top.is_empty() {
-            return Err(Diag::at(&root, "the inventory defines no groups")
-                .expected("a mapping of groups, e.g. `all:`")
-                .into());
+        inv.add_group("all", None);
+        inv.add_group("ungrouped", None);
+        inv.groups[0].children.push("ungrouped".into());
+        inv
+    }
+
+    /// After every source: the structure settled (Ansible's reconcile), the variable files
+    /// read, secrets resolved.
+    fn finish(&mut self, playbook_dir: Option<&Path>) -> Result<(), InventoryError> {
+        self.reconcile()?;
+        let mut dirs = vec![sources::basedir(&self.path)];
+        if let Some(p) = playbook_dir {
+            dirs.push(p.to_path_buf());
         }
-        inv.groups.push(Group {
-            name: "all".into(),
-            depth: 0,
-            vars: Vec::new(),
-            hosts: Vec::new(),
-            children: Vec::new(),
-        });
-        for (k, v) in top {
-            if k.name != "all" {
-                inv.groups[0].children.push(k.name.clone());
+        let mut seen = Vec::new();
+        for d in dirs {
+            let canon = std::fs::canonicalize(&d).unwrap_or_else(|_| d.clone());
+            if seen.contains(&canon) {
+                continue;
             }
-            let depth = if k.name == "all" { 0 } else { 1 };
-            inv.load_group(k, v, depth)?;
+            seen.push(canon);
+            let vd = vars_files::load(&d, &self.group_names(), &self.host_names())?;
+            self.vars_dirs.push(vd);
         }
-        inv.load_secrets()?;
-        Ok(inv)
+        self.load_secrets()?;
+        Ok(())
     }
 
     /// Names declared secret (`lvslab_secret_vars`), values read from their secret sources
@@ -107,124 +164,48 @@ impl Inventory {
     /// The values of secret variables are known from here on, so even an error found later
     /// (planning, a bad playbook) cannot print them.
     fn load_secrets(&mut self) -> Result<(), Diag> {
-        for vars in self.groups.iter().map(|g| &g.vars) {
-            crate::secret::declare_names(vars)?;
-        }
-        for vars in self.hosts.iter().map(|h| &h.vars) {
+        let files = self
+            .vars_dirs
+            .iter()
+            .flat_map(|d| d.groups.values().chain(d.hosts.values()));
+        for vars in self
+            .groups
+            .iter()
+            .map(|g| &g.vars)
+            .chain(self.hosts.iter().map(|h| &h.vars))
+            .chain(files)
+        {
             crate::secret::declare_names(vars)?;
         }
         let groups = self.groups.iter_mut().map(|g| &mut g.vars);
         let hosts = self.hosts.iter_mut().map(|h| &mut h.vars);
-        for vars in groups.chain(hosts) {
+        let files = self
+            .vars_dirs
+            .iter_mut()
+            .flat_map(|d| d.groups.values_mut().chain(d.hosts.values_mut()));
+        for vars in groups.chain(hosts).chain(files) {
             crate::secret::resolve_sources(vars)?;
             crate::secret::add_named(vars)?;
         }
         Ok(())
     }
 
-    fn group_index(&mut self, name: &str, depth: usize) -> usize {
-        if let Some(i) = self.groups.iter().position(|g| g.name == name) {
-            let g = &mut self.groups[i];
-            g.depth = g.depth.max(depth);
-            return i;
-        }
-        self.groups.push(Group {
-            name: name.to_string(),
-            depth,
-            vars: Vec::new(),
-            hosts: Vec::new(),
-            children: Vec::new(),
-        });
-        self.groups.len() - 1
-    }
-
-    fn load_group(&mut self, key: &Key, node: &Node, depth: usize) -> Result<(), Diag> {
-        if depth > 64 {
-            return Err(Diag::at_key(key, &self.src, "groups nested too deeply"));
-        }
-        let gi = self.group_index(&key.name, depth);
-        if self.hosts.iter().any(|h| h.name == key.name) {
-            return Err(Diag::at_key(
-                key,
-                &self.src,
-                format!("`{}` is already a host name", key.name),
-            )
-            .expected("distinct host and group names"));
-        }
-        for (k, v) in node.as_map(&format!("a mapping with {GROUP_KEYS}"))? {
-            match k.name.as_str() {
-                "vars" => {
-                    let vars = v.as_map("a mapping of variables")?;
-                    self.groups[gi].vars.extend(vars.iter().cloned());
-                }
-                "hosts" => {
-                    for (hk, hv) in v.as_map("a mapping of host names")? {
-                        let vars = hv
-                            .as_map("a mapping of host variables (or nothing)")?
-                            .to_vec();
-                        if self.groups.iter().any(|g| g.name == hk.name) {
-                            return Err(Diag::at_key(
-                                hk,
-                                &self.src,
-                                format!("`{}` is already a group name", hk.name),
-                            )
-                            .expected("distinct host and group names"));
-                        }
-                        match self.hosts.iter_mut().find(|h| h.name == hk.name) {
-                            Some(h) => h.vars.extend(vars),
-                            None => self.hosts.push(Host {
-                                name: hk.name.clone(),
-                                key: hk.clone(),
-                                vars,
-                            }),
-                        }
-                        let g = &mut self.groups[gi];
-                        if !g.hosts.contains(&hk.name) {
-                            g.hosts.push(hk.name.clone());
-                        }
-                    }
-                }
-                "children" => {
-                    for (ck, cv) in v.as_map("a mapping of child groups")? {
-                        if ck.name == "all" {
-                            return Err(Diag::at_key(
-                                ck,
-                                &self.src,
-                                "`all` cannot be a child group",
-                            )
-                            .expected("a group name other than `all`"));
-                        }
-                        let gi = self.group_index(&key.name, depth);
-                        if !self.groups[gi].children.contains(&ck.name) {
-                            self.groups[gi].children.push(ck.name.clone());
-                        }
-                        self.load_group(ck, cv, depth + 1)?;
-                    }
-                }
-                other => {
-                    return Err(Diag::at_key(
-                        k,
-                        &self.src,
-                        format!("unknown key `{other}` in group `{}`", key.name),
-                    )
-                    .expected(GROUP_KEYS.to_string()))
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// The inventory file this was loaded from.
+    /// The inventory path this was loaded from (a file or a directory).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Every host, in the order it first appears in the file.
+    /// Files of an inventory directory that were skipped, and why.
+    pub(crate) fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Every host, in the order it first appears.
     pub fn host_names(&self) -> Vec<&str> {
         self.hosts.iter().map(|h| h.name.as_str()).collect()
     }
 
-    /// Every group name (including `all`).
+    /// Every group name (including `all` and `ungrouped`).
     pub fn group_names(&self) -> Vec<&str> {
         self.groups.iter().map(|g| g.name.as_str()).collect()
     }
@@ -237,7 +218,7 @@ impl Inventory {
         self.groups.iter().find(|g| g.name == name)
     }
 
-    /// Hosts of a group and all its descendants, in file order. `None` if no such group.
+    /// Hosts of a group and all its descendants, in inventory order. `None` if no such group.
     pub fn group_hosts(&self, name: &str) -> Option<Vec<&str>> {
         self.group(name)?;
         if name == "all" {
@@ -264,7 +245,7 @@ impl Inventory {
     }
 
     /// The groups a host belongs to (directly or through a child group), `all` first, then by
-    /// depth, ties alphabetical: the order their variables are merged in.
+    /// depth, `ansible_group_priority` and name: the order their variables are merged in.
     pub(crate) fn groups_of(&self, host: &str) -> Vec<&str> {
         let mut gs: Vec<&Group> = self
             .groups
@@ -274,40 +255,59 @@ impl Inventory {
                     .is_some_and(|hs| hs.contains(&host))
             })
             .collect();
-        gs.sort_by(|a, b| a.depth.cmp(&b.depth).then(a.name.cmp(&b.name)));
+        gs.sort_by(|a, b| {
+            (a.name != "all")
+                .cmp(&(b.name != "all"))
+                .then(a.depth.cmp(&b.depth))
+                .then(a.priority.cmp(&b.priority))
+                .then(a.name.cmp(&b.name))
+        });
         gs.into_iter().map(|g| g.name.as_str()).collect()
     }
 
-    /// A host's variables with their locations, merged all < parent < child < host.
-    pub(crate) fn host_var_nodes(&self, name: &str) -> Option<HashMap<String, &Node>> {
+    /// A host's variable lists, lowest precedence first (see the module documentation).
+    fn layers(&self, name: &str) -> Option<Vec<&[(Key, Node)]>> {
         let host = self.hosts.iter().find(|h| h.name == name)?;
-        let mut out: HashMap<String, &Node> = HashMap::new();
-        for g in self.groups_of(name) {
-            if let Some(g) = self.group(g) {
-                for (k, v) in &g.vars {
-                    out.insert(k.name.clone(), v);
-                }
-            }
+        let groups = self.groups_of(name);
+        let (all, rest) = groups.split_first()?;
+        let mut out: Vec<&[(Key, Node)]> = Vec::new();
+        let inv_vars = |g: &str| self.group(g).map(|g| g.vars.as_slice());
+        out.extend(inv_vars(all));
+        out.extend(rest.iter().filter_map(|g| inv_vars(g)));
+        for d in &self.vars_dirs {
+            out.extend(d.groups.get(*all).map(Vec::as_slice));
         }
-        for (k, v) in &host.vars {
-            out.insert(k.name.clone(), v);
+        for d in &self.vars_dirs {
+            out.extend(
+                rest.iter()
+                    .filter_map(|g| d.groups.get(*g).map(Vec::as_slice)),
+            );
+        }
+        out.push(&host.vars);
+        for d in &self.vars_dirs {
+            out.extend(d.hosts.get(name).map(Vec::as_slice));
         }
         Some(out)
     }
 
-    /// A host's variables merged with precedence all < parent group < child group < host.
-    pub fn host_vars(&self, name: &str) -> Option<Map<String, Json>> {
-        let host = self.hosts.iter().find(|h| h.name == name)?;
-        let mut out = Map::new();
-        for g in self.groups_of(name) {
-            if let Some(g) = self.group(g) {
-                for (k, v) in &g.vars {
-                    out.insert(k.name.clone(), v.to_json());
-                }
+    /// A host's variables with their locations, merged by precedence.
+    pub(crate) fn host_var_nodes(&self, name: &str) -> Option<HashMap<String, &Node>> {
+        let mut out: HashMap<String, &Node> = HashMap::new();
+        for layer in self.layers(name)? {
+            for (k, v) in layer {
+                out.insert(k.name.clone(), v);
             }
         }
-        for (k, v) in &host.vars {
-            out.insert(k.name.clone(), v.to_json());
+        Some(out)
+    }
+
+    /// A host's variables merged by precedence (see the module documentation).
+    pub fn host_vars(&self, name: &str) -> Option<Map<String, Json>> {
+        let mut out = Map::new();
+        for layer in self.layers(name)? {
+            for (k, v) in layer {
+                out.insert(k.name.clone(), v.to_json());
+            }
         }
         Some(out)
     }
@@ -315,7 +315,7 @@ impl Inventory {
     /// Where a host is defined (for errors about the host as a whole).
     pub(crate) fn host_diag(&self, name: &str, msg: impl Into<String>) -> Option<Diag> {
         let h = self.hosts.iter().find(|h| h.name == name)?;
-        Some(Diag::at_key(&h.key, &self.src, msg))
+        Some(Diag::at_key(&h.origin.key, &h.origin.src, msg))
     }
 
     /// Resolve a host pattern (`all`, a host, a group, `a:b`, `a,b`, `!x`, `&g`, `web*`) to host
