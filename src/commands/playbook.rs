@@ -62,7 +62,10 @@ pub(crate) fn execute(g: &Global, r: PlaybookRun<'_>) -> Result<ExitCode, Error>
             Some(PlaybookSource::Shipped(&shipped))
         }
     };
-    let inventory = Inventory::load(&g.inventory).map_err(plan::PlanError::from)?;
+    let vars_dir = playbook.as_ref().and_then(PlaybookSource::vars_dir);
+    let inventory =
+        Inventory::load_with(&g.inventory, vars_dir.as_deref()).map_err(plan::PlanError::from)?;
+    plan::print_inventory_warnings(&inventory);
     let route = crate::lab::route(&inventory);
     let mut plan = plan::build(&plan::Request {
         inventory: &inventory,

@@ -64,7 +64,16 @@ fn valid_host(h: &str) -> bool {
     if h.is_empty() {
         return false;
     }
-    if h.contains(':') {
+    let mut depth = 0;
+    let colon_outside = h.chars().any(|c| {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            _ => {}
+        }
+        c == ':' && depth == 0
+    });
+    if colon_outside {
         return h
             .chars()
             .all(|c| c.is_ascii_hexdigit() || matches!(c, ':' | '.' | '[' | ']'));

@@ -6,6 +6,7 @@
 //! template files found and compiled. A plan that builds is safe to run; one that does not has
 //! contacted nobody (exit 2).
 
+mod extra;
 pub(crate) mod lvs;
 mod vars;
 
@@ -23,6 +24,7 @@ use crate::ssh::SshParams;
 use crate::template::{self, Templates};
 use crate::yaml::{Diag, Node, Pos, Source, Value};
 
+pub(crate) use extra::parse_extra;
 pub(crate) use vars::{has_template, is_secret, resolve_templated};
 
 /// Errors found while planning: all are invalid input (exit 2), and nothing was contacted.
@@ -38,6 +40,8 @@ pub enum PlanError {
     Usage(String),
     #[error(transparent)]
     Lvs(#[from] lvs::LvsError),
+    #[error(transparent)]
+    Load(#[from] crate::yaml::LoadError),
 }
 
 /// How to reach a host.
@@ -129,6 +133,28 @@ pub(crate) enum PlaybookSource<'a> {
     Shipped(&'a Shipped),
 }
 
+impl PlaybookSource<'_> {
+    /// The directory of the playbook file, whose `group_vars/` and `host_vars/` apply (as in
+    /// Ansible); a built-in playbook has none.
+    pub(crate) fn vars_dir(&self) -> Option<PathBuf> {
+        let file = match self {
+            PlaybookSource::File(p) => Some(*p),
+            PlaybookSource::Shipped(s) => s.file.as_deref(),
+        }?;
+        Some(match file.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        })
+    }
+}
+
+/// Print what loading the inventory skipped (stderr, before the run).
+pub(crate) fn print_inventory_warnings(inv: &Inventory) {
+    for w in inv.warnings() {
+        eprintln!("warning: {w}");
+    }
+}
+
 /// Load the playbook and say where its `template` and `copy` sources are looked up.
 fn load_playbook(source: Option<PlaybookSource<'_>>) -> Result<(Playbook, Search), PlanError> {
     Ok(match source {
@@ -161,34 +187,6 @@ pub(crate) fn print_warnings(plan: &Plan) {
     for w in &plan.warnings {
         eprintln!("warning: {}", crate::secret::redact(&w.to_string()));
     }
-}
-
-/// Parse `-e KEY=VALUE` (or a JSON object).
-pub(crate) fn parse_extra(args: &[String]) -> Result<Map<String, Json>, PlanError> {
-    let mut out = Map::new();
-    for a in args {
-        let t = a.trim();
-        if t.starts_with('{') {
-            let v: Json = serde_json::from_str(t)
-                .map_err(|e| PlanError::Usage(format!("-e {a}: invalid JSON: {e}")))?;
-            if let Json::Object(m) = v {
-                out.extend(m);
-            }
-            continue;
-        }
-        let Some((k, v)) = t.split_once('=') else {
-            return Err(PlanError::Usage(format!(
-                "-e {a}: expected KEY=VALUE or a JSON object"
-            )));
-        };
-        if !crate::names::is_identifier(k) {
-            return Err(PlanError::Usage(format!(
-                "-e {a}: `{k}` is not a valid variable name"
-            )));
-        }
-        out.insert(k.to_string(), Json::String(v.to_string()));
-    }
-    Ok(out)
 }
 
 fn pattern_diag(node: &Node, e: PatternError, what: &str) -> Diag {

@@ -238,7 +238,7 @@ fn bad_extra_var() {
     let e = f
         .plan("- hosts: all\n  tasks: []\n", None, &["novalue"])
         .unwrap_err();
-    assert_eq!(e, "-e novalue: expected KEY=VALUE or a JSON object");
+    assert_eq!(e, "-e novalue: expected KEY=VALUE, @FILE or a JSON object");
 }
 
 #[test]

@@ -276,6 +276,16 @@ pub(crate) fn parse_with(src: Arc<Source>, schema: Schema) -> Result<Node, Diag>
                 col: l.column(),
             })
             .unwrap_or(Pos { line: 1, col: 1 });
+        // An error at the end of the text is shown at the end of its last line, not on an
+        // empty line after it.
+        let lines = src.text.lines().count();
+        let pos = match src.text.lines().last() {
+            Some(last) if pos.line > lines => Pos {
+                line: lines,
+                col: last.chars().count() + 1,
+            },
+            _ => pos,
+        };
         let msg = e.to_string();
         // serde_yaml_ng appends " at line X column Y"; the location is printed separately.
         let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
