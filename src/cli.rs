@@ -15,8 +15,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     after_help = EXAMPLES
 )]
 pub struct Cli {
-    /// Inventory file (Ansible's YAML inventory shape). Default: $LVSLAB_INVENTORY, else
-    /// ./inventory/lab.yml.
+    /// Inventory: an Ansible YAML or INI file, or a directory of them, with group_vars/ and
+    /// host_vars/ beside it. Default: $LVSLAB_INVENTORY, else ./inventory/lab.yml.
     #[arg(
         short = 'i',
         long = "inventory",
@@ -97,12 +97,31 @@ pub enum Command {
     },
     /// Print the manual page (roff; e.g. `lvslab man | man -l -`).
     Man,
+    /// Print the resolved inventory as `ansible-inventory` does (JSON); contacts nobody.
+    Inventory(InventoryArgs),
     /// Write an editable copy of the shipped inventory, playbooks and templates into DIR
     /// (created if missing; no existing file is overwritten).
     Init {
         /// The directory to write `inventory/`, `playbooks/` and `templates/` into.
         dir: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["list", "host"])))]
+pub struct InventoryArgs {
+    /// Every group with its hosts and children, and every host's merged variables.
+    #[arg(long)]
+    pub list: bool,
+    /// One host's merged variables.
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
+    /// Also apply the group_vars/ and host_vars/ beside this playbook.
+    #[arg(long, value_name = "FILE")]
+    pub playbook: Option<PathBuf>,
+    /// Extra variables, merged over every host's (KEY=VALUE ..., @FILE, or YAML/JSON).
+    #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
+    pub extra_vars: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]

@@ -4,6 +4,7 @@
 
 pub mod demo;
 pub mod init;
+pub mod inventory;
 pub mod lab;
 pub mod manual;
 pub mod ping;
@@ -116,6 +117,7 @@ fn dispatch(g: &Global, command: &Command) -> Result<ExitCode, Error> {
         Command::Init { dir } => init::run(dir),
         Command::Completions { shell } => Ok(manual::completions(*shell)),
         Command::Man => manual::man(),
+        Command::Inventory(a) => inventory::run(g, a),
     }
 }
 

@@ -1,0 +1,32 @@
+//! `lvslab inventory --list | --host NAME`: the inventory as lvslab resolved it, in
+//! `ansible-inventory`'s JSON shape, so it can be compared with Ansible's view or fed to tools
+//! that read that shape. Nothing is contacted.
+
+use std::process::ExitCode;
+
+use super::Global;
+use crate::cli::InventoryArgs;
+use crate::inventory::{list, Inventory};
+use crate::{exit, plan, Error};
+
+pub fn run(g: &Global, a: &InventoryArgs) -> Result<ExitCode, Error> {
+    let dir = a.playbook.as_deref().map(|p| match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    });
+    let inv = Inventory::load_with(&g.inventory, dir.as_deref())?;
+    plan::print_inventory_warnings(&inv);
+    let extra = plan::parse_extra(&a.extra_vars)?;
+    let doc = match &a.host {
+        Some(h) => list::host(&inv, h, &extra).ok_or_else(|| {
+            Error::Usage(format!(
+                "--host {h}: no such host in {}",
+                g.inventory.display()
+            ))
+        })?,
+        None => list::list(&inv, &extra),
+    };
+    let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    println!("{}", crate::secret::redact(&text));
+    Ok(ExitCode::from(exit::SUCCESS))
+}
