@@ -216,11 +216,10 @@ impl Reader<'_> {
             ));
         }
         let found = hostrange::expand(entry).map_err(|e| {
-            self.diag(
-                entry_pos,
-                e,
-                "a host name, `name:port` or a range like `node[01:04]`",
-            )
+            let expected = "a host name, `name:port` or a range like `node[01:04]`";
+            let mut d = self.diag(entry_pos, e, expected);
+            d.width = entry.chars().count().max(1);
+            d
         })?;
         if entry.trim_end().ends_with(':') && found.port.is_none() {
             return Err(self.diag(

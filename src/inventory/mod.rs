@@ -147,7 +147,12 @@ impl Inventory {
         }
         let mut seen = Vec::new();
         for d in dirs {
-            let canon = std::fs::canonicalize(&d).unwrap_or_else(|_| d.clone());
+            let here = if d.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                &d
+            };
+            let canon = std::fs::canonicalize(here).unwrap_or_else(|_| d.clone());
             if seen.contains(&canon) {
                 continue;
             }

@@ -27,10 +27,8 @@ pub(super) fn basedir(path: &Path) -> PathBuf {
     if path.is_dir() {
         return path.to_path_buf();
     }
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
+    // An inventory in the working directory: its files are named `group_vars/...` in errors.
+    path.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 /// Read the inventory at `path` (a file or a directory) into `inv`.
