@@ -7,24 +7,29 @@ use std::path::Path;
 
 use serde_json::{json, Map, Value as Json};
 
-/// Load an inventory from `text`; on success walk it as the planner does (every host's
+/// Load an inventory from `text` (as YAML, then as INI); on success walk it as the planner does (every host's
 /// variables, the group patterns), on failure format the error as `main` would.
 pub fn inventory(text: &str) {
-    crate::secret::reset();
-    match crate::inventory::Inventory::from_text(Path::new("fuzz/inventory.yml"), text.into()) {
-        Ok(inv) => {
-            for h in inv.host_names() {
-                let _ = inv.host_vars(h);
-                let _ = inv.host_var_nodes(h);
+    use crate::inventory::Inventory;
+    let loads: [fn(&Path, String) -> _; 2] = [Inventory::from_text, Inventory::from_ini_text];
+    for (load, name) in loads.into_iter().zip(["fuzz/inventory.yml", "fuzz/hosts"]) {
+        crate::secret::reset();
+        match load(Path::new(name), text.into()) {
+            Ok(inv) => {
+                for h in inv.host_names() {
+                    let _ = inv.host_vars(h);
+                    let _ = inv.host_var_nodes(h);
+                }
+                for g in inv.group_names() {
+                    let _ = inv.group_hosts(g);
+                    let _ = inv.resolve(&format!("{g}:!{g}&all"));
+                }
+                let _ = inv.resolve("all");
+                let _ = crate::inventory::list::list(&inv, &Map::new());
             }
-            for g in inv.group_names() {
-                let _ = inv.group_hosts(g);
-                let _ = inv.resolve(&format!("{g}:!{g}&all"));
+            Err(e) => {
+                let _ = crate::secret::redact(&e.to_string());
             }
-            let _ = inv.resolve("all");
-        }
-        Err(e) => {
-            let _ = crate::secret::redact(&e.to_string());
         }
     }
 }

@@ -22,8 +22,18 @@ pub(crate) fn expand(entry: &str) -> Result<Expanded, String> {
         ),
         None => None,
     };
+    // Depth first, in order, without recursion (a name may hold many ranges).
     let mut names = Vec::new();
-    expand_into(name, &mut names)?;
+    let mut todo = vec![name.to_string()];
+    while let Some(n) = todo.pop() {
+        match expand_first(&n)? {
+            None => names.push(n),
+            Some(items) => todo.extend(items.into_iter().rev()),
+        }
+        if names.len() + todo.len() > MAX_HOSTS {
+            return Err(format!("host entry expands to more than {MAX_HOSTS} hosts"));
+        }
+    }
     Ok(Expanded { names, port })
 }
 
@@ -100,10 +110,10 @@ fn valid_host(h: &str) -> bool {
             .all(|l| !l.is_empty() && !l.starts_with(['-', '_']) && !l.ends_with(['-', '_']))
 }
 
-fn expand_into(name: &str, out: &mut Vec<String>) -> Result<(), String> {
+/// The names the first range of `name` gives; `None` when it has no range.
+fn expand_first(name: &str) -> Result<Option<Vec<String>>, String> {
     let Some(open) = name.find('[') else {
-        out.push(name.to_string());
-        return Ok(());
+        return Ok(None);
     };
     let close = name[open..]
         .find(']')
@@ -164,7 +174,7 @@ fn expand_into(name: &str, out: &mut Vec<String>) -> Result<(), String> {
             };
             let (b, e) = (num(beg)?, num(end)?);
             let count = e.saturating_sub(b) / step as u64 + 1;
-            if e >= b && count as usize + out.len() > MAX_HOSTS {
+            if e >= b && count > MAX_HOSTS as u64 {
                 return Err(format!(
                     "host range `[{range}]` expands to more than {MAX_HOSTS} hosts"
                 ));
@@ -178,14 +188,12 @@ fn expand_into(name: &str, out: &mut Vec<String>) -> Result<(), String> {
                 .collect()
         }
     };
-    for item in items {
-        let name = format!("{head}{item}{tail}");
-        expand_into(&name, out)?;
-        if out.len() > MAX_HOSTS {
-            return Err(format!("host entry expands to more than {MAX_HOSTS} hosts"));
-        }
-    }
-    Ok(())
+    Ok(Some(
+        items
+            .into_iter()
+            .map(|item| format!("{head}{item}{tail}"))
+            .collect(),
+    ))
 }
 
 #[cfg(test)]

@@ -22,7 +22,11 @@ pub(crate) enum Lit {
 /// `ast.literal_eval(text)`, or `None` where Python would raise (the caller keeps the text).
 pub(crate) fn eval(text: &str) -> Option<Lit> {
     let chars: Vec<char> = text.trim_start_matches([' ', '\t']).chars().collect();
-    let mut p = P { c: &chars, i: 0 };
+    let mut p = P {
+        c: &chars,
+        i: 0,
+        depth: 0,
+    };
     let v = p.expr_list()?;
     p.skip();
     (p.i == p.c.len()).then_some(v)
@@ -81,9 +85,13 @@ fn py_float(x: f64) -> String {
     }
 }
 
+/// Most nested brackets (Python gives up on deep nesting too; the parser must not overflow).
+const MAX_DEPTH: usize = 100;
+
 struct P<'a> {
     c: &'a [char],
     i: usize,
+    depth: usize,
 }
 
 impl P<'_> {
@@ -133,6 +141,16 @@ impl P<'_> {
     }
 
     fn expr(&mut self) -> Option<Lit> {
+        if self.depth >= MAX_DEPTH {
+            return None;
+        }
+        self.depth += 1;
+        let v = self.atom();
+        self.depth -= 1;
+        v
+    }
+
+    fn atom(&mut self) -> Option<Lit> {
         self.skip();
         match self.peek()? {
             '-' | '+' => {

@@ -123,6 +123,14 @@ impl Inventory {
         Ok(inv)
     }
 
+    /// Load an INI inventory from its text (as [`Inventory::from_text`] does for YAML).
+    pub(crate) fn from_ini_text(path: &Path, text: String) -> Result<Inventory, InventoryError> {
+        let mut inv = Inventory::empty(path);
+        ini::load(&mut inv, Source::new(path, text))?;
+        inv.finish(None)?;
+        Ok(inv)
+    }
+
     fn empty(path: &Path) -> Inventory {
         let mut inv = Inventory {
             path: path.to_path_buf(),

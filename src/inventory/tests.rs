@@ -143,3 +143,34 @@ fn host_var_wrong_type() {
         .to_string()
         .starts_with("wrong type: found a number\n ——▶ inv.yml:3:9"));
 }
+
+/// Arbitrary text through every parser of the new formats: errors, never panics or overflows.
+#[test]
+fn arbitrary_text_never_panics() {
+    let alphabet: Vec<char> = "ab01:[]{}()'\"\\=#;, \n\t.-_*&<>!|~@é".chars().collect();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..3000 {
+        let len = (next() % 60) as usize;
+        let text: String = (0..len)
+            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+            .collect();
+        let _ = super::literal::eval(&text);
+        let _ = super::shlex::split(&text);
+        let _ = super::hostrange::expand(&text);
+        let mut inv = Inventory::empty(Path::new("hosts"));
+        if super::ini::load(&mut inv, Source::new(Path::new("hosts"), text.clone())).is_ok() {
+            let _ = inv.reconcile();
+        }
+        let _ = Inventory::from_text(Path::new("inv.yml"), text);
+    }
+    let deep = format!("x={}", "[".repeat(100_000));
+    assert!(super::literal::eval(&deep[2..]).is_none());
+    let many = "h".to_string() + &"[1:1]".repeat(10_000);
+    assert_eq!(super::hostrange::expand(&many).unwrap().names.len(), 1);
+}
