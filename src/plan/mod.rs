@@ -290,16 +290,11 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
             Json::String(name.split('.').next().unwrap_or(name).to_string()),
         );
         vars.insert("groups".into(), groups.clone());
-        vars.insert(
-            "group_names".into(),
-            Json::Array(
-                inv.groups_of(name)
-                    .into_iter()
-                    .filter(|g| *g != "all")
-                    .map(|g| Json::String(g.to_string()))
-                    .collect(),
-            ),
-        );
+        // As Ansible: every group of the host but `all`, sorted by name.
+        let mut group_names: Vec<&str> = inv.groups_of(name);
+        group_names.retain(|g| *g != "all");
+        group_names.sort_unstable();
+        vars.insert("group_names".into(), serde_json::json!(group_names));
         vars.insert("ansible_check_mode".into(), Json::Bool(req.check));
         // Inventory values may themselves be templates: resolve what is knowable now.
         let resolved = resolve_templated(&templates, &vars, &extra);
