@@ -1,7 +1,8 @@
 //! Extra variables (`-e`), read as `ansible-playbook -e` reads them: `@FILE` loads a YAML or
 //! JSON file of variables; text starting with `{` or `[` is inline YAML/JSON; anything else is
 //! `key=value` pairs split like Ansible splits module arguments (`-e 'a=1 b="two words"'`),
-//! every value a string. Later `-e` options override earlier ones.
+//! every value a string (text that is not all `key=value` words is one `KEY=VALUE`, its value
+//! everything after the first `=`). Later `-e` options override earlier ones.
 
 use std::path::Path;
 
@@ -65,26 +66,41 @@ fn mapping(root: &Node, expected: &str) -> Result<Map<String, Json>, PlanError> 
     Ok(out)
 }
 
-/// `a=1 b="two words"`: Ansible's argument splitting, then each `key=value`.
+/// `a=1 b="two words"`: Ansible's argument splitting, then each `key=value`. When the words are
+/// not all `key=value` (`-e 'motd=hello world'`), the text is one `KEY=VALUE` whose value is
+/// everything after the first `=`, as lvslab has always read it.
 fn key_values(arg: &str, text: &str) -> Result<Map<String, Json>, PlanError> {
-    let words =
-        split_args(text).ok_or_else(|| PlanError::Usage(format!("-e {arg}: unbalanced quotes")))?;
-    let mut out = Map::new();
-    for w in words {
-        let Some((k, v)) = w.split_once('=') else {
-            return Err(PlanError::Usage(format!(
-                "-e {arg}: expected KEY=VALUE, @FILE or a JSON object"
-            )));
-        };
-        let k = k.trim();
-        if !crate::names::is_identifier(k) {
-            return Err(PlanError::Usage(format!(
-                "-e {arg}: `{k}` is not a valid variable name"
-            )));
+    let pairs: Option<Vec<(String, String)>> = split_args(text).and_then(|words| {
+        words
+            .iter()
+            .map(|w| {
+                let (k, v) = w.split_once('=')?;
+                let k = k.trim();
+                crate::names::is_identifier(k)
+                    .then(|| (k.to_string(), unquote(v.trim()).to_string()))
+            })
+            .collect()
+    });
+    let pairs = match pairs {
+        Some(p) => p,
+        None => {
+            let Some((k, v)) = text.split_once('=') else {
+                return Err(PlanError::Usage(format!(
+                    "-e {arg}: expected KEY=VALUE, @FILE or a JSON object"
+                )));
+            };
+            if !crate::names::is_identifier(k) {
+                return Err(PlanError::Usage(format!(
+                    "-e {arg}: `{k}` is not a valid variable name"
+                )));
+            }
+            vec![(k.to_string(), v.to_string())]
         }
-        out.insert(k.to_string(), Json::String(unquote(v.trim()).to_string()));
-    }
-    Ok(out)
+    };
+    Ok(pairs
+        .into_iter()
+        .map(|(k, v)| (k, Json::String(v)))
+        .collect())
 }
 
 /// Ansible's `unquote`: one pair of matching outer quotes removed.
@@ -160,18 +176,21 @@ mod tests {
             e(&["a=1 b='two words'  c=\"x=y\"", "d=4"]).unwrap(),
             json!({"a": "1", "b": "two words", "c": "x=y", "d": "4"})
         );
+        // Not all `key=value`: one variable, everything after the first `=` (as before).
+        assert_eq!(e(&["msg={{ a }} b"]).unwrap(), json!({"msg": "{{ a }} b"}));
         assert_eq!(
-            e(&["msg={{ a }} b"]).unwrap_err(),
-            "-e msg={{ a }} b: expected KEY=VALUE, @FILE or a JSON object"
+            e(&["motd=hello world; x=1"]).unwrap(),
+            json!({"motd": "hello world; x=1"})
+        );
+        assert_eq!(
+            e(&["greeting"]).unwrap_err(),
+            "-e greeting: expected KEY=VALUE, @FILE or a JSON object"
         );
         assert_eq!(
             e(&["t={{ a | default('x y') }}"]).unwrap(),
             json!({"t": "{{ a | default('x y') }}"})
         );
-        assert_eq!(
-            e(&["a='open"]).unwrap_err(),
-            "-e a='open: unbalanced quotes"
-        );
+        assert_eq!(e(&["a='open"]).unwrap(), json!({"a": "'open"}));
         assert_eq!(e(&["a=1", "a=2"]).unwrap(), json!({"a": "2"}));
     }
 
