@@ -3,6 +3,9 @@
 //! reported at file:line:column with what was expected; module arguments are checked against
 //! each module's declared arguments here, before anything runs.
 
+pub(crate) mod tags;
+mod unsupported;
+
 use std::path::{Path, PathBuf};
 
 use crate::modules::{self, Module};
@@ -45,6 +48,8 @@ pub(crate) struct Play {
     /// groups (real servers and directors) then work at the same time. A play without it is a
     /// barrier both ways.
     pub(crate) overlap: bool,
+    /// Tags every task of the play inherits (`--tags`, `--skip-tags`).
+    pub(crate) tags: Vec<String>,
 }
 
 /// One task: a module and its (untemplated) arguments, plus keywords.
@@ -89,6 +94,7 @@ const PLAY_KEYS: &[&str] = &[
     "become",
     "any_errors_fatal",
     "overlap",
+    "tags",
 ];
 const TASK_KEYS: &[&str] = &[
     "name",
@@ -183,6 +189,7 @@ fn parse_play(n: &Node) -> Result<Play, Diag> {
         sudo: false,
         any_errors_fatal: false,
         overlap: false,
+        tags: Vec::new(),
     };
     let mut has_hosts = false;
     for (k, v) in m {
@@ -209,11 +216,15 @@ fn parse_play(n: &Node) -> Result<Play, Diag> {
             "become" => play.sudo = v.as_bool("true or false")?,
             "any_errors_fatal" => play.any_errors_fatal = v.as_bool("true or false")?,
             "overlap" => play.overlap = v.as_bool("true or false")?,
+            "tags" => play.tags = str_or_list(v, "a tag or a list of tags")?,
             other => {
+                if let Some(d) = unsupported::play_keyword(k, &n.src) {
+                    return Err(d);
+                }
                 return Err(
                     Diag::at_key(k, &n.src, format!("unknown play keyword `{other}`"))
                         .expected(one_of(PLAY_KEYS)),
-                )
+                );
             }
         }
     }
@@ -387,12 +398,15 @@ fn parse_task(n: &Node) -> Result<Task, Diag> {
                     module = Some((k, v, md));
                 }
                 None => {
+                    if let Some(d) = unsupported::task_keyword(k, &n.src) {
+                        return Err(d);
+                    }
                     return Err(Diag::at_key(k, &n.src, format!("unknown module `{other}`"))
                         .expected(format!(
                             "a task keyword ({}) or a module ({})",
                             TASK_KEYS.join(", "),
                             modules::names().join(", ")
-                        )))
+                        )));
                 }
             },
         }

@@ -142,3 +142,37 @@ fn key_value_short_form() {
         "directory"
     );
 }
+
+#[test]
+fn ansible_keywords_lvslab_lacks_say_what_to_use() {
+    let e = load("- hosts: all\n  tasks:\n    - block:\n        - command: ls\n").unwrap_err();
+    assert_eq!(
+        e,
+        "`block` is not supported by lvslab\n ——▶ pb.yml:3:7\n  │\n3 │     - block:\n  │       ^^^^^\n  = expected the tasks listed one after another, each with the block's `when:`"
+    );
+    let e = load("- hosts: all\n  roles: [web]\n").unwrap_err();
+    assert!(
+        e.starts_with("`roles` is not supported by lvslab\n ——▶ pb.yml:2:3\n"),
+        "{e}"
+    );
+    let e = load("- import_playbook: other.yml\n").unwrap_err();
+    assert!(
+        e.starts_with("`import_playbook` is not supported by lvslab\n"),
+        "{e}"
+    );
+    let e = load("- hosts: all\n  tasks:\n    - include_tasks: more.yml\n").unwrap_err();
+    assert!(
+        e.starts_with("`include_tasks` is not supported by lvslab\n"),
+        "{e}"
+    );
+    let e =
+        load("- hosts: all\n  tasks:\n    - command: ls\n      with_dict: {a: 1}\n").unwrap_err();
+    assert!(
+        e.ends_with("= expected `loop:` with a list (or a `{{ }}` expression giving one)"),
+        "{e}"
+    );
+    let pb =
+        load("- hosts: all\n  tags: [p]\n  tasks:\n    - command: ls\n      with_items: [a]\n")
+            .unwrap();
+    assert_eq!(pb.plays[0].tags, vec!["p"]);
+}
