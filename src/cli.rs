@@ -164,6 +164,29 @@ pub struct RunOpts {
     /// Only hosts matching this pattern (host, group, a:b, !x, &g).
     #[arg(long, short = 'l')]
     pub limit: Option<String>,
+    /// Only tasks with one of these tags (comma separated; `always` tasks still run, `never`
+    /// tasks only when asked for by a tag of theirs).
+    #[arg(long, short = 't', value_name = "TAGS")]
+    pub tags: Vec<String>,
+    /// Skip tasks with one of these tags (comma separated).
+    #[arg(long, value_name = "TAGS")]
+    pub skip_tags: Vec<String>,
+    /// Print each play's hosts; contact nobody, run nothing.
+    #[arg(long)]
+    pub list_hosts: bool,
+    /// Print each play's tasks (as --tags and --skip-tags leave them); contact nobody.
+    #[arg(long)]
+    pub list_tasks: bool,
+    /// Check the playbook, inventory, variables and templates; contact nobody.
+    #[arg(long)]
+    pub syntax_check: bool,
+}
+
+impl RunOpts {
+    /// Only looks at the plan: no host is contacted, so no run lock is needed.
+    pub fn plan_only(&self) -> bool {
+        self.list_hosts || self.list_tasks || self.syntax_check
+    }
 }
 
 #[derive(Debug, Args)]

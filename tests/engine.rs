@@ -905,3 +905,106 @@ fn a_run_leaves_its_connections_for_the_next_one_and_an_opt_out_closes_them() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(masters_under(&tmp), second, "no master added");
 }
+
+/// An Ansible user's layout: an INI `hosts` file with the connection settings in group_vars/
+/// and host_vars/ (a directory), then `--tags` choosing tasks (`always` and `never` as in
+/// Ansible), and the plan-only options answering without contacting anyone.
+#[test]
+fn ini_inventory_with_vars_dirs_and_tags() {
+    let lab = Lab::new(1);
+    let v = lab.lvslab(&["inventory", "--host", "node01"]);
+    assert_eq!(v.code, 0, "{}", v.all());
+    let v = v.json();
+    let s = |k: &str| {
+        v[k].as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| v[k].to_string())
+    };
+    lab.write(
+        "ini/hosts",
+        "# from an Ansible project\n[web]\nnode01 ansible_host=127.0.0.1\n",
+    );
+    lab.write(
+        "ini/group_vars/all.yml",
+        &format!(
+            "ansible_user: root\nansible_ssh_private_key_file: {}\nlvslab_known_hosts_file: {}\n",
+            s("ansible_ssh_private_key_file"),
+            s("lvslab_known_hosts_file")
+        ),
+    );
+    lab.write(
+        "ini/host_vars/node01/connection.yml",
+        &format!(
+            "ansible_port: {}\nnode_dir: {}\nlvslab_state_file: {}\n",
+            s("ansible_port"),
+            s("node_dir"),
+            s("lvslab_state_file")
+        ),
+    );
+    let task = |name: &str, tags: &str| {
+        format!("    - name: {name}\n      copy: {{dest: \"{{{{ node_dir }}}}/{name}\", content: x}}\n      tags: {tags}\n")
+    };
+    let pb = format!(
+        "- hosts: web\n  gather_facts: false\n  tasks:\n{}{}{}{}{}",
+        task("a", "[a]"),
+        task("b", "[b]"),
+        task("always", "[always]"),
+        task("debug", "[never, debug]"),
+        task("untagged", "[]")
+    );
+    lab.write("playbooks/t.yml", &pb);
+    let r = lab.lvslab_inventory(
+        "ini/hosts",
+        &[],
+        &["--json", "run", "--tags", "a", "playbooks/t.yml"],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    let made = |f: &str| lab.node_dir("node01").join(f).exists();
+    assert!(made("a") && made("always"), "{}", r.all());
+    assert!(
+        !made("b") && !made("debug") && !made("untagged"),
+        "{}",
+        r.all()
+    );
+
+    let r = lab.lvslab_inventory(
+        "ini/hosts",
+        &[],
+        &["run", "--list-tasks", "--tags", "debug", "playbooks/t.yml"],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("      always\tTAGS: [always]\n      debug\tTAGS: [debug, never]\n"),
+        "{}",
+        r.all()
+    );
+    assert!(!r.stdout.contains("untagged"), "{}", r.all());
+
+    // Plan-only: with the host's port closed, any contact would fail the run (exit 1).
+    lab.write(
+        "off/hosts",
+        "[web]\nnode01 ansible_host=127.0.0.1 ansible_port=1 node_dir=/nonexistent\n",
+    );
+    for flag in ["--list-hosts", "--list-tasks", "--syntax-check"] {
+        let r = lab.lvslab_inventory("off/hosts", &[], &["run", flag, "playbooks/t.yml"]);
+        assert_eq!(r.code, 0, "{flag}: {}", r.all());
+        assert!(
+            r.stdout.starts_with("\nplaybook: playbooks/t.yml\n"),
+            "{flag}: {}",
+            r.all()
+        );
+        assert!(!r.stderr.contains("unreachable"), "{flag}: {}", r.all());
+    }
+    let r = lab.lvslab_inventory(
+        "off/hosts",
+        &[],
+        &["run", "--list-hosts", "playbooks/t.yml"],
+    );
+    assert!(
+        r.stdout
+            .contains("    pattern: ['web']\n    hosts (1):\n      node01\n"),
+        "{}",
+        r.all()
+    );
+}

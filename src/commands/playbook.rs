@@ -10,12 +10,19 @@ use crate::inventory::Inventory;
 use crate::plan::PlaybookSource;
 use crate::{exec, plan, report, Error};
 
-/// What every changing run can be narrowed or softened by (`--check`, `--diff`, `--limit`).
+/// What every changing run can be narrowed or softened by (`--check`, `--diff`, `--limit`,
+/// `--tags`, `--skip-tags`), or replaced with a look at its plan (`--list-hosts`,
+/// `--list-tasks`, `--syntax-check`).
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub check: bool,
     pub diff: bool,
     pub limit: Option<String>,
+    pub tags: Vec<String>,
+    pub skip_tags: Vec<String>,
+    pub list_hosts: bool,
+    pub list_tasks: bool,
+    pub syntax_check: bool,
 }
 
 impl From<&crate::cli::RunOpts> for Options {
@@ -24,6 +31,11 @@ impl From<&crate::cli::RunOpts> for Options {
             check: o.check,
             diff: o.diff,
             limit: o.limit.clone(),
+            tags: o.tags.clone(),
+            skip_tags: o.skip_tags.clone(),
+            list_hosts: o.list_hosts,
+            list_tasks: o.list_tasks,
+            syntax_check: o.syntax_check,
         }
     }
 }
@@ -75,11 +87,20 @@ pub(crate) fn execute(g: &Global, r: PlaybookRun<'_>) -> Result<ExitCode, Error>
         extra_vars: &r.extra_vars,
         check: r.options.check,
         lvs: r.lvs,
+        tags: crate::playbook::tags::TagFilter::new(&r.options.tags, &r.options.skip_tags),
     })?;
     if g.accept_new_host_keys {
         plan.accept_new_host_keys();
     }
     plan::print_warnings(&plan);
+    let o = r.options;
+    if o.list_hosts || o.list_tasks || o.syntax_check {
+        print!(
+            "{}",
+            plan::listing::render(&plan, o.list_hosts, o.list_tasks)
+        );
+        return Ok(status(true));
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

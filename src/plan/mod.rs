@@ -7,6 +7,7 @@
 //! contacted nobody (exit 2).
 
 mod extra;
+pub(crate) mod listing;
 pub(crate) mod lvs;
 mod vars;
 
@@ -19,6 +20,7 @@ use serde_json::{Map, Value as Json};
 use crate::assets::{Search, Shipped};
 use crate::inventory::{Inventory, InventoryError, PatternError};
 use crate::modules;
+use crate::playbook::tags::TagFilter;
 use crate::playbook::{Play, Playbook, PlaybookError, Task};
 use crate::ssh::SshParams;
 use crate::template::{self, Templates};
@@ -123,6 +125,8 @@ pub(crate) struct Request<'a> {
     /// Check the LVS vocabulary of an inventory with `directors` and `realservers` (`setup`,
     /// `verify`; not `run`, whose playbook may be about anything).
     pub(crate) lvs: bool,
+    /// Which tasks run (`--tags`, `--skip-tags`).
+    pub(crate) tags: TagFilter,
 }
 
 /// The playbook a run loads: a user's file (`run PLAYBOOK`), or one lvslab ships (`setup`,
@@ -215,6 +219,7 @@ pub(crate) fn ping_playbook() -> Playbook {
             sudo: false,
             any_errors_fatal: false,
             overlap: false,
+            tags: Vec::new(),
         }],
     }
 }
@@ -224,6 +229,13 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
     let inv = req.inventory;
     let extra = parse_extra(req.extra_vars)?;
     let (mut playbook, search) = load_playbook(req.playbook)?;
+    for play in &mut playbook.plays {
+        let inherited = play.tags.clone();
+        play.tasks.retain(|t| {
+            let all: Vec<String> = t.tags.iter().chain(&inherited).cloned().collect();
+            req.tags.runs(&all)
+        });
+    }
     for play in &mut playbook.plays {
         crate::secret::declare_names(&play.vars)?;
         crate::secret::resolve_sources(&mut play.vars)?;

@@ -32,6 +32,7 @@ impl Fixture {
             extra_vars: &extra,
             check: false,
             lvs: false,
+            tags: Default::default(),
         })
         .map_err(|e| {
             e.to_string()

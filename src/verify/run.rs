@@ -76,6 +76,7 @@ pub(crate) fn target(inventory: &Path, extra_vars: &[String]) -> Result<Target, 
         extra_vars,
         check: true,
         lvs: true,
+        tags: Default::default(),
     })?;
     plan::print_warnings(&plan);
     let group = |g: &'static str| -> Result<Vec<String>, VerifyError> {

@@ -163,6 +163,11 @@ impl Lab {
 
     /// [`Lab::lvslab`] with extra environment variables.
     pub fn lvslab_env(&self, env: &[(&str, &str)], args: &[&str]) -> Run {
+        self.lvslab_inventory("inventory.yml", env, args)
+    }
+
+    /// [`Lab::lvslab_env`] with another inventory (a path relative to the project directory).
+    pub fn lvslab_inventory(&self, inventory: &str, env: &[(&str, &str)], args: &[&str]) -> Run {
         let out = Command::new(env!("CARGO_BIN_EXE_lvslab"))
             .current_dir(self.path())
             // Each test lab predicts queries from its own facts cache (src/facts/cache.rs),
@@ -172,7 +177,7 @@ impl Lab {
             .env("TMPDIR", self.tmp())
             .envs(env.iter().copied())
             .arg("-i")
-            .arg("inventory.yml")
+            .arg(inventory)
             .args(args)
             .stdin(Stdio::null())
             .output()

@@ -47,6 +47,7 @@ fn plan(inv: &str, extra: &[&str]) -> Result<Vec<String>, String> {
         extra_vars: &extra,
         check: true,
         lvs: true,
+        tags: Default::default(),
     })
     .map(|p| p.warnings.iter().map(|w| w.to_string()).collect())
     .map(|ws: Vec<String>| ws.iter().map(|w| strip(w, dir.path())).collect())
