@@ -8,7 +8,9 @@
 //! playbook's `group_vars/` and `host_vars/` are). Without `--playbook`, `ansible-inventory`
 //! would treat its working directory as the playbook directory; it is given an empty directory
 //! instead, which is what "no playbook" means to lvslab. Documents are compared whole, after
-//! parsing (key order and indentation aside), including `_meta.profile`.
+//! parsing (key order and indentation aside), including `_meta.profile`. `ansible-inventory`
+//! leaves its magic variables (`inventory_hostname`, `groups`, ...) out of `hostvars`, and so
+//! does lvslab: both print the inventory's own variables only.
 //!
 //! The test fails, rather than skips, when `ansible-inventory` is missing: set
 //! `LVSLAB_ANSIBLE_INVENTORY` to its path if it is not on `PATH`.
