@@ -174,3 +174,82 @@ fn arbitrary_text_never_panics() {
     let many = "h".to_string() + &"[1:1]".repeat(10_000);
     assert_eq!(super::hostrange::expand(&many).unwrap().names.len(), 1);
 }
+
+fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (rel, text) in files {
+        let p = dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn directory_reads_every_format_and_skips_as_ansible() {
+    let d = tree(&[
+        ("inv/a", "[web]\nw1\n"),
+        ("inv/b.yml", "web:\n  hosts:\n    w2:\n"),
+        ("inv/sub/c.ini", "[db]\nd1\n"),
+        ("inv/README.md", "[nope]\nx1\n"),
+        ("inv/old.bak", "[nope]\nx2\n"),
+        ("inv/.hidden", "[nope]\nx3\n"),
+        ("inv/group_vars/web.yml", "v: 1\n"),
+        ("inv/notes.sh", "echo\n"),
+    ]);
+    let i = Inventory::load(&d.path().join("inv")).unwrap();
+    assert_eq!(i.host_names(), ["w1", "w2", "d1"]);
+    assert_eq!(i.host_vars("w2").unwrap()["v"], 1);
+    assert_eq!(i.warnings().len(), 1);
+    assert!(i.warnings()[0].ends_with("notes.sh: skipped (no inventory format for `.sh` files)"));
+}
+
+#[test]
+fn vars_files_first_found_and_directory_order() {
+    let d = tree(&[
+        ("hosts", "[web]\nw1 own=host\n"),
+        ("group_vars/web", "a: bare\n"),
+        ("group_vars/web.yml", "a: ignored\n"),
+        ("group_vars/all/1.yml", "b: one\nc: one\n"),
+        ("group_vars/all/2.json", "{\"b\": \"two\"}"),
+        ("group_vars/all/x.txt", "c: skipped\n"),
+        ("host_vars/w1.yaml", "own: file\n"),
+        ("pb/group_vars/web.yml", "a: playbook\n"),
+    ]);
+    let i = Inventory::load(&d.path().join("hosts")).unwrap();
+    let v = i.host_vars("w1").unwrap();
+    assert_eq!(
+        (v["a"].as_str(), v["b"].as_str(), v["c"].as_str()),
+        (Some("bare"), Some("two"), Some("one"))
+    );
+    assert_eq!(v["own"], "file");
+    let i = Inventory::load_with(&d.path().join("hosts"), Some(&d.path().join("pb"))).unwrap();
+    assert_eq!(i.host_vars("w1").unwrap()["a"], "playbook");
+}
+
+#[test]
+fn a_broken_vars_file_is_located() {
+    let d = tree(&[
+        ("hosts", "[web]\nw1\n"),
+        ("host_vars/w1.yml", "- not a mapping\n"),
+    ]);
+    let e = Inventory::load(&d.path().join("hosts"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("wrong type: found a list\n"), "{e}");
+    assert!(e.contains("host_vars/w1.yml:1:1"), "{e}");
+}
+
+#[test]
+fn untyped_file_that_looks_like_yaml_reports_the_yaml_error() {
+    let d = tree(&[("hosts", "all:\n  hosts: [a\n")]);
+    let e = Inventory::load(&d.path().join("hosts"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("YAML syntax error"), "{e}");
+    let d = tree(&[("hosts", "[web]\nw1 x='open\n")]);
+    let e = Inventory::load(&d.path().join("hosts"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("cannot split the host line"), "{e}");
+}
