@@ -26,7 +26,11 @@ pub fn run(g: &Global, a: &InventoryArgs) -> Result<ExitCode, Error> {
         })?,
         None => list::list(&inv, &extra),
     };
-    let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
-    println!("{}", crate::secret::redact(&text));
+    // Four spaces and sorted keys, as `ansible-inventory` prints: the two outputs can be diffed.
+    let mut text = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut text, fmt);
+    serde::Serialize::serialize(&doc, &mut ser).map_err(|e| Error::Usage(e.to_string()))?;
+    println!("{}", crate::secret::redact(&String::from_utf8_lossy(&text)));
     Ok(ExitCode::from(exit::SUCCESS))
 }
