@@ -140,6 +140,8 @@ Examples:
   lvslab verify --failover             prove it works, then drill the failovers
   lvslab -i ~/lab/hosts setup --check  what setup would change on your own hosts
   lvslab teardown                      restore every node as it was
+  lvslab inventory --list              the inventory as lvslab reads it, in ansible-inventory's JSON
+  lvslab setup --list-tasks -t web     what setup would run with tag web; contacts nobody
   lvslab init mylab                    an editable copy of the inventory, playbooks and templates
 
 Exit status: 0 success; 1 the job ran and something failed; 2 invalid input (nothing was run).";
