@@ -13,7 +13,8 @@
 //! does lvslab: both print the inventory's own variables only.
 //!
 //! The test fails, rather than skips, when `ansible-inventory` is missing: set
-//! `LVSLAB_ANSIBLE_INVENTORY` to its path if it is not on `PATH`.
+//! `LVSLAB_ANSIBLE_INVENTORY` to its path if it is neither on `PATH` nor in `python3`'s scripts
+//! directory.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -29,7 +30,17 @@ fn ansible_inventory() -> PathBuf {
         return PathBuf::from(p);
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
+    // pip puts console scripts in the interpreter's scripts directory, not always on PATH.
+    let scripts = Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
+        .output()
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        .ok();
     std::env::split_paths(&path)
+        .chain(scripts)
         .map(|d| d.join("ansible-inventory"))
         .find(|p| p.is_file())
         .unwrap_or_else(|| {
