@@ -4,6 +4,7 @@
 //! drills and the lab read the cluster from here, never from hard-coded names, addresses or
 //! counts, and never each with defaults of their own.
 
+pub(crate) mod defaults;
 mod method;
 mod timers;
 
@@ -99,8 +100,8 @@ pub fn from_vars(
         host: first_name,
         vars: first,
     };
-    let port = v.int("lvs_port", Some(80))? as u16;
-    let method_word = v.string("lvs_method", Some("dr"))?;
+    let port = v.int("lvs_port")? as u16;
+    let method_word = v.string("lvs_method")?;
     let method =
         Method::parse(&method_word).ok_or_else(|| v.err("lvs_method", "must be dr, nat or tun"))?;
     let client_addrs = match first.get("lab_client_addresses") {
@@ -112,7 +113,7 @@ pub fn from_vars(
         Some(_) => return Err(v.err("lab_client_addresses", "must be a list of IPv4 addresses")),
         None => Vec::new(),
     };
-    let lan_interface = v.string("lan_interface", None)?;
+    let lan_interface = v.string("lan_interface")?;
     let spec_directors = directors
         .iter()
         .map(|(name, vars)| {
@@ -134,21 +135,21 @@ pub fn from_vars(
             Ok(RealServer {
                 name: name.to_string(),
                 addr: v.addr("ansible_host")?,
-                port: v.int("lvs_rs_port", Some(port as i64))? as u16,
-                weight: v.int("lvs_weight", Some(1))? as u32,
+                port: v.int("lvs_rs_port")? as u16,
+                weight: v.int("lvs_weight")? as u32,
             })
         })
         .collect::<Result<Vec<_>, ClusterError>>()?;
     Ok(Cluster {
         vip: v.addr("lvs_vip")?,
-        vip_prefix: v.int("lvs_vip_prefix", Some(24))? as u8,
-        vip_label: v.string("lvs_vip_label", Some(&lan_interface))?,
-        lo_label: v.string("lvs_lo_label", Some("lo"))?,
+        vip_prefix: v.int("lvs_vip_prefix")? as u8,
+        vip_label: v.string("lvs_vip_label")?,
+        lo_label: v.string("lvs_lo_label")?,
         port,
-        protocol: v.string("lvs_protocol", Some("tcp"))?.to_ascii_lowercase(),
-        scheduler: v.string("lvs_scheduler", Some("rr"))?,
+        protocol: v.string("lvs_protocol")?.to_ascii_lowercase(),
+        scheduler: v.string("lvs_scheduler")?,
         method,
-        persistence: v.int("lvs_persistence_timeout", Some(0))? as u32,
+        persistence: v.int("lvs_persistence_timeout")? as u32,
         lan_interface,
         client_addrs,
         directors: spec_directors,
@@ -172,21 +173,20 @@ impl Vars<'_> {
     }
 
     fn opt_string(&self, var: &str) -> Option<String> {
-        match self.vars.get(var)? {
+        match &defaults::value(var, self.vars)? {
             Value::String(s) => Some(s.clone()),
             Value::Number(n) => Some(n.to_string()),
             _ => None,
         }
     }
 
-    fn string(&self, var: &str, default: Option<&str>) -> Result<String, ClusterError> {
+    fn string(&self, var: &str) -> Result<String, ClusterError> {
         self.opt_string(var)
-            .or_else(|| default.map(str::to_string))
             .ok_or_else(|| self.err(var, "is not set"))
     }
 
-    fn opt_int(&self, var: &str) -> Result<Option<i64>, ClusterError> {
-        match self.vars.get(var) {
+    pub(crate) fn opt_int(&self, var: &str) -> Result<Option<i64>, ClusterError> {
+        match defaults::value(var, self.vars).as_ref() {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Number(n)) => n
                 .as_i64()
@@ -201,14 +201,13 @@ impl Vars<'_> {
         }
     }
 
-    pub(crate) fn int(&self, var: &str, default: Option<i64>) -> Result<i64, ClusterError> {
+    pub(crate) fn int(&self, var: &str) -> Result<i64, ClusterError> {
         self.opt_int(var)?
-            .or(default)
             .ok_or_else(|| self.err(var, "is not set"))
     }
 
     fn addr(&self, var: &str) -> Result<Ipv4Addr, ClusterError> {
-        self.string(var, None)?
+        self.string(var)?
             .parse()
             .map_err(|_| self.err(var, "must be an IPv4 address"))
     }

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::defaults::KEEPALIVED_PRIORITY;
 use super::{ClusterError, Vars};
 
 /// The keepalived timers the drills are measured against.
@@ -21,22 +22,24 @@ impl Timers {
     /// From the master's and the backup's variables (with keepalived's own defaults).
     pub(crate) fn from_vars(master: &Vars, backup: &Vars) -> Result<Timers, ClusterError> {
         let prio = |v: &Vars| -> Result<u8, ClusterError> {
-            let p = v.int("keepalived_priority", Some(100))?;
+            let p = v
+                .opt_int("keepalived_priority")?
+                .unwrap_or(KEEPALIVED_PRIORITY);
             u8::try_from(p).map_err(|_| ClusterError {
                 host: v.host.to_string(),
                 var: "keepalived_priority".into(),
                 problem: "must be between 1 and 254".into(),
             })
         };
-        let f = |v: &Vars, k: &str, d: i64| v.int(k, Some(d)).map(|x| x as f64);
+        let f = |v: &Vars, k: &str| v.int(k).map(|x| x as f64);
         Ok(Timers {
-            advert_int: f(master, "keepalived_advert_int", 1)?,
+            advert_int: f(master, "keepalived_advert_int")?,
             master_priority: prio(master)?,
             backup_priority: prio(backup)?,
-            delay_loop: f(master, "keepalived_delay_loop", 60)?,
-            connect_timeout: f(master, "keepalived_connect_timeout", 5)?,
-            retry: f(master, "keepalived_retry", 1)?,
-            delay_before_retry: f(master, "keepalived_delay_before_retry", 1)?,
+            delay_loop: f(master, "keepalived_delay_loop")?,
+            connect_timeout: f(master, "keepalived_connect_timeout")?,
+            retry: f(master, "keepalived_retry")?,
+            delay_before_retry: f(master, "keepalived_delay_before_retry")?,
         })
     }
 

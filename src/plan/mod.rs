@@ -291,11 +291,38 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
     let mut hosts = BTreeMap::new();
     let groups = groups_var(inv);
     let hostvars = hostvars_var(inv, &templates, &groups, &extra);
-    templates.share("hostvars", &hostvars);
+    // An LVS run gives every host of the cluster the defaults of the variables it leaves out,
+    // the same ones verify assumes; validation below still sees what the inventory says.
+    let defaults = |name: &str| -> Map<String, Json> {
+        match (req.lvs, hostvars.get(name).and_then(Json::as_object)) {
+            (true, Some(v)) if is_lvs_host(inv, name) => {
+                let mut view = v.clone();
+                view.extend(extra.clone());
+                crate::cluster::defaults::missing(&view)
+            }
+            _ => Map::new(),
+        }
+    };
+    let shared_hostvars = match &hostvars {
+        Json::Object(all) if req.lvs => Json::Object(
+            all.iter()
+                .map(|(h, v)| {
+                    let mut v = v.clone();
+                    if let Json::Object(m) = &mut v {
+                        m.extend(defaults(h));
+                    }
+                    (h.clone(), v)
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    };
+    templates.share("hostvars", &shared_hostvars);
     for name in &targeted {
         let nodes = inv.host_var_nodes(name).unwrap_or_default();
         let conn = connection(inv, name, &nodes, req.route)?;
         let mut vars = inv.host_vars(name).unwrap_or_default();
+        vars.extend(defaults(name));
         vars.insert("inventory_hostname".into(), Json::String(name.clone()));
         vars.insert(
             "inventory_hostname_short".into(),
@@ -404,6 +431,13 @@ fn groups_var(inv: &Inventory) -> Json {
 
 /// Every host's inventory variables, each resolved in its own host's context (a templated
 /// value of node02 must not be rendered with node01's variables).
+/// A host of the LVS cluster: in `directors` or `realservers`.
+fn is_lvs_host(inv: &Inventory, name: &str) -> bool {
+    inv.groups_of(name)
+        .iter()
+        .any(|g| *g == "directors" || *g == "realservers")
+}
+
 fn hostvars_var(inv: &Inventory, t: &Templates, groups: &Json, extra: &Map<String, Json>) -> Json {
     let mut m = Map::new();
     for h in inv.host_names() {

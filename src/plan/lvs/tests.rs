@@ -309,3 +309,46 @@ fn one_service_for_every_node() {
         "`lvs_method` is `nat` for `web-1` but `dr` for `lb-a`\n  ——▶ inv.yml:25:21\n   │\n25 │         lvs_method: nat\n   │                     ^^^\n   = expected the same `lvs_method` on every director and real server"
     );
 }
+
+/// The shipped setup playbook plans against an inventory that leaves out what has a default
+/// (labels, timers, the real servers' ports and weights), and every host of the cluster gets
+/// the same defaults the cluster model assumes; `-e` still wins over what they follow.
+#[test]
+fn setup_plans_with_the_cluster_defaults_for_what_the_inventory_leaves_out() {
+    let inv_text = BASE
+        .replace("    lvs_lo_label: lo:7\n", "")
+        .replace("    lvs_vip_label: eth7:1\n", "")
+        .replace("      vars:\n        lvs_weight: 1\n", "")
+        .replace(
+            "  vars:\n",
+            "  vars:\n    lab_client_addresses: [10.7.0.1]\n",
+        );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("inv.yml");
+    std::fs::write(&path, &inv_text).unwrap();
+    let inv = crate::inventory::Inventory::load(&path).unwrap();
+    let shipped = crate::assets::shipped("setup.yml", None, &path).unwrap();
+    let extra = vec![
+        "lvs_mode=ha".to_string(),
+        "lvs_port=8080".to_string(),
+        "lvs_method=nat".to_string(),
+    ];
+    let plan = build(&Request {
+        inventory: &inv,
+        route: None,
+        playbook: Some(super::super::PlaybookSource::Shipped(&shipped)),
+        limit: None,
+        extra_vars: &extra,
+        check: true,
+        lvs: true,
+        tags: Default::default(),
+    })
+    .map_err(|e| strip(&e.to_string(), dir.path()))
+    .unwrap();
+    let rs = &plan.hosts["web-1"].vars;
+    assert_eq!(rs["lvs_lo_label"], "lo");
+    assert_eq!(rs["lvs_weight"], 1);
+    assert_eq!(rs["lvs_rs_port"], "8080", "follows -e lvs_port");
+    assert_eq!(plan.hosts["lb-a"].vars["lvs_vip_label"], "eth7");
+    assert_eq!(plan.hosts["lb-a"].vars["keepalived_delay_loop"], 60);
+}
