@@ -15,8 +15,6 @@ use serde_json::{Map, Value as Json};
 use crate::inventory::Inventory;
 use crate::yaml::{Diag, Node};
 
-pub use crate::cluster::Method;
-
 /// A value of the LVS vocabulary that cannot work.
 #[derive(Debug, thiserror::Error)]
 pub enum LvsError {
