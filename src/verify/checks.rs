@@ -37,6 +37,33 @@ fn section<'a>(p: &'a BTreeMap<String, String>, name: &str) -> &'a str {
     p.get(name).map(String::as_str).unwrap_or("")
 }
 
+/// The first of `tools` the node lacks (its probe's `@@missing` section).
+fn missing_tool<'t>(p: &BTreeMap<String, String>, tools: &[&'t str]) -> Option<&'t str> {
+    let missing: Vec<&str> = section(p, "missing").lines().map(str::trim).collect();
+    tools.iter().copied().find(|t| missing.contains(t))
+}
+
+/// A check that could not be made because the node lacks the program it reads: it fails (a
+/// check nobody made proves nothing) and says which program is missing where.
+fn not_checked(host: &str, name: &'static str, tool: &str) -> Check {
+    Check::new(
+        host,
+        name,
+        false,
+        format!("not checked: {tool} missing on {host}"),
+    )
+}
+
+/// [`not_checked`] when `host` lacks one of `tools`.
+fn unchecked(
+    host: &str,
+    name: &'static str,
+    p: &BTreeMap<String, String>,
+    tools: &[&str],
+) -> Option<Check> {
+    missing_tool(p, tools).map(|t| not_checked(host, name, t))
+}
+
 /// Which mode the directors are in: keepalived managed by lvslab on any director means `ha`.
 pub fn detect_ha(directors: &[(String, Probe)]) -> bool {
     directors.iter().any(|(_, p)| {
@@ -111,6 +138,12 @@ pub fn vip_holder(spec: &Spec, directors: &[(String, Probe)], ha: bool) -> (Chec
     } else {
         "vip-on-director"
     };
+    let blind = directors
+        .iter()
+        .find_map(|(n, p)| p.as_ref().ok().and_then(|s| unchecked(n, name, s, &["ip"])));
+    if let Some(c) = blind {
+        return (c, holder);
+    }
     (
         Check::new(expected.as_deref().unwrap_or("cluster"), name, ok, detail),
         holder,
@@ -125,6 +158,9 @@ pub fn ipvs_table(
     probe: &BTreeMap<String, String>,
     healthy: &BTreeSet<String>,
 ) -> Check {
+    if let Some(c) = unchecked(host, "ipvs-table", probe, &["ipvsadm"]) {
+        return c;
+    }
     let flag = if spec.protocol == "udp" { "-u" } else { "-t" };
     let svc =
         crate::modules::parse_saved(section(probe, "ipvs"), flag, &spec.service().to_string());
@@ -223,64 +259,78 @@ pub fn real_server(spec: &Spec, host: &str, probe: &BTreeMap<String, String>) ->
         ));
     }
     if spec.method != Method::Nat {
-        let addrs = parse::ip_addrs(section(probe, "addr"));
-        // DR: the VIP sits on lo; TUN: on ipip's tunl0, where the decapsulated packets arrive.
-        let (dev, name) = if spec.method == Method::Tun {
-            ("tunl0", "vip-on-tunl0")
-        } else {
-            ("lo", "vip-on-lo")
-        };
-        let on_dev = addrs.iter().find(|a| a.addr == spec.vip && a.dev == dev);
-        let (ok, detail) = match on_dev {
-            Some(a) if a.prefix == 32 => {
-                (true, format!("{}/32 on {dev} label {}", a.addr, a.label))
-            }
-            Some(a) => (
-                false,
-                format!("{}/{} on {dev} (expected /32)", a.addr, a.prefix),
-            ),
-            None => (false, format!("{} is not on {dev}", spec.vip)),
-        };
-        out.push(Check::new(host, name, ok, detail));
-        if let Some(a) = addrs.iter().find(|a| a.addr == spec.vip && a.dev != dev) {
-            out.push(Check::new(
-                host,
-                "vip-not-on-lan",
-                false,
-                format!("{} is on {} too: it would answer ARP", a.addr, a.dev),
-            ));
-        }
+        out.extend(vip_on_local_dev(spec, host, probe));
     }
     let web = section(probe, "web");
     let active = web.lines().find(|l| l.ends_with(" active"));
-    out.push(Check::new(
-        host,
-        "web-server",
-        active.is_some(),
-        active.map(str::to_string).unwrap_or_else(|| {
-            let t = web.trim();
-            if t.is_empty() {
-                "neither apache2 nor httpd is installed".into()
-            } else {
-                t.replace('\n', "; ")
-            }
+    out.push(
+        unchecked(host, "web-server", probe, &["systemctl"]).unwrap_or_else(|| {
+            Check::new(
+                host,
+                "web-server",
+                active.is_some(),
+                active.map(str::to_string).unwrap_or_else(|| {
+                    let t = web.trim();
+                    if t.is_empty() {
+                        "neither apache2 nor httpd is installed".into()
+                    } else {
+                        t.replace('\n', "; ")
+                    }
+                }),
+            )
         }),
-    ));
+    );
     let page = section(probe, "page");
     let named = page_names(page, &[host.to_string()]).is_some();
-    out.push(Check::new(
-        host,
-        "page-names-node",
-        named,
-        if named {
-            format!("local page says \"from {host}\"")
-        } else {
-            format!("local page does not name {host}: {}", snippet(page))
-        },
-    ));
+    out.push(
+        unchecked(host, "page-names-node", probe, &["bash", "timeout"]).unwrap_or_else(|| {
+            Check::new(
+                host,
+                "page-names-node",
+                named,
+                if named {
+                    format!("local page says \"from {host}\"")
+                } else {
+                    format!("local page does not name {host}: {}", snippet(page))
+                },
+            )
+        }),
+    );
     out
 }
 
+/// DR: the VIP sits on lo; TUN: on ipip's tunl0, where the decapsulated packets arrive. Never
+/// on the LAN interface too (it would answer ARP).
+fn vip_on_local_dev(spec: &Spec, host: &str, probe: &BTreeMap<String, String>) -> Vec<Check> {
+    let (dev, name) = if spec.method == Method::Tun {
+        ("tunl0", "vip-on-tunl0")
+    } else {
+        ("lo", "vip-on-lo")
+    };
+    if let Some(c) = unchecked(host, name, probe, &["ip"]) {
+        return vec![c];
+    }
+    let addrs = parse::ip_addrs(section(probe, "addr"));
+    let on_dev = addrs.iter().find(|a| a.addr == spec.vip && a.dev == dev);
+    let (ok, detail) = match on_dev {
+        Some(a) if a.prefix == 32 => (true, format!("{}/32 on {dev} label {}", a.addr, a.label)),
+        Some(a) => (
+            false,
+            format!("{}/{} on {dev} (expected /32)", a.addr, a.prefix),
+        ),
+        None => (false, format!("{} is not on {dev}", spec.vip)),
+    };
+    let mut out = vec![Check::new(host, name, ok, detail)];
+    if let Some(a) = addrs.iter().find(|a| a.addr == spec.vip && a.dev != dev) {
+        out.push(Check::new(
+            host,
+            "vip-not-on-lan",
+            false,
+            format!("{} is on {} too: it would answer ARP", a.addr, a.dev),
+        ));
+    }
+    out
+}
 /// Which of `names` a page names ("from NAME"); the longest match wins so `node1` never
 /// claims `node10`'s page.
 pub fn page_names<'a>(body: &str, names: &'a [String]) -> Option<&'a str> {
@@ -313,6 +363,11 @@ pub fn keepalived(spec: &Spec, directors: &[(String, Probe)]) -> Vec<Check> {
         let Some(Ok(p)) = directors.iter().find(|(n, _)| *n == d.name).map(|(_, p)| p) else {
             continue;
         };
+        if let Some(t) = missing_tool(p, &["keepalived", "systemctl", "journalctl"]) {
+            out.push(not_checked(&d.name, "keepalived-config", t));
+            out.push(not_checked(&d.name, "keepalived-state", t));
+            continue;
+        }
         let test = section(p, "keepalived_test").trim();
         let (ok, detail) = match test {
             "0" => (
@@ -640,12 +695,27 @@ pub fn forwarding(
             "no connection to the VIP could be held open",
         )];
     }
+    let rs_check = if spec.method == Method::Nat {
+        "replies-via-director"
+    } else {
+        "replies-direct"
+    };
+    if let Some(tool) = missing_tool(dp, &["ipvsadm", "ss"]) {
+        // Without the director's table no real server's sockets can be judged either.
+        out.push(not_checked(director, "director-forwards-only", tool));
+        out.extend(real_probes.iter().map(|(name, _)| {
+            let mut c = not_checked(director, rs_check, tool);
+            c.host = name.clone();
+            c
+        }));
+        return out;
+    }
     let conns = parse::ipvs_conns(section(dp, "conns"));
     let listed: Vec<&parse::IpvsConn> = conns
         .iter()
         .filter(|c| c.virtual_addr == spec.service() && held.contains(&c.source))
         .collect();
-    let director_sockets = parse::netstat_tcp(section(dp, "netstat"))
+    let director_sockets = parse::ss_tcp(section(dp, "sockets"))
         .into_iter()
         .filter(|s| s.remote.is_some_and(|r| held.contains(&r)))
         .count();
@@ -681,66 +751,68 @@ pub fn forwarding(
             .filter(|c| rs_by_addr.get(c.destination.ip()) == Some(&name.as_str()))
             .map(|c| c.source)
             .collect();
-        let Ok(p) = probe else {
-            out.push(Check::new(
-                name,
-                "replies-direct",
-                false,
-                format!(
-                    "could not probe: {}",
-                    probe.as_ref().err().cloned().unwrap_or_default()
-                ),
-            ));
-            continue;
-        };
-        let local_ok = |local: SocketAddrV4| match spec.method {
-            Method::Nat => {
-                local.port()
-                    == spec
-                        .real_servers
-                        .iter()
-                        .find(|r| r.name == *name)
-                        .map(|r| r.port)
-                        .unwrap_or(spec.port)
-            }
-            Method::Dr | Method::Tun => local == spec.service(),
-        };
-        let established: BTreeSet<SocketAddrV4> = parse::netstat_tcp(section(p, "netstat"))
-            .into_iter()
-            .filter(|s| s.state == "ESTABLISHED" && local_ok(s.local))
-            .filter_map(|s| s.remote.filter(|r| held.contains(r)))
-            .collect();
-        let missing: Vec<String> = expected
-            .iter()
-            .filter(|c| !established.contains(c))
-            .map(|c| c.to_string())
-            .collect();
-        let local = match spec.method {
-            Method::Nat => "its own address".to_string(),
-            _ => spec.service().to_string(),
-        };
-        out.push(Check::new(
-            name,
-            if spec.method == Method::Nat {
-                "replies-via-director"
-            } else {
-                "replies-direct"
-            },
-            missing.is_empty(),
-            if missing.is_empty() {
-                format!(
-                    "{} ESTABLISHED socket(s) from the client to {local}, as IPVS scheduled",
-                    established.len()
-                )
-            } else {
-                format!(
-                    "IPVS sent {} here but no ESTABLISHED socket to {local}",
-                    missing.join(", ")
-                )
-            },
-        ));
+        out.push(match probe {
+            Ok(p) => replies(spec, name, p, &expected, held, rs_check),
+            Err(e) => Check::new(name, rs_check, false, format!("could not probe: {e}")),
+        });
     }
     out
+}
+
+/// One real server has an ESTABLISHED socket for each held connection IPVS sent it (`expected`).
+fn replies(
+    spec: &Spec,
+    name: &str,
+    p: &BTreeMap<String, String>,
+    expected: &[SocketAddrV4],
+    held: &[SocketAddrV4],
+    check: &'static str,
+) -> Check {
+    if let Some(c) = unchecked(name, check, p, &["ss"]) {
+        return c;
+    }
+    let local_ok = |local: SocketAddrV4| match spec.method {
+        Method::Nat => {
+            local.port()
+                == spec
+                    .real_servers
+                    .iter()
+                    .find(|r| r.name == name)
+                    .map(|r| r.port)
+                    .unwrap_or(spec.port)
+        }
+        Method::Dr | Method::Tun => local == spec.service(),
+    };
+    let established: BTreeSet<SocketAddrV4> = parse::ss_tcp(section(p, "sockets"))
+        .into_iter()
+        .filter(|s| s.state == "ESTABLISHED" && local_ok(s.local))
+        .filter_map(|s| s.remote.filter(|r| held.contains(r)))
+        .collect();
+    let missing: Vec<String> = expected
+        .iter()
+        .filter(|c| !established.contains(c))
+        .map(|c| c.to_string())
+        .collect();
+    let local = match spec.method {
+        Method::Nat => "its own address".to_string(),
+        _ => spec.service().to_string(),
+    };
+    Check::new(
+        name,
+        check,
+        missing.is_empty(),
+        if missing.is_empty() {
+            format!(
+                "{} ESTABLISHED socket(s) from the client to {local}, as IPVS scheduled",
+                established.len()
+            )
+        } else {
+            format!(
+                "IPVS sent {} here but no ESTABLISHED socket to {local}",
+                missing.join(", ")
+            )
+        },
+    )
 }
 
 /// ARP: the client resolved the VIP to the active director's MAC, and no real server MAC
@@ -1048,27 +1120,87 @@ TCP 01:57  ESTABLISHED 10.9.0.2:50312 10.9.0.50:80  10.9.0.11:80\n";
                 "conns",
                 "TCP 14:59 ESTABLISHED 10.9.0.1:40000 10.9.0.50:80 10.9.0.12:80\n",
             ),
-            (
-                "netstat",
-                "tcp 0 0 10.9.0.2:22 10.9.0.1:5000 ESTABLISHED 1/sshd\n",
-            ),
+            ("sockets", "ESTAB 0 0 10.9.0.2:22 10.9.0.1:5000\n"),
             ("stats", "TCP  10.9.0.50:80  1  5  0  300  0\n"),
         ]);
         let rs = vec![
-            ("web-1".to_string(), probe(&[("netstat", "")])),
+            ("web-1".to_string(), probe(&[("sockets", "")])),
             (
                 "web-10".to_string(),
                 probe(&[(
-                    "netstat",
-                    "tcp 0 0 10.9.0.50:80 10.9.0.1:40000 ESTABLISHED 9/apache2\n",
+                    "sockets",
+                    "ESTAB 0 0 [::ffff:10.9.0.50]:80 [::ffff:10.9.0.1]:40000\n",
                 )]),
             ),
         ];
         let checks = forwarding(&s, &[c1], "lb-a", &dp, &rs);
         assert!(checks.iter().all(|c| c.ok), "{checks:?}");
-        let rs_missing = vec![("web-10".to_string(), probe(&[("netstat", "")]))];
+        let rs_missing = vec![("web-10".to_string(), probe(&[("sockets", "")]))];
         let checks = forwarding(&s, &[c1], "lb-a", &dp, &rs_missing);
         assert!(!checks[1].ok);
+    }
+
+    /// A probe whose program is missing never passes: it says what was not checked, and where.
+    #[test]
+    fn missing_programs_fail_as_not_checked() {
+        let s = spec();
+        let c1: SocketAddrV4 = "10.9.0.1:40000".parse().unwrap();
+        let blind = probe(&[("missing", "ss\n"), ("conns", ""), ("sockets", "")]);
+        let rs = vec![("web-10".to_string(), probe(&[("sockets", "")]))];
+        let checks = forwarding(&s, &[c1], "lb-a", &blind, &rs);
+        assert_eq!(checks.len(), 2, "{checks:?}");
+        assert!(checks.iter().all(|c| !c.ok), "{checks:?}");
+        assert_eq!(checks[0].detail, "not checked: ss missing on lb-a");
+        assert_eq!(checks[1].host, "web-10");
+        let rs_blind = vec![(
+            "web-10".to_string(),
+            probe(&[("missing", "ss\n"), ("sockets", "sh: 1: ss: not found\n")]),
+        )];
+        let seen = probe(&[(
+            "conns",
+            "TCP 14:59 ESTABLISHED 10.9.0.1:40000 10.9.0.50:80 10.9.0.12:80\n",
+        )]);
+        let checks = forwarding(&s, &[c1], "lb-a", &seen, &rs_blind);
+        assert_eq!(checks[1].detail, "not checked: ss missing on web-10");
+        assert!(!checks[1].ok);
+
+        let healthy = BTreeSet::new();
+        let p = probe(&[
+            ("missing", "ipvsadm\n"),
+            ("ipvs", "sh: ipvsadm: not found\n"),
+        ])
+        .unwrap();
+        let c = ipvs_table(&s, "lb-a", &p, &healthy);
+        assert!(!c.ok);
+        assert_eq!(c.detail, "not checked: ipvsadm missing on lb-a");
+
+        let p = probe(&[
+            ("missing", "bash\n"),
+            ("web", "apache2 active\n"),
+            ("addr", "1: lo    inet 10.9.0.50/32 scope global lo:3\\ x\n"),
+            ("page", "from web-1"),
+        ])
+        .unwrap();
+        let cs = real_server(&s, "web-1", &p);
+        let page = cs.iter().find(|c| c.name == "page-names-node").unwrap();
+        assert!(!page.ok);
+        assert_eq!(page.detail, "not checked: bash missing on web-1");
+        assert!(cs.iter().find(|c| c.name == "web-server").unwrap().ok);
+
+        let dirs = vec![(
+            "lb-a".to_string(),
+            probe(&[("missing", "journalctl\n"), ("keepalived_test", "0\n")]),
+        )];
+        let cs = keepalived(&s, &dirs);
+        assert!(cs
+            .iter()
+            .all(|c| !c.ok && c.detail == "not checked: journalctl missing on lb-a"));
+        let (c, _) = vip_holder(
+            &s,
+            &[("lb-a".to_string(), probe(&[("missing", "ip\n")]))],
+            true,
+        );
+        assert_eq!(c.detail, "not checked: ip missing on lb-a");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Parsers for the text the nodes print (`ip -o addr`, `ipvsadm -Lnc`, `netstat -natp`,
+//! Parsers for the text the nodes print (`ip -o addr`, `ipvsadm -Lnc`, `ss -Htan`,
 //! `ipvsadm -Ln --stats`). `verify` only trusts what it parsed, so each parser is strict about
 //! the shape it accepts and ignores header lines explicitly.
 
@@ -81,31 +81,41 @@ pub fn ipvs_conns(text: &str) -> Vec<IpvsConn> {
         .collect()
 }
 
-/// One TCP socket of `netstat -natp` (or `netstat -nat`).
+/// One TCP socket of `ss -Htan`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TcpSocket {
     pub local: SocketAddrV4,
     pub remote: Option<SocketAddrV4>,
+    /// The kernel's state name as netstat spells it (`ESTABLISHED`, `TIME_WAIT`, `LISTEN`).
     pub state: String,
-    /// `1234/apache2` when netstat could tell.
-    pub program: Option<String>,
 }
 
-/// Parse `netstat -natp` output (IPv4 `tcp` lines only).
-pub fn netstat_tcp(text: &str) -> Vec<TcpSocket> {
+/// An `ss` address (`10.0.0.5:80`, `[::ffff:10.0.0.5]:80`, `10.0.0.5%ens33:80`) as IPv4, when
+/// it is one: a dual-stack listener (apache's `Listen 80`) reports IPv4 peers as mapped IPv6.
+fn ss_v4(word: &str) -> Option<SocketAddrV4> {
+    let (host, port) = word.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host = host.trim_start_matches("::ffff:");
+    let host = host.split('%').next().unwrap_or(host);
+    Some(SocketAddrV4::new(host.parse().ok()?, port.parse().ok()?))
+}
+
+/// Parse `ss -Htan` output (no header: state, queues, local and peer address).
+pub fn ss_tcp(text: &str) -> Vec<TcpSocket> {
     text.lines()
         .filter_map(|line| {
             let w: Vec<&str> = line.split_whitespace().collect();
-            // A dual-stack listener (apache's `Listen 80`) reports IPv4 peers on `tcp6` lines.
-            if w.len() < 6 || (w[0] != "tcp" && w[0] != "tcp6") {
+            if w.len() < 5 {
                 return None;
             }
-            let v4 = |s: &str| s.trim_start_matches("::ffff:").parse::<SocketAddrV4>().ok();
+            let state = match w[0] {
+                "ESTAB" => "ESTABLISHED".to_string(),
+                other => other.replace('-', "_"),
+            };
             Some(TcpSocket {
-                local: v4(w[3])?,
-                remote: v4(w[4]),
-                state: w[5].to_string(),
-                program: w.get(6).filter(|p| **p != "-").map(|p| p.to_string()),
+                local: ss_v4(w[3])?,
+                remote: ss_v4(w[4]),
+                state,
             })
         })
         .collect()
@@ -178,25 +188,27 @@ TCP 00:57  NONE        192.168.163.1:0    192.168.163.50:80  192.168.163.12:80\n
     }
 
     #[test]
-    fn netstat_reads_program_when_known() {
-        let text = "Active Internet connections (servers and established)\n\
-Proto Recv-Q Send-Q Local Address           Foreign Address         State       PID/Program name\n\
-tcp        0      0 0.0.0.0:22              0.0.0.0:*               LISTEN      201/sshd: /usr/sbin\n\
-tcp        0      0 192.168.163.50:80       192.168.163.1:40022     ESTABLISHED 312/apache2\n\
-tcp        0      0 192.168.163.12:22       192.168.163.1:51000     TIME_WAIT   -\n\
-tcp6       0      0 :::80                   :::*                    LISTEN      310/apache2\n\
-tcp6       0      0 192.168.163.50:80       192.168.163.2:53015     ESTABLISHED 313/apache2\n\
-tcp6       0      0 ::ffff:10.0.0.5:80      ::ffff:10.0.0.1:4000    TIME_WAIT   -\n";
-        let socks = netstat_tcp(text);
-        assert_eq!(socks.len(), 5);
+    fn ss_reads_ipv4_and_mapped_sockets() {
+        let text = "LISTEN    0      511              0.0.0.0:22             0.0.0.0:*\n\
+ESTAB     0      0         192.168.163.50:80       192.168.163.1:40022\n\
+TIME-WAIT 0      0         192.168.163.12:22       192.168.163.1:51000\n\
+LISTEN    0      511                    *:80                   *:*\n\
+ESTAB     0      0      [::ffff:192.168.163.50]:80 [::ffff:192.168.163.2]:53015\n\
+ESTAB     0      0      10.0.0.5%ens33:80          10.0.0.1:4000\n\
+ESTAB     0      0                  [::1]:80                 [::1]:4000\n";
+        let socks = ss_tcp(text);
+        assert_eq!(socks.len(), 5, "{socks:?}");
+        assert_eq!(socks[0].remote, None);
+        assert_eq!(socks[0].state, "LISTEN");
+        assert_eq!(socks[1].state, "ESTABLISHED");
+        assert_eq!(socks[2].state, "TIME_WAIT");
+        assert_eq!(socks[3].local, "192.168.163.50:80".parse().unwrap());
         assert_eq!(
             socks[3].remote,
             Some("192.168.163.2:53015".parse().unwrap())
         );
         assert_eq!(socks[4].local, "10.0.0.5:80".parse().unwrap());
-        assert_eq!(socks[0].remote, None);
-        assert_eq!(socks[1].program.as_deref(), Some("312/apache2"));
-        assert_eq!(socks[2].program, None);
+        assert!(ss_tcp("sh: 1: ss: not found\n").is_empty());
     }
 
     #[test]

@@ -313,11 +313,11 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
     }
     if let Some(ClientMsg::Held(held)) = recv(&rx) {
         if let Some(a) = &active {
-            let mut during = vec![(a.clone(), probe::director_during_traffic().to_string())];
+            let mut during = vec![(a.clone(), probe::director_during_traffic())];
             during.extend(
                 reals
                     .iter()
-                    .map(|r| (r.clone(), probe::real_server_during_traffic().to_string())),
+                    .map(|r| (r.clone(), probe::real_server_during_traffic())),
             );
             let second = probe_all(&hosts, during).await;
             let _ = release_tx.send(());
