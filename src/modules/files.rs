@@ -214,7 +214,15 @@ pub(crate) async fn put_file(cx: &mut Cx<'_>, mut w: Want) -> Result<Outcome, Mo
     }
     let p = quote(&w.dest);
     let mut s = String::from("set -e\n");
-    s.push_str(&cx.state.record_file(&w.dest, existed));
+    // `backup: true` keeps a dated copy of the file it replaces beside it (as Ansible does);
+    // that copy is lvslab's doing too, recorded so teardown removes it.
+    let backup_copy =
+        (w.backup && existed && !content_same).then(|| format!("{}.{}~", w.dest, backup_stamp()));
+    let mut files = vec![(w.dest.as_str(), existed)];
+    if let Some(b) = &backup_copy {
+        files.push((b.as_str(), false));
+    }
+    s.push_str(&cx.state.record_all(Vec::new(), &files));
     // The query read the current mode and owner: they are kept from it, not asked again (each
     // program started costs on a slow node).
     let (old_mode, old_uid, old_gid) = match &remote {
@@ -263,13 +271,33 @@ pub(crate) async fn put_file(cx: &mut Cx<'_>, mut w: Want) -> Result<Outcome, Mo
     }
     s.push_str(&chmod("\"$tmp\""));
     s.push_str(&chown("\"$tmp\""));
-    if w.backup && existed {
-        s.push_str(&format!("cp -p {p} {p}.\"$(date +%Y%m%d%H%M%S)\"~\n"));
+    if let Some(b) = &backup_copy {
+        s.push_str(&format!("cp -p {p} {}\n", quote(b)));
     }
     s.push_str(&format!("mv -f \"$tmp\" {p}\ntrap - EXIT\n"));
     cx.exec_ok("cannot write file", &s, Some(&w.content))
         .await?;
     Ok(out)
+}
+
+/// Local time as `YYYYmmddHHMMSS`, naming a backup copy.
+fn backup_stamp() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as libc::time_t)
+        .unwrap_or(0);
+    // SAFETY: localtime_r writes only into the tm we pass; both pointers are valid.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    unsafe { libc::localtime_r(&now, &mut tm) };
+    format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
 }
 
 impl Module for Copy {
