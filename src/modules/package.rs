@@ -1,6 +1,9 @@
 //! `package`: packages present or absent through the node's own manager (apt-get, dnf or yum,
-//! from the `pkg_mgr` fact). One query for all names; nothing to do when already installed.
-//! Packages it installs are recorded so `restore` removes them.
+//! from the `pkg_mgr` fact). One query (the node's whole package list); nothing to do when
+//! already installed; the missing ones in one transaction. What it installs is recorded with
+//! the list of packages the node had before, so `restore` removes them and the dependencies
+//! that came with them (apt), or leaves that to the manager (dnf removes unneeded
+//! dependencies itself).
 
 use serde_json::{json, Map, Value as Json};
 
@@ -22,32 +25,59 @@ static ARGS: &[Arg] = &[
         required: false,
         choices: &[],
     },
+    // Ansible's name: false installs no recommended (apt) or weak (dnf) dependencies; unset
+    // leaves it to the manager's own configuration.
+    Arg {
+        name: "install_recommends",
+        ty: Ty::Bool,
+        required: false,
+        choices: &[],
+    },
 ];
 
-fn query(mgr: &str, names: &[String]) -> String {
-    let mut w: Vec<&str> = match mgr {
+/// Every package on the node with its state (`NAME installed`, `NAME config-files`, ...).
+fn query(mgr: &str) -> String {
+    let w: Vec<&str> = match mgr {
         "apt" => vec!["dpkg-query", "-W", "-f=${Package} ${db:Status-Status}\\n"],
-        _ => vec!["rpm", "-q", "--qf", "%{NAME} installed\\n"],
+        _ => vec!["rpm", "-qa", "--qf", "%{NAME} installed\\n"],
     };
-    w.extend(names.iter().map(String::as_str));
     format!("{} 2>/dev/null; true", argv(&w))
 }
 
-fn installed(out: &str, names: &[String]) -> Vec<String> {
+/// The installed packages of a [`query`] answer.
+fn installed(out: &str) -> Vec<String> {
     out.lines()
         .filter_map(|l| {
             let mut it = l.split_whitespace();
             let (n, st) = (it.next()?, it.next()?);
-            (st == "installed" && names.iter().any(|x| x == n)).then(|| n.to_string())
+            (st == "installed").then(|| n.to_string())
         })
         .collect()
 }
 
-fn action(mgr: &str, verb: &str, names: &[String], update: bool) -> String {
+fn action(
+    mgr: &str,
+    verb: &str,
+    names: &[String],
+    update: bool,
+    recommends: Option<bool>,
+) -> String {
     let mut w: Vec<&str> = match mgr {
         "apt" => vec!["apt-get", verb, "-y", "-q"],
         m => vec![m, verb, "-y", "-q"],
     };
+    if verb == "install" {
+        match (mgr, recommends) {
+            ("apt", Some(false)) => w.push("--no-install-recommends"),
+            ("apt", Some(true)) => w.push("--install-recommends"),
+            ("dnf", Some(r)) => w.push(if r {
+                "--setopt=install_weak_deps=True"
+            } else {
+                "--setopt=install_weak_deps=False"
+            }),
+            _ => {}
+        }
+    }
     w.extend(names.iter().map(String::as_str));
     let line = argv(&w);
     match mgr {
@@ -91,8 +121,8 @@ impl Module for Package {
                     )
                 })?
                 .to_string();
-            let o = cx.query(&[], &query(&mgr, &names)).await?;
-            let have = installed(&o.stdout_str(), &names);
+            let o = cx.query(&[], &query(&mgr)).await?;
+            let have = installed(&o.stdout_str());
             let todo: Vec<String> = names
                 .iter()
                 .filter(|n| have.contains(n) != present)
@@ -113,17 +143,17 @@ impl Module for Package {
             }
             let mut s = String::from("set -e\n");
             if present {
-                for n in &todo {
-                    s.push_str(&cx.state.record(json!({
-                        "key": format!("package:{n}"), "kind": "package", "name": n, "manager": mgr,
-                    })));
-                }
+                s.push_str(&cx.state.record(json!({
+                    "key": format!("package:{}", todo.join(",")), "kind": "package",
+                    "names": todo, "manager": mgr, "before": have,
+                })));
             }
             s.push_str(&action(
                 &mgr,
                 if present { "install" } else { "remove" },
                 &todo,
                 a.bool("update_cache")?.unwrap_or(false),
+                a.bool("install_recommends")?,
             ));
             cx.exec_ok("package manager failed", &s, None).await?;
             Ok(out)
@@ -135,19 +165,44 @@ impl Module for Package {
 mod tests {
     use super::*;
 
+    /// Recorded answers: dpkg-query on Debian 12, rpm -qa on a RHEL-family node.
     #[test]
     fn parses_dpkg_and_rpm_answers() {
-        let names = vec!["apache2".to_string(), "ipvsadm".to_string()];
+        let dpkg =
+            "adduser installed\napache2 config-files\nipvsadm not-installed\nkmod installed\n";
+        assert_eq!(installed(dpkg), vec!["adduser", "kmod"]);
+        let rpm = "bash installed\nhttpd installed\n";
+        assert_eq!(installed(rpm), vec!["bash", "httpd"]);
         assert_eq!(
-            installed("apache2 installed\nipvsadm not-installed\n", &names),
-            vec!["apache2"]
+            query("apt"),
+            "dpkg-query -W '-f=${Package} ${db:Status-Status}\\n' 2>/dev/null; true"
         );
         assert_eq!(
-            installed(
-                "package apache2 is not installed\nipvsadm installed\n",
-                &names
-            ),
-            vec!["ipvsadm"]
+            query("dnf"),
+            "rpm -qa --qf '%{NAME} installed\\n' 2>/dev/null; true"
+        );
+    }
+
+    #[test]
+    fn one_transaction_for_every_missing_package() {
+        let names = vec!["keepalived".to_string(), "ipvsadm".to_string()];
+        assert_eq!(
+            action("apt", "install", &names, false, None),
+            "export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q keepalived ipvsadm || \
+             { apt-get update -q && apt-get install -y -q keepalived ipvsadm; }"
+        );
+        assert_eq!(
+            action("apt", "install", &names, false, Some(false)),
+            "export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q --no-install-recommends keepalived ipvsadm || \
+             { apt-get update -q && apt-get install -y -q --no-install-recommends keepalived ipvsadm; }"
+        );
+        assert_eq!(
+            action("dnf", "install", &names, false, Some(false)),
+            "dnf install -y -q '--setopt=install_weak_deps=False' keepalived ipvsadm"
+        );
+        assert_eq!(
+            action("yum", "install", &names, false, Some(false)),
+            "yum install -y -q keepalived ipvsadm"
         );
     }
 }

@@ -13,6 +13,9 @@ pub(crate) struct Restore;
 
 static ARGS: &[Arg] = &[opt("keys", Ty::StrOrList)];
 
+/// Removes what one apt transaction of `package` installed (see the script's header).
+const APT_REMOVE: &str = include_str!("apt-remove.sh");
+
 fn s<'a>(r: &'a Json, k: &str) -> &'a str {
     r.get(k).and_then(Json::as_str).unwrap_or("")
 }
@@ -143,15 +146,31 @@ pub(crate) fn undo(r: &Json) -> (String, String) {
             )
         }
         "package" => {
-            let name = s(r, "name");
-            let line = match s(r, "manager") {
-                "apt" => format!(
-                    "DEBIAN_FRONTEND=noninteractive {}",
-                    argv(&["apt-get", "remove", "-y", "-q", name])
-                ),
-                m => argv(&[m, "remove", "-y", "-q", name]),
+            // One record per transaction (`names`); older state files have one per `name`.
+            let names: Vec<&str> = match r.get("names").and_then(Json::as_array) {
+                Some(a) => a.iter().filter_map(Json::as_str).collect(),
+                None => vec![s(r, "name")],
             };
-            (format!("remove package {name}"), line)
+            let before: Vec<&str> = r
+                .get("before")
+                .and_then(Json::as_array)
+                .map(|a| a.iter().filter_map(Json::as_str).collect())
+                .unwrap_or_default();
+            let line = match s(r, "manager") {
+                "apt" => {
+                    let mut w = vec!["sh", "-c", APT_REMOVE, "lvslab-apt-remove"];
+                    let before = before.join(" ");
+                    w.push(&before);
+                    w.extend(&names);
+                    argv(&w)
+                }
+                m => {
+                    let mut w = vec![m, "remove", "-y", "-q"];
+                    w.extend(&names);
+                    argv(&w)
+                }
+            };
+            (format!("remove package {}", names.join(" ")), line)
         }
         other => (format!("unknown record kind `{other}`"), "false".into()),
     }
@@ -312,10 +331,21 @@ mod tests {
             &json!({"kind": "service", "name": "keepalived", "active": false, "init": "systemd"}),
         );
         assert_eq!(line, "systemctl stop keepalived");
-        let (_, line) = undo(&json!({"kind": "package", "name": "ipvsadm", "manager": "apt"}));
+        let (what, line) = undo(
+            &json!({"kind": "package", "names": ["keepalived", "ipvsadm"],
+            "manager": "apt", "before": ["adduser", "kmod"]}),
+        );
+        assert_eq!(what, "remove package keepalived ipvsadm");
         assert_eq!(
             line,
-            "DEBIAN_FRONTEND=noninteractive apt-get remove -y -q ipvsadm"
+            format!(
+                "sh -c {} lvslab-apt-remove 'adduser kmod' keepalived ipvsadm",
+                quote(APT_REMOVE)
+            )
         );
+        let (_, line) = undo(&json!({"kind": "package", "names": ["httpd"], "manager": "dnf"}));
+        assert_eq!(line, "dnf remove -y -q httpd");
+        let (_, line) = undo(&json!({"kind": "package", "name": "ipvsadm", "manager": "yum"}));
+        assert_eq!(line, "yum remove -y -q ipvsadm");
     }
 }

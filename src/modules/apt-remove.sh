@@ -1,0 +1,22 @@
+# shellcheck shell=sh
+# lvslab: remove the packages a setup installed with apt, and the dependencies that came with
+# them, so the node's package list is the one it had before.
+#   $1: the packages installed before that setup, space-separated
+#   $2...: the packages it installed by name
+# Purged, not only removed: a removed package stays in dpkg's list with its configuration. A
+# dependency goes when nothing needs it any more (apt's autoremove set) and the node did not
+# have it before; whatever else is in that set stays.
+export DEBIAN_FRONTEND=noninteractive
+before=" $1 "
+shift
+apt-get purge -y -q "$@" || exit
+extra=
+for p in $(apt-get -s -q autoremove 2>/dev/null | sed -n 's/^Remv \([^ :]*\).*/\1/p'); do
+    case $before in
+        *" $p "*) ;;
+        *) extra="$extra $p" ;;
+    esac
+done
+[ -z "$extra" ] && exit 0
+# shellcheck disable=SC2086 # one word per package name
+apt-get purge -y -q $extra
