@@ -3,11 +3,17 @@
 //!
 //! ```text
 //! $LVSLAB_CACHE_DIR (default /var/cache/lvslab)
-//!   rootfs/<hash>/        debootstrap tree (package list, suite, mirror)
-//!   kernel/<package>/     the Debian kernel package, unpacked (vmlinuz + modules)
-//!   base/<hash>/          rootfs.squashfs (root + modules + lvslab units), vmlinuz, initramfs.cpio
-//!   labs/<lab>/           per-lab state: keys, known_hosts, node disks, saved VM states
+//!   rootfs/<image>-<hash>/  debootstrap tree (package list, suite, mirror)
+//!   repo/<image>-<hash>/    what setup installs, with dependencies, and its apt index (fresh images)
+//!   kernel/<package>/       the release's Debian kernel package, unpacked (vmlinuz + modules)
+//!   base/<image>-<hash>/    rootfs.squashfs (root + modules + lvslab units), vmlinuz, initramfs.cpio
+//!   labs/<lab>/             per-lab state: keys, known_hosts, node disks, saved VM states
 //! ```
+//!
+//! Everything release-specific comes from the release's own archive, resolved against the
+//! image's own apt state (debootstrap's package lists, run in a chroot): the kernel that
+//! `linux-image-amd64` depends on there, and the packages setup installs with the dependencies
+//! that root filesystem lacks.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,30 +21,11 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
+use super::image::{self, Image, Packages};
 use super::{initramfs, LabError};
 
 /// Bump when the way the base is assembled changes (forces a rebuild of `base/`).
-const BASE_RECIPE: &str = "lvslab-base-v6";
-const SUITE: &str = "bookworm";
-/// The node packages: systemd as init, sshd, the LVS/HA stack, the tools the playbooks
-/// and `verify` use, and python3 + python3-apt for the Ansible comparison.
-pub const PACKAGES: &[&str] = &[
-    "systemd-sysv",
-    "dbus",
-    "openssh-server",
-    "keepalived",
-    "ipvsadm",
-    "apache2",
-    "net-tools",
-    "curl",
-    "iproute2",
-    "procps",
-    "kmod",
-    "arping",
-    "tcpdump",
-    "python3",
-    "python3-apt",
-];
+const BASE_RECIPE: &str = "lvslab-base-v7";
 
 /// Units that only cost boot time on a lab node (found with `systemd-analyze blame`), and the
 /// services a pristine node must have installed but not running (the playbooks start them).
@@ -54,7 +41,6 @@ const MASKED_UNITS: &[&str] = &[
     "getty@tty1.service",
     "serial-getty@ttyS0.service",
     "getty.target",
-    "apache-htcacheclean.service",
     "systemd-update-utmp.service",
     "systemd-update-utmp-runlevel.service",
     "systemd-journal-catalog-update.service",
@@ -101,7 +87,9 @@ const MASKED_GENERATORS: &[&str] = &[
     "systemd-system-update-generator",
     "systemd-veritysetup-generator",
 ];
-const DISABLED_UNITS: &[&str] = &["apache2.service", "keepalived.service", "dbus.service"];
+/// Masked on preinstalled images only: on a fresh image the package is not there (setup
+/// installs it as on any machine).
+const MASKED_PREINSTALLED: &[&str] = &["apache-htcacheclean.service"];
 /// Kernel module directories no lab node needs (keeps the image and its build small).
 const MODULE_EXCLUDES: &[&str] = &[
     "kernel/sound",
@@ -287,87 +275,92 @@ impl Drop for CacheLock {
     }
 }
 
-/// The kernel package to boot, remembered until apt's package lists change (asking apt-cache
-/// costs most of a warm `lab up`).
-fn kernel_package_cached(root: &Path) -> Result<String, LabError> {
-    let stamp = ["/var/lib/apt/lists", "/var/cache/apt/pkgcache.bin"]
-        .iter()
-        .map(|p| {
-            std::fs::metadata(p)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_nanos().to_string())
-                .unwrap_or_default()
-        })
-        .collect::<Vec<_>>()
-        .join(" ");
-    let record = root.join("kernel").join("selected");
-    if let Ok(text) = std::fs::read_to_string(&record) {
-        if let Some((s, pkg)) = text.trim().split_once('\n') {
-            if s == stamp && root.join("kernel").join(pkg).join(".done").exists() {
-                return Ok(pkg.to_string());
-            }
-        }
-    }
-    let pkg = kernel_package()?;
-    let _ = std::fs::create_dir_all(root.join("kernel"));
-    let _ = std::fs::write(&record, format!("{stamp}\n{pkg}\n"));
-    Ok(pkg)
+/// Where the kernel package chosen for a root filesystem is recorded inside it.
+const KERNEL_RECORD: &str = ".lvslab-kernel";
+
+/// The kernel package `linux-image-amd64` depends on in a root filesystem's own apt state
+/// (e.g. `linux-image-6.1.0-56-amd64` on bookworm).
+fn kernel_package(rootfs: &Path) -> Result<String, LabError> {
+    let out = run(
+        Command::new("chroot")
+            .arg(rootfs)
+            .args(["apt-cache", "depends", "linux-image-amd64"]),
+        "finding the kernel package",
+    )?;
+    kernel_from_depends(&out).ok_or_else(|| {
+        LabError::Build(format!(
+            "apt in {} knows no kernel for linux-image-amd64",
+            rootfs.display()
+        ))
+    })
 }
 
-/// The kernel package `linux-image-amd64` depends on (e.g. `linux-image-6.1.0-56-amd64`).
-fn kernel_package() -> Result<String, LabError> {
-    let out = run(
-        Command::new("apt-cache").args(["depends", "linux-image-amd64"]),
-        "finding the kernel package",
-    )
-    .map_err(|e| {
-        LabError::Prerequisite(format!(
-            "{e}\nthe Debian kernel package is not known to apt: run `apt-get update` \
-             (the lab boots the kernel of linux-image-amd64 from the Debian archive)"
-        ))
-    })?;
+/// The kernel package in `apt-cache depends linux-image-amd64` output.
+fn kernel_from_depends(out: &str) -> Option<String> {
     out.lines()
         .filter_map(|l| l.trim().strip_prefix("Depends:"))
         .map(str::trim)
         .find(|p| p.starts_with("linux-image-") && !p.contains("amd64-unsigned"))
         .map(|p| p.trim_start_matches('<').trim_end_matches('>').to_string())
-        .ok_or_else(|| {
-            LabError::Prerequisite(
-                "apt knows no kernel for linux-image-amd64: run `apt-get update` \
-                 (the lab needs the Debian kernel package)"
-                    .into(),
-            )
-        })
 }
 
-/// Make sure the base exists (building what is missing) and return it.
-pub fn ensure_base(say: &dyn Fn(&str)) -> Result<Base, LabError> {
+/// A build directory's name: the image it is for (so builds of other images are never pruned
+/// in its place) and the hash of its inputs.
+fn build_name(image: Image, id: &str) -> String {
+    format!("{}-{}-{id}", image.suite.name(), image.packages.name())
+}
+
+/// Make sure the base of `image` exists (building what is missing) and return it.
+pub fn ensure_base(image: Image, say: &dyn Fn(&str)) -> Result<Base, LabError> {
     let root = cache_dir();
     let _lock = CacheLock::take(&root)?;
     let mirror = apt_mirror();
-    let packages = PACKAGES.join(",");
-    let rootfs_id = hash(&["rootfs", SUITE, &mirror, &packages]);
-    let kpkg = kernel_package_cached(&root)?;
-    let base_id = hash(&[
-        BASE_RECIPE,
-        &rootfs_id,
-        &kpkg,
-        initramfs::INIT_SCRIPT,
-        &initramfs::ROOT_MODULES.join(","),
-        NODE_SETUP,
-        NODE_SETUP_UNIT,
-        SSHD_CONF,
-        SSH_DROPIN,
-        &MASKED_UNITS.join(","),
-        &MASKED_GENERATORS.join(","),
-        &DISABLED_UNITS.join(","),
-        &MODULE_EXCLUDES.join(","),
-    ]);
-    let base_dir = root.join("base").join(&base_id);
+    let suite = image.suite.name();
+    let packages = image.rootfs_packages().join(",");
+    let rootfs_name = build_name(image, &hash(&["rootfs", suite, &mirror, &packages]));
+    let rootfs = root.join("rootfs").join(&rootfs_name);
+    let started = Instant::now();
+    if !rootfs.join(".done").exists() {
+        say(&format!(
+            "building the {image} node root filesystem (debootstrap {suite} from {mirror}, about a minute)"
+        ));
+        build_rootfs(&rootfs, &mirror, image)?;
+        prune(&root.join("rootfs"), &rootfs_name);
+    }
+    let kpkg = std::fs::read_to_string(rootfs.join(KERNEL_RECORD))
+        .map_err(io(rootfs.join(KERNEL_RECORD).display()))?
+        .trim()
+        .to_string();
+    let repo_name = (image.packages == Packages::Fresh).then(|| {
+        build_name(
+            image,
+            &hash(&["repo", &rootfs_name, &image::SERVICE_PACKAGES.join(",")]),
+        )
+    });
+    let masked = masked_units(image);
+    let base_name = build_name(
+        image,
+        &hash(&[
+            BASE_RECIPE,
+            &rootfs_name,
+            &kpkg,
+            repo_name.as_deref().unwrap_or("no repository"),
+            image::REPO_SOURCE,
+            initramfs::INIT_SCRIPT,
+            &initramfs::ROOT_MODULES.join(","),
+            NODE_SETUP,
+            NODE_SETUP_UNIT,
+            SSHD_CONF,
+            SSH_DROPIN,
+            &masked.join(","),
+            &MASKED_GENERATORS.join(","),
+            &image.disabled_units().join(","),
+            &MODULE_EXCLUDES.join(","),
+        ]),
+    );
+    let base_dir = root.join("base").join(&base_name);
     let base = Base {
-        id: base_id.clone(),
+        id: base_name.clone(),
         squashfs: base_dir.join("rootfs.squashfs"),
         kernel: base_dir.join("vmlinuz"),
         initramfs: base_dir.join("initramfs.cpio"),
@@ -375,34 +368,53 @@ pub fn ensure_base(say: &dyn Fn(&str)) -> Result<Base, LabError> {
     if base_dir.join(".done").exists() {
         return Ok(base);
     }
-    let started = Instant::now();
-    let rootfs = root.join("rootfs").join(&rootfs_id);
-    if !rootfs.join(".done").exists() {
-        say(&format!(
-            "building the node root filesystem (debootstrap {SUITE} from {mirror}, about a minute)"
-        ));
-        build_rootfs(&rootfs, &mirror)?;
-    }
     let kdir = root.join("kernel").join(&kpkg);
     if !kdir.join(".done").exists() {
-        say(&format!("fetching the kernel ({kpkg})"));
-        fetch_kernel(&kdir, &kpkg)?;
+        say(&format!("fetching the {suite} kernel ({kpkg})"));
+        fetch_kernel(&kdir, &kpkg, &rootfs)?;
     }
-    say("assembling the node image (squashfs, initramfs)");
-    assemble(&base_dir, &rootfs, &kdir)?;
-    prune(&root.join("base"), &base_id);
-    prune(&root.join("rootfs"), &rootfs_id);
+    let repo = match &repo_name {
+        Some(name) => {
+            let dir = root.join("repo").join(name);
+            if !dir.join(".done").exists() {
+                say(&format!(
+                    "downloading what setup installs on {suite} ({}, with dependencies)",
+                    image::SERVICE_PACKAGES.join(", ")
+                ));
+                super::repo::build(&dir, &rootfs, image::SERVICE_PACKAGES)?;
+                prune(&root.join("repo"), name);
+            }
+            Some(dir)
+        }
+        None => None,
+    };
     say(&format!(
-        "cache ready in {:.1} s: {}",
+        "assembling the {image} node image (squashfs, initramfs)"
+    ));
+    assemble(&base_dir, &rootfs, &kdir, image, repo.as_deref())?;
+    prune(&root.join("base"), &base_name);
+    say(&format!(
+        "{image} image ready in {:.1} s: {}",
         started.elapsed().as_secs_f64(),
         base_dir.display()
     ));
     Ok(base)
 }
 
-/// Remove the builds in `dir` other than `keep` that no running VM uses (a VM started from an
-/// older base keeps it until it stops; its saved state is not restored into a newer base).
+/// The units masked on an image.
+fn masked_units(image: Image) -> Vec<&'static str> {
+    let mut m = MASKED_UNITS.to_vec();
+    if image.packages == Packages::Preinstalled {
+        m.extend(MASKED_PREINSTALLED);
+    }
+    m
+}
+
+/// Remove the builds in `dir` of the same image as `keep` (same name up to its hash), other than
+/// `keep`, that no running VM uses (a VM started from an older base keeps it until it stops; its
+/// saved state is not restored into a newer base).
 fn prune(dir: &Path, keep: &str) {
+    let image = keep.rsplit_once('-').map_or(keep, |(image, _)| image);
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -410,7 +422,8 @@ fn prune(dir: &Path, keep: &str) {
     for e in entries.flatten() {
         let path = e.path();
         let name = e.file_name().to_string_lossy().into_owned();
-        if name == keep || !path.is_dir() {
+        let same_image = name.rsplit_once('-').is_some_and(|(i, _)| i == image);
+        if name == keep || !same_image || !path.is_dir() {
             continue;
         }
         let p = path.display().to_string();
@@ -440,7 +453,8 @@ fn running_qemu_cmdlines() -> Vec<String> {
         .collect()
 }
 
-fn build_rootfs(dir: &Path, mirror: &str) -> Result<(), LabError> {
+/// debootstrap the image's release with its packages, then record the kernel its apt picks.
+fn build_rootfs(dir: &Path, mirror: &str, image: Image) -> Result<(), LabError> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(io(dir.display()))?;
     }
@@ -448,45 +462,56 @@ fn build_rootfs(dir: &Path, mirror: &str) -> Result<(), LabError> {
     run(
         Command::new("debootstrap")
             .arg("--variant=minbase")
-            .arg(format!("--include={}", PACKAGES.join(",")))
-            .arg(SUITE)
+            .arg(format!("--include={}", image.rootfs_packages().join(",")))
+            .arg(image.suite.name())
             .arg(dir)
             .arg(mirror),
         "debootstrap",
     )?;
+    let kpkg = kernel_package(dir)?;
+    std::fs::write(dir.join(KERNEL_RECORD), &kpkg).map_err(io(dir.display()))?;
     std::fs::write(dir.join(".done"), "").map_err(io(dir.display()))?;
     Ok(())
 }
 
-fn fetch_kernel(dir: &Path, package: &str) -> Result<(), LabError> {
+/// Download `package` with the root filesystem's apt (its release's archive) and unpack it.
+fn fetch_kernel(dir: &Path, package: &str, rootfs: &Path) -> Result<(), LabError> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(io(dir.display()))?;
     }
-    let dl = dir.with_extension("download");
+    let inside = "/var/tmp/lvslab-kernel";
+    let dl = rootfs.join(inside.trim_start_matches('/'));
     let _ = std::fs::remove_dir_all(&dl);
     std::fs::create_dir_all(&dl).map_err(io(dl.display()))?;
-    run(
-        Command::new("apt-get")
-            .args(["download", "-q", package])
-            .current_dir(&dl),
+    let fetched = run(
+        Command::new("chroot").arg(rootfs).args([
+            "sh",
+            "-c",
+            &format!(
+                "cd {inside} && apt-get download -q {}",
+                crate::ssh::quote(package)
+            ),
+        ]),
         "downloading the kernel package",
-    )?;
-    let deb = std::fs::read_dir(&dl)
-        .map_err(io(dl.display()))?
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|e| e == "deb"))
-        .ok_or_else(|| LabError::Build(format!("apt-get download {package} left no .deb")))?;
-    let tmp = dir.with_extension("tmp");
-    let _ = std::fs::remove_dir_all(&tmp);
-    run(
-        Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&tmp),
-        "unpacking the kernel",
-    )?;
-    std::fs::rename(&tmp, dir).map_err(io(dir.display()))?;
-    std::fs::write(dir.join(".done"), "").map_err(io(dir.display()))?;
+    );
+    let unpacked = fetched.and_then(|_| {
+        let deb = std::fs::read_dir(&dl)
+            .map_err(io(dl.display()))?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "deb"))
+            .ok_or_else(|| LabError::Build(format!("apt-get download {package} left no .deb")))?;
+        let tmp = dir.with_extension("tmp");
+        let _ = std::fs::remove_dir_all(&tmp);
+        run(
+            Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&tmp),
+            "unpacking the kernel",
+        )?;
+        std::fs::rename(&tmp, dir).map_err(io(dir.display()))?;
+        std::fs::write(dir.join(".done"), "").map_err(io(dir.display()))
+    });
     let _ = std::fs::remove_dir_all(&dl);
-    Ok(())
+    unpacked
 }
 
 fn kernel_version(kdir: &Path) -> Result<String, LabError> {
@@ -510,9 +535,16 @@ fn write(path: &Path, text: &str, mode: u32) -> Result<(), LabError> {
     Ok(())
 }
 
-/// Copy the debootstrap tree, add the kernel modules and lvslab's units, mask boot-time noise,
-/// then pack it as a squashfs; build the initramfs from the same modules.
-fn assemble(base_dir: &Path, rootfs: &Path, kdir: &Path) -> Result<(), LabError> {
+/// Copy the debootstrap tree, add the kernel modules, lvslab's units and (fresh images) the
+/// package repository, mask boot-time noise, then pack it as a squashfs; build the initramfs
+/// from the same modules.
+fn assemble(
+    base_dir: &Path,
+    rootfs: &Path,
+    kdir: &Path,
+    image: Image,
+    repo: Option<&Path>,
+) -> Result<(), LabError> {
     let kver = kernel_version(kdir)?;
     let staging = base_dir.with_extension("staging");
     if staging.exists() {
@@ -530,13 +562,57 @@ fn assemble(base_dir: &Path, rootfs: &Path, kdir: &Path) -> Result<(), LabError>
         "copying the root filesystem",
     )?;
     let _ = std::fs::remove_file(staging.join(".done"));
-    // Kernel modules (minus what no node needs), indexed by the guest's own depmod.
-    let mods_dst = staging.join("lib/modules").join(&kver);
+    let _ = std::fs::remove_file(staging.join(KERNEL_RECORD));
+    let mods_dst = add_modules(&staging, kdir, &kver)?;
+    let busybox = add_lvslab_units(&staging)?;
+    configure_units(&staging, image)?;
+    if let Some(repo) = repo {
+        add_repo(&staging, repo)?;
+    }
+    // Downloaded .debs are not part of a machine.
+    if let Ok(dir) = std::fs::read_dir(staging.join("var/cache/apt/archives")) {
+        for e in dir.flatten() {
+            if e.path().extension().is_some_and(|x| x == "deb") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    let tmp = base_dir.with_extension("tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(io(tmp.display()))?;
+    run(
+        Command::new("mksquashfs")
+            .arg(&staging)
+            .arg(tmp.join("rootfs.squashfs"))
+            .args(["-comp", "lz4", "-noappend", "-quiet", "-no-progress"]),
+        "mksquashfs",
+    )?;
+    initramfs::build(&busybox, &mods_dst, &tmp.join("initramfs.cpio"))
+        .map_err(|e| LabError::Build(format!("initramfs: {e}")))?;
+    let vmlinuz = kdir.join("boot").join(format!("vmlinuz-{kver}"));
+    let config = std::fs::read_to_string(kdir.join("boot").join(format!("config-{kver}")))
+        .unwrap_or_default();
+    // Under TCG the kernel's own xz decompression costs seconds per boot; a kernel with a PVH
+    // entry boots from the uncompressed ELF directly (measured 6.3 s -> 2.7 s to init).
+    let pvh = config.lines().any(|l| l == "CONFIG_PVH=y");
+    if !(pvh && extract_vmlinux(&vmlinuz, &tmp.join("vmlinuz"))) {
+        std::fs::copy(&vmlinuz, tmp.join("vmlinuz")).map_err(io("copying vmlinuz"))?;
+    }
+    std::fs::remove_dir_all(&staging).map_err(io(staging.display()))?;
+    std::fs::write(tmp.join(".done"), &kver).map_err(io(tmp.display()))?;
+    std::fs::rename(&tmp, base_dir).map_err(io(base_dir.display()))?;
+    Ok(())
+}
+
+/// The kernel's modules (minus what no node needs), indexed by the guest's own depmod.
+/// Returns their directory in the staging tree.
+fn add_modules(staging: &Path, kdir: &Path, kver: &str) -> Result<PathBuf, LabError> {
+    let mods_dst = staging.join("lib/modules").join(kver);
     std::fs::create_dir_all(staging.join("lib/modules")).map_err(io("lib/modules"))?;
     run(
         Command::new("cp")
             .arg("-a")
-            .arg(kdir.join("lib/modules").join(&kver))
+            .arg(kdir.join("lib/modules").join(kver))
             .arg(&mods_dst),
         "copying the kernel modules",
     )?;
@@ -548,11 +624,16 @@ fn assemble(base_dir: &Path, rootfs: &Path, kdir: &Path) -> Result<(), LabError>
     }
     run(
         Command::new("chroot")
-            .arg(&staging)
-            .args(["depmod", "-a", &kver]),
+            .arg(staging)
+            .args(["depmod", "-a", kver]),
         "depmod",
     )?;
-    // Identity comes at boot from fw_cfg (assets/node-setup.sh); no shared host keys.
+    Ok(mods_dst)
+}
+
+/// sshd and the node setup unit (identity from fw_cfg at boot, no shared host keys), no motd,
+/// the machine id placeholder. Returns the static busybox the node setup runs under.
+fn add_lvslab_units(staging: &Path) -> Result<PathBuf, LabError> {
     for entry in std::fs::read_dir(staging.join("etc/ssh"))
         .map_err(io("etc/ssh"))?
         .flatten()
@@ -605,36 +686,32 @@ fn assemble(base_dir: &Path, rootfs: &Path, kdir: &Path) -> Result<(), LabError>
     )?;
     let _ = std::fs::remove_file(staging.join("var/lib/dbus/machine-id"));
     let _ = std::fs::remove_file(staging.join("etc/hostname"));
-    run(
-        Command::new("chroot").arg(&staging).args([
-            "systemctl",
-            "enable",
-            "lvslab-node-setup.service",
-        ]),
+    Ok(busybox)
+}
+
+/// Enable the node setup, disable what a pristine node has installed but not running, mask
+/// boot-time noise and the generators that find nothing on a lab node.
+fn configure_units(staging: &Path, image: Image) -> Result<(), LabError> {
+    let systemctl = |args: &[&str], what: &str| {
+        run(
+            Command::new("chroot")
+                .arg(staging)
+                .arg("systemctl")
+                .args(args),
+            what,
+        )
+    };
+    systemctl(
+        &["enable", "lvslab-node-setup.service"],
         "enabling lvslab-node-setup",
     )?;
-    run(
-        Command::new("chroot")
-            .arg(&staging)
-            .args(["systemctl", "disable"])
-            .args(DISABLED_UNITS),
-        "disabling apache2/keepalived",
-    )?;
-    run(
-        Command::new("chroot")
-            .arg(&staging)
-            .args(["systemctl", "mask"])
-            .args(MASKED_UNITS),
-        "masking boot-time units",
-    )?;
-    run(
-        Command::new("chroot").arg(&staging).args([
-            "systemctl",
-            "set-default",
-            "multi-user.target",
-        ]),
-        "default target",
-    )?;
+    let mut disable = vec!["disable"];
+    disable.extend(image.disabled_units());
+    systemctl(&disable, "disabling the services setup starts")?;
+    let mut mask = vec!["mask"];
+    mask.extend(masked_units(image));
+    systemctl(&mask, "masking boot-time units")?;
+    systemctl(&["set-default", "multi-user.target"], "default target")?;
     let gen_dir = staging.join("etc/systemd/system-generators");
     std::fs::create_dir_all(&gen_dir).map_err(io(gen_dir.display()))?;
     for g in MASKED_GENERATORS {
@@ -642,38 +719,41 @@ fn assemble(base_dir: &Path, rootfs: &Path, kdir: &Path) -> Result<(), LabError>
         let _ = std::fs::remove_file(&link);
         std::os::unix::fs::symlink("/dev/null", &link).map_err(io(link.display()))?;
     }
-    // Downloaded .debs are not part of a machine.
-    if let Ok(dir) = std::fs::read_dir(staging.join("var/cache/apt/archives")) {
+    Ok(())
+}
+
+/// The lab's package repository in the image, as the node's only apt source (the lab has no
+/// way out to an archive), its index already read as after an install's `apt-get update`.
+fn add_repo(staging: &Path, repo: &Path) -> Result<(), LabError> {
+    let dst = staging.join(image::REPO_DIR.trim_start_matches('/'));
+    std::fs::create_dir_all(&dst).map_err(io(dst.display()))?;
+    run(
+        Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", repo.display()))
+            .arg(&dst),
+        "copying the package repository",
+    )?;
+    let _ = std::fs::remove_file(dst.join(".done"));
+    write(
+        &staging.join("etc/apt/sources.list"),
+        &format!(
+            "# The lab's package repository (what lvslab setup installs)\n{}\n",
+            image::REPO_SOURCE
+        ),
+        0o644,
+    )?;
+    if let Ok(dir) = std::fs::read_dir(staging.join("etc/apt/sources.list.d")) {
         for e in dir.flatten() {
-            if e.path().extension().is_some_and(|x| x == "deb") {
-                let _ = std::fs::remove_file(e.path());
-            }
+            std::fs::remove_file(e.path()).map_err(io(e.path().display()))?;
         }
     }
-    let tmp = base_dir.with_extension("tmp");
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(io(tmp.display()))?;
     run(
-        Command::new("mksquashfs")
-            .arg(&staging)
-            .arg(tmp.join("rootfs.squashfs"))
-            .args(["-comp", "lz4", "-noappend", "-quiet", "-no-progress"]),
-        "mksquashfs",
+        Command::new("chroot")
+            .arg(staging)
+            .args(["apt-get", "update", "-q"]),
+        "reading the lab's package index",
     )?;
-    initramfs::build(&busybox, &mods_dst, &tmp.join("initramfs.cpio"))
-        .map_err(|e| LabError::Build(format!("initramfs: {e}")))?;
-    let vmlinuz = kdir.join("boot").join(format!("vmlinuz-{kver}"));
-    let config = std::fs::read_to_string(kdir.join("boot").join(format!("config-{kver}")))
-        .unwrap_or_default();
-    // Under TCG the kernel's own xz decompression costs seconds per boot; a kernel with a PVH
-    // entry boots from the uncompressed ELF directly (measured 6.3 s -> 2.7 s to init).
-    let pvh = config.lines().any(|l| l == "CONFIG_PVH=y");
-    if !(pvh && extract_vmlinux(&vmlinuz, &tmp.join("vmlinuz"))) {
-        std::fs::copy(&vmlinuz, tmp.join("vmlinuz")).map_err(io("copying vmlinuz"))?;
-    }
-    std::fs::remove_dir_all(&staging).map_err(io(staging.display()))?;
-    std::fs::write(tmp.join(".done"), &kver).map_err(io(tmp.display()))?;
-    std::fs::rename(&tmp, base_dir).map_err(io(base_dir.display()))?;
     Ok(())
 }
 

@@ -182,6 +182,7 @@ mod tests {
             user: "root".into(),
             port,
             memory_mb: 256,
+            image: Default::default(),
         }
     }
 

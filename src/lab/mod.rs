@@ -8,6 +8,7 @@
 //! [`proxy`] (ssh ProxyCommand), [`progress`] (terminal output).
 
 pub mod cache;
+pub mod image;
 pub mod initramfs;
 pub mod keys;
 pub mod netns;
@@ -15,6 +16,7 @@ mod ops;
 pub mod prereq;
 mod progress;
 mod proxy;
+mod repo;
 pub mod ssh;
 pub mod ssh_config;
 pub mod status;

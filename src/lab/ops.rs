@@ -1,10 +1,12 @@
 //! The lab's life cycle: `up` (cold boot or resume every node, in parallel, until ssh answers),
 //! `down` (suspend every node to a file, remove the network), `reboot NODE`, `reset [NODE]`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::cache::{self, Base};
+use super::image::Image;
 use super::keys::{self, LabPaths};
 use super::progress::{NodeLine, Progress};
 use super::topology::{self, Node, Topology};
@@ -28,30 +30,50 @@ fn running_fingerprint(paths: &LabPaths, node: &str) -> std::path::PathBuf {
 pub(crate) struct Lab {
     pub topo: Topology,
     pub paths: LabPaths,
-    base: Option<Base>,
+    /// The built image of every release and package set the nodes boot (none until prepared).
+    bases: BTreeMap<Image, Base>,
     accel: vm::Accel,
 }
 
 impl Lab {
     fn prepare(topo: Topology, progress: &Progress) -> Result<Lab, LabError> {
-        let base = cache::ensure_base(&|m| progress.say(m))?;
+        let mut bases = BTreeMap::new();
+        for node in &topo.nodes {
+            if let std::collections::btree_map::Entry::Vacant(e) = bases.entry(node.image) {
+                e.insert(cache::ensure_base(node.image, &|m| progress.say(m))?);
+            }
+        }
         let paths = LabPaths::new(&topo.lab_name);
         keys::ensure(&topo, &paths)?;
-        let accel = vm::choose_accel(&cache::cache_dir(), &base);
+        let first = bases
+            .values()
+            .next()
+            .ok_or_else(|| LabError::State("the lab has no nodes".into()))?;
+        let accel = vm::choose_accel(&cache::cache_dir(), first);
         Ok(Lab {
             topo,
             paths,
-            base: Some(base),
+            bases,
             accel,
         })
     }
 
+    /// A lab that only talks to running nodes (no image needed).
+    fn running(topo: Topology) -> Lab {
+        Lab {
+            paths: LabPaths::new(&topo.lab_name),
+            topo,
+            bases: BTreeMap::new(),
+            accel: vm::Accel::Tcg,
+        }
+    }
+
     fn spec_args(&self, index: usize) -> Result<(Vec<String>, String), LabError> {
-        let base = self
-            .base
-            .as_ref()
-            .ok_or_else(|| LabError::State("the node image is not prepared".into()))?;
         let node = &self.topo.nodes[index];
+        let base = self
+            .bases
+            .get(&node.image)
+            .ok_or_else(|| LabError::State("the node image is not prepared".into()))?;
         let np = self.paths.node(&node.name);
         let tap = netns::tap_name(index);
         let mac = keys::mac_address(&self.topo.lab_name, &node.name);
@@ -83,7 +105,26 @@ impl Lab {
         let node = &self.topo.nodes[index];
         let np = self.paths.node(&node.name);
         let started = Instant::now();
-        vm::ensure_disk(&np, false)?;
+        // A node whose image changed (another release or package set, or a rebuild) starts
+        // over from a fresh disk: its disk holds changes to the old image's files (the package
+        // database among them), which would shadow the new image's.
+        let base = self
+            .bases
+            .get(&node.image)
+            .ok_or_else(|| LabError::State("the node image is not prepared".into()))?;
+        let image_file = np.dir.join("image");
+        let changed = np.disk().exists()
+            && std::fs::read_to_string(&image_file).map_or(true, |i| i.trim() != base.id);
+        if changed {
+            line.set(&format!(
+                "image {} is new to this node: starting from a fresh disk",
+                node.image
+            ));
+            vm::discard_state(&np);
+        }
+        vm::ensure_disk(&np, changed)?;
+        std::fs::write(&image_file, &base.id)
+            .map_err(|e| LabError::State(format!("{}: {e}", image_file.display())))?;
         netns::ensure_tap(&self.topo, index)?;
         let (args, fp) = self.spec_args(index)?;
         let mut restore = !force_cold && vm::restorable(&np, &fp);
@@ -401,12 +442,7 @@ pub fn reboot(inventory: &Path, name: &str) -> Result<(), LabError> {
     let index = node_index(&topo, name)?;
     prereq::check()?;
     let progress = Progress::new();
-    let lab = Lab {
-        paths: LabPaths::new(&topo.lab_name),
-        topo,
-        base: None,
-        accel: vm::Accel::Tcg,
-    };
+    let lab = Lab::running(topo);
     let node = &lab.topo.nodes[index];
     let np = lab.paths.node(&node.name);
     let pid = vm::running_pid(&lab.topo.lab_name, &node.name, &np)
@@ -456,12 +492,7 @@ pub fn reset(inventory: &Path, name: Option<&str>) -> Result<(), LabError> {
     let lab = if lab_up {
         Lab::prepare(topo, &progress)?
     } else {
-        Lab {
-            paths: LabPaths::new(&topo.lab_name),
-            topo,
-            base: None,
-            accel: vm::Accel::Tcg,
-        }
+        Lab::running(topo)
     };
     let width = name_width(&lab.topo);
     let results = parallel(&indices, |i| {

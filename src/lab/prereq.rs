@@ -45,14 +45,6 @@ const TOOLS: &[Tool] = &[
         program: "dpkg-deb",
         package: "dpkg",
     },
-    Tool {
-        program: "apt-get",
-        package: "apt",
-    },
-    Tool {
-        program: "apt-cache",
-        package: "apt",
-    },
 ];
 
 /// Static busybox for the initramfs (package busybox-static).

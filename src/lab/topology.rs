@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use super::image::{Image, Packages, Suite};
+
 /// Memory of one VM when the inventory does not say (`lab_memory_mb`).
 pub const DEFAULT_MEMORY_MB: u32 = 256;
 
@@ -49,6 +51,8 @@ pub struct Node {
     pub port: u16,
     /// `lab_memory_mb`.
     pub memory_mb: u32,
+    /// `lab_suite` and `lab_packages`: the image the node boots.
+    pub image: Image,
 }
 
 /// The whole lab: its name (netns and state directory are named after it), nodes in inventory
@@ -142,6 +146,7 @@ impl Topology {
                     as u32,
                 None => DEFAULT_MEMORY_MB,
             };
+            let image = image(vars).map_err(host_err)?;
             let this_lab = match vars.get("lab_name") {
                 Some(Value::String(s)) => s.clone(),
                 Some(v) => return Err(host_err(format!("lab_name {v} is not a string"))),
@@ -189,6 +194,7 @@ impl Topology {
                 user,
                 port,
                 memory_mb,
+                image,
             });
         }
         let lab_name = lab_name.unwrap_or(stem);
@@ -241,6 +247,24 @@ impl Topology {
 /// Network namespace of a lab.
 pub fn netns_name(lab_name: &str) -> String {
     format!("lvslab-{lab_name}")
+}
+
+/// The node's image from `lab_suite` (default bookworm) and `lab_packages` (default fresh).
+fn image(vars: &Map<String, Value>) -> Result<Image, String> {
+    let mut image = Image::default();
+    if let Some(v) = vars.get("lab_suite") {
+        image.suite = v.as_str().and_then(Suite::parse).ok_or_else(|| {
+            let names: Vec<&str> = Suite::ALL.iter().map(|s| s.name()).collect();
+            format!("lab_suite {v} is not one of {}", names.join(", "))
+        })?;
+    }
+    if let Some(v) = vars.get("lab_packages") {
+        image.packages = v
+            .as_str()
+            .and_then(Packages::parse)
+            .ok_or_else(|| format!("lab_packages {v} is not fresh or preinstalled"))?;
+    }
+    Ok(image)
 }
 
 fn as_u64(v: &Value) -> Option<u64> {
@@ -355,6 +379,7 @@ mod tests {
         assert_eq!(t.nodes[0].user, "root");
         assert_eq!(t.nodes[0].port, 22);
         assert_eq!(t.nodes[0].memory_mb, DEFAULT_MEMORY_MB);
+        assert_eq!(t.nodes[0].image, Image::default());
         assert_eq!(t.client_addresses[0], Ipv4Addr::new(192, 168, 163, 1));
         assert_eq!(t.client_prefix, 24);
     }
@@ -369,6 +394,26 @@ mod tests {
         let t = Topology::from_hosts(Path::new("lab.yml"), &hosts).unwrap();
         assert_eq!(t.lab_name, "other");
         assert_eq!(t.nodes[1].memory_mb, 192);
+    }
+
+    #[test]
+    fn image_per_host() {
+        let mut hosts = seed();
+        hosts[0].1.insert("lab_suite".into(), json!("trixie"));
+        hosts[1]
+            .1
+            .insert("lab_packages".into(), json!("preinstalled"));
+        let t = Topology::from_hosts(Path::new("lab.yml"), &hosts).unwrap();
+        assert_eq!(t.nodes[0].image.suite, Suite::Trixie);
+        assert_eq!(t.nodes[0].image.packages, Packages::Fresh);
+        assert_eq!(t.nodes[1].image.suite, Suite::Bookworm);
+        assert_eq!(t.nodes[1].image.packages, Packages::Preinstalled);
+        hosts[1].1.insert("lab_suite".into(), json!("buster"));
+        let e = Topology::from_hosts(Path::new("lab.yml"), &hosts).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "inventory lab.yml: host node02: lab_suite \"buster\" is not one of bullseye, bookworm, trixie"
+        );
     }
 
     #[test]

@@ -639,6 +639,7 @@ mod tests {
             user: "root".into(),
             port: 22,
             memory_mb: 256,
+            image: Default::default(),
         };
         let base = Base {
             id: "abc".into(),
