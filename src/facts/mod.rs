@@ -431,6 +431,26 @@ mod tests {
         assert_eq!(f["interfaces"], json!(["lo", "ens33"]));
     }
 
+    /// Recorded facts output of RHEL-family nodes (Rocky 9 with dnf and httpd, CentOS 7 with
+    /// yum and keepalived 1.3.5): the family, package manager and versions setup's choices
+    /// (httpd, /etc/sysconfig/ipvsadm, keepalived's config syntax) are made from.
+    #[test]
+    fn parses_rhel_family_nodes() {
+        let rocky = "@@os_release\nNAME=\"Rocky Linux\"\nID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.4\"\n@@init\nsystemd\n@@pkg\ndnf\n@@keepalived\nKeepalived v2.2.8 (04/04,2023), git commit v2.2.7-154-g292b299e+\n@@httpd\nServer version: Apache/2.4.57 (Rocky Linux)\nServer built:   Apr  1 2024 00:00:00\n@@apache2\n@@misc\nweb1\n5.14.0-427.13.1.el9_4.x86_64\nx86_64\n0\n";
+        let (f, _) = parse(rocky);
+        assert_eq!(f["os_family"], "RedHat");
+        assert_eq!(f["distribution_major_version"], "9");
+        assert_eq!(f["pkg_mgr"], "dnf");
+        assert_eq!(f["keepalived_version"], "2.2.8");
+        assert_eq!(f["httpd_version"], "2.4.57");
+        assert_eq!(f["apache2_version"], Json::Null);
+        let centos = "@@os_release\nNAME=\"CentOS Linux\"\nVERSION=\"7 (Core)\"\nID=\"centos\"\nID_LIKE=\"rhel fedora\"\nVERSION_ID=\"7\"\n@@init\nsystemd\n@@pkg\nyum\n@@keepalived\nKeepalived v1.3.5 (03/19,2017), git commit v1.3.5-6-g6fa32f2\n@@misc\nlb1\n3.10.0-1160.el7.x86_64\nx86_64\n0\n";
+        let (f, _) = parse(centos);
+        assert_eq!(f["os_family"], "RedHat");
+        assert_eq!(f["pkg_mgr"], "yum");
+        assert_eq!(f["keepalived_version"], "1.3.5");
+    }
+
     #[test]
     fn subsets_expand_exclude_and_reject_unknown_names() {
         let s =
