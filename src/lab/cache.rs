@@ -514,8 +514,19 @@ fn fetch_kernel(dir: &Path, package: &str, rootfs: &Path) -> Result<(), LabError
     unpacked
 }
 
+/// Where an unpacked kernel package keeps its modules: `usr/lib/modules` in releases with a
+/// merged /usr (trixie), `lib/modules` before.
+fn kernel_modules(kdir: &Path) -> PathBuf {
+    let merged = kdir.join("usr/lib/modules");
+    if merged.is_dir() {
+        merged
+    } else {
+        kdir.join("lib/modules")
+    }
+}
+
 fn kernel_version(kdir: &Path) -> Result<String, LabError> {
-    let mods = kdir.join("lib/modules");
+    let mods = kernel_modules(kdir);
     std::fs::read_dir(&mods)
         .map_err(io(mods.display()))?
         .flatten()
@@ -612,7 +623,7 @@ fn add_modules(staging: &Path, kdir: &Path, kver: &str) -> Result<PathBuf, LabEr
     run(
         Command::new("cp")
             .arg("-a")
-            .arg(kdir.join("lib/modules").join(kver))
+            .arg(kernel_modules(kdir).join(kver))
             .arg(&mods_dst),
         "copying the kernel modules",
     )?;

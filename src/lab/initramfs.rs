@@ -151,6 +151,38 @@ impl Cpio {
     }
 }
 
+/// A module as busybox's `insmod` loads it: decompressed when the kernel package ships it
+/// compressed (`.ko.xz`, `.ko.zst`, as newer Debian kernels do). Returns its file name and bytes.
+fn module_file(rel: &str, data: &[u8]) -> std::io::Result<(String, Vec<u8>)> {
+    let file = rel.rsplit('/').next().unwrap_or(rel);
+    let tool = if file.ends_with(".ko.xz") {
+        "xz"
+    } else if file.ends_with(".ko.zst") {
+        "zstd"
+    } else {
+        return Ok((file.to_string(), data.to_vec()));
+    };
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(tool)
+        .args(["-dc"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut stdin = child.stdin.take().ok_or(std::io::ErrorKind::BrokenPipe)?;
+    let input = data.to_vec();
+    let feeder = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output()?;
+    feeder
+        .join()
+        .map_err(|_| std::io::Error::other("writer thread panicked"))??;
+    if !out.status.success() {
+        return Err(std::io::Error::other(format!("{tool} -dc {file} failed")));
+    }
+    let name = file.rsplit_once('.').map_or(file, |(n, _)| n);
+    Ok((name.to_string(), out.stdout))
+}
+
 /// Build the initramfs: `busybox` is the static busybox binary, `modules_dir` the kernel's
 /// `/lib/modules/<version>` (with modules.dep), `out` the archive to write.
 pub fn build(busybox: &Path, modules_dir: &Path, out: &Path) -> Result<(), InitramfsError> {
@@ -184,14 +216,11 @@ pub fn build(busybox: &Path, modules_dir: &Path, out: &Path) -> Result<(), Initr
     cpio.file("init", 0o755, INIT_SCRIPT.as_bytes());
     let mut listing = String::new();
     for rel in &order {
-        let file = rel.rsplit('/').next().unwrap_or(rel);
         let src = modules_dir.join(rel);
-        cpio.file(
-            &format!("lib/modules/{file}"),
-            0o644,
-            &std::fs::read(&src).map_err(io(&src))?,
-        );
-        listing.push_str(file);
+        let (file, data) =
+            module_file(rel, &std::fs::read(&src).map_err(io(&src))?).map_err(io(&src))?;
+        cpio.file(&format!("lib/modules/{file}"), 0o644, &data);
+        listing.push_str(&file);
         listing.push('\n');
     }
     cpio.file("lib/modules/order", 0o644, listing.as_bytes());
@@ -235,6 +264,23 @@ kernel/drivers/net/net_failover.ko: kernel/net/core/failover.ko
 kernel/net/core/failover.ko:
 kernel/drivers/firmware/qemu_fw_cfg.ko:
 ";
+
+    #[test]
+    fn compressed_modules_are_unpacked_for_insmod() {
+        let plain = module_file("kernel/fs/ext4/ext4.ko", b"ELF").unwrap();
+        assert_eq!(plain, ("ext4.ko".to_string(), b"ELF".to_vec()));
+        let mut xz = std::process::Command::new("xz")
+            .args(["-zc"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        xz.stdin.take().unwrap().write_all(b"module bytes").unwrap();
+        let packed = xz.wait_with_output().unwrap().stdout;
+        let (name, data) = module_file("kernel/fs/ext4/ext4.ko.xz", &packed).unwrap();
+        assert_eq!(name, "ext4.ko");
+        assert_eq!(data, b"module bytes");
+    }
 
     #[test]
     fn dependencies_load_first_and_once() {
