@@ -56,8 +56,19 @@ fn module_name(path: &str) -> String {
 }
 
 /// The module files to load, dependencies before dependants, each once.
+/// The names of the modules built into the kernel (`modules.builtin`): nothing to load.
+pub fn parse_builtin(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(module_name)
+        .collect()
+}
+
+/// The module files to load for `wanted` (those not built into the kernel, see `builtin`),
+/// dependencies before dependants, each once.
 pub fn load_order(
     dep: &HashMap<String, (String, Vec<String>)>,
+    builtin: &[String],
     wanted: &[&str],
 ) -> Result<Vec<String>, InitramfsError> {
     fn visit(
@@ -82,7 +93,11 @@ pub fn load_order(
     }
     let mut out = Vec::new();
     for w in wanted {
-        visit(dep, &w.replace('-', "_"), &mut out)?;
+        let name = w.replace('-', "_");
+        if builtin.contains(&name) {
+            continue;
+        }
+        visit(dep, &name, &mut out)?;
     }
     Ok(out)
 }
@@ -192,7 +207,11 @@ pub fn build(busybox: &Path, modules_dir: &Path, out: &Path) -> Result<(), Initr
     };
     let dep_path = modules_dir.join("modules.dep");
     let dep = parse_modules_dep(&std::fs::read_to_string(&dep_path).map_err(io(&dep_path))?);
-    let order = load_order(&dep, ROOT_MODULES)?;
+    // Newer kernels build some of them in (trixie's has virtio_pci built in).
+    let builtin = std::fs::read_to_string(modules_dir.join("modules.builtin"))
+        .map(|t| parse_builtin(&t))
+        .unwrap_or_default();
+    let order = load_order(&dep, &builtin, ROOT_MODULES)?;
     let mut cpio = Cpio::default();
     for d in [
         "bin",
@@ -285,7 +304,7 @@ kernel/drivers/firmware/qemu_fw_cfg.ko:
     #[test]
     fn dependencies_load_first_and_once() {
         let dep = parse_modules_dep(DEP);
-        let order = load_order(&dep, ROOT_MODULES).unwrap();
+        let order = load_order(&dep, &[], ROOT_MODULES).unwrap();
         let pos = |m: &str| order.iter().position(|p| p.ends_with(m)).unwrap();
         assert!(pos("/virtio_ring.ko") < pos("/virtio.ko"));
         assert!(pos("/virtio.ko") < pos("/virtio_pci.ko"));
@@ -304,9 +323,19 @@ kernel/drivers/firmware/qemu_fw_cfg.ko:
     fn missing_module_is_an_error() {
         let dep = parse_modules_dep(DEP);
         assert!(matches!(
-            load_order(&dep, &["ip_vs"]),
+            load_order(&dep, &[], &["ip_vs"]),
             Err(InitramfsError::MissingModule(m)) if m == "ip_vs"
         ));
+    }
+
+    /// A module the kernel has built in is not loaded (and need not be in modules.dep).
+    #[test]
+    fn builtin_modules_are_skipped() {
+        let dep = parse_modules_dep(DEP);
+        let builtin = parse_builtin("kernel/drivers/virtio/virtio_pci.ko\nkernel/fs/ip_vs.ko\n");
+        assert_eq!(builtin, ["virtio_pci", "ip_vs"]);
+        let order = load_order(&dep, &builtin, &["ip_vs", "virtio_pci", "squashfs"]).unwrap();
+        assert_eq!(order, ["kernel/fs/squashfs/squashfs.ko"]);
     }
 
     #[test]
