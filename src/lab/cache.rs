@@ -334,7 +334,11 @@ pub fn ensure_base(image: Image, say: &dyn Fn(&str)) -> Result<Base, LabError> {
     let repo_name = (image.packages == Packages::Fresh).then(|| {
         build_name(
             image,
-            &hash(&["repo", &rootfs_name, &image::SERVICE_PACKAGES.join(",")]),
+            &hash(&[
+                super::repo::RECIPE,
+                &rootfs_name,
+                &image::SERVICE_PACKAGES.join(","),
+            ]),
         )
     });
     let masked = masked_units(image);

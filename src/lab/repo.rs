@@ -10,6 +10,9 @@ use sha2::{Digest, Sha256};
 
 use super::LabError;
 
+/// Bump when the way the repository is built changes (forces a rebuild of `repo/`).
+pub const RECIPE: &str = "lvslab-repo-v2 no-recommends";
+
 /// Where the download lands inside the root filesystem while it runs.
 const DOWNLOAD_DIR: &str = "var/tmp/lvslab-repo";
 
