@@ -125,15 +125,20 @@ fn check_identity(inv: &Inv) {
     }
 }
 
-/// Real kernel IPVS on the director; the service is removed again (the lab is left as found).
+/// Real kernel IPVS on the director, programmed with ipvsadm installed from the lab's package
+/// repository (a fresh node has none); the service and the package are removed again (the lab
+/// is left as found, unless setup had installed ipvsadm, which then stays).
 fn check_ipvs(inv: &Inv) {
     let out = on(
         &inv.path,
         &inv.director,
         &format!(
             // A port of its own: lvslab's LVS service (VIP:80) may be set up on this lab.
-            "modprobe ip_vs && ipvsadm -A -t {vip}:10080 -s rr && ipvsadm -Ln; \
-             rc=$?; ipvsadm -D -t {vip}:10080; exit $rc",
+            "export DEBIAN_FRONTEND=noninteractive; had=; command -v ipvsadm >/dev/null && had=1; \
+             [ -n \"$had\" ] || apt-get install -y -q --no-install-recommends ipvsadm >/dev/null; \
+             modprobe ip_vs && ipvsadm -A -t {vip}:10080 -s rr && ipvsadm -Ln; \
+             rc=$?; ipvsadm -D -t {vip}:10080; \
+             [ -n \"$had\" ] || apt-get purge -y -q ipvsadm >/dev/null || rc=1; exit $rc",
             vip = inv.vip
         ),
     );
@@ -142,9 +147,11 @@ fn check_ipvs(inv: &Inv) {
         "ipvsadm on {}: {out}",
         inv.director
     );
-    let after = on(&inv.path, &inv.director, "ipvsadm -Ln");
+    // The kernel's own table (hex address and port), as ipvsadm may be gone again.
+    let vip: std::net::Ipv4Addr = inv.vip.parse().expect("lvs_vip is an IPv4 address");
+    let after = on(&inv.path, &inv.director, "cat /proc/net/ip_vs");
     assert!(
-        !after.contains(&format!("{}:10080", inv.vip)),
+        !after.contains(&format!("{:08X}:{:04X}", u32::from(vip), 10080)),
         "service left behind: {after}"
     );
 }
