@@ -1,5 +1,8 @@
 //! The LVS-DR + keepalived content, end to end on the embedded microVM lab (real
 //! kernel IPVS, real keepalived, real apache), through the real `lvslab` binary. No mocks.
+//! The nodes are fresh installs: setup installs the packages from the lab's repository and
+//! teardown must leave the package list as it found it. The second lab mixes the three Debian
+//! releases the lab boots (bullseye, bookworm, trixie).
 //!
 //! Needs root and the lab's host packages (README). Without root the tests FAIL, unless
 //! `LVSLAB_SKIP_LAB_TESTS=1` skips them on purpose. One test function per inventory, serialised
@@ -124,11 +127,23 @@ for s in apache2 keepalived ipvsadm lvslab-vip lvslab-tun lvslab-nat-route; do
 dpkg-query -W -f '${Package} ${Version} ${db:Status-Abbrev}\n'
 "#;
 
+/// [`SNAPSHOT`] of every host, taken on all of them at once (each costs a TCG guest seconds).
 fn snapshot(inv: &Path, hosts: &[String]) -> BTreeMap<String, String> {
-    hosts
-        .iter()
-        .map(|h| (h.clone(), ok(inv, &["lab", "ssh", h, "--", SNAPSHOT])))
-        .collect()
+    std::thread::scope(|s| {
+        let taken: Vec<_> = hosts
+            .iter()
+            .map(|h| {
+                (
+                    h.clone(),
+                    s.spawn(move || ok(inv, &["lab", "ssh", h, "--", SNAPSHOT])),
+                )
+            })
+            .collect();
+        taken
+            .into_iter()
+            .map(|(h, t)| (h, t.join().expect("snapshot thread")))
+            .collect()
+    })
 }
 
 /// Fails naming, per host, the snapshot lines that differ (the whole snapshot is too long for
@@ -217,8 +232,18 @@ impl Drop for HiddenScheduler {
     }
 }
 
-/// The whole life cycle on one inventory. `extra` runs more variants (lvs mode, wrr).
-fn life_cycle(inv: &Path, variants: bool) {
+/// What a life cycle runs beyond check mode, setup, verify, idempotence and teardown.
+struct Extras {
+    /// The failover drills (`verify --failover`) after the first verify.
+    failover: bool,
+    /// A real server rebooted keeps its settings; lvs mode; wrr without persistence.
+    reboot_and_lvs_mode: bool,
+    /// LVS-TUN and LVS-NAT set up and verified, then back to DR under keepalived.
+    methods: bool,
+}
+
+/// The whole life cycle on one inventory, with `extras`.
+fn life_cycle(inv: &Path, extras: Extras) {
     // Leave the lab as found even when an assertion fails half-way.
     let _down_again = DownAgain::new(inv);
     ok(inv, &["lab", "up"]);
@@ -313,7 +338,20 @@ fn life_cycle(inv: &Path, variants: bool) {
     assert_eq!(doc["mode"], "ha");
     assert_no_changes(&recap(inv, &["setup"]), "second setup");
 
-    if variants {
+    if extras.failover {
+        // The failover drills (hard stop of the MASTER, keepalived stopped, a real server
+        // failing its health check) pass on this lab's keepalived versions.
+        let out = lvslab(inv, &["--json", "verify", "--failover"]);
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("verify --failover JSON");
+        assert!(
+            out.status.success() && doc["ok"] == true,
+            "verify --failover failed: {:#?} {}",
+            failed_check_details(&doc),
+            doc["failover"]["errors"]
+        );
+    }
+
+    if extras.reboot_and_lvs_mode {
         // The real servers' settings persist across a reboot of the node.
         let rs = real_servers(inv);
         ok(inv, &["lab", "reboot", &rs[0]]);
@@ -365,6 +403,9 @@ fn life_cycle(inv: &Path, variants: bool) {
                 && detail.contains("persistence 0 (expected 50)"),
             "{detail}"
         );
+    }
+
+    if extras.methods {
         // LVS-TUN (from DR): the real servers unwrap IP-in-IP on tunl0 and answer the client
         // directly.
         recap(inv, &["setup", "-e", "lvs_method=tun"]);
@@ -444,14 +485,29 @@ fn seed_lab_setup_verify_teardown() {
         return;
     }
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    life_cycle(&repo().join("inventory/lab.yml"), true);
+    // The failover drills run on the seed lab in tests/drill.rs.
+    life_cycle(
+        &repo().join("inventory/lab.yml"),
+        Extras {
+            failover: false,
+            reboot_and_lvs_mode: true,
+            methods: true,
+        },
+    );
 }
 
 #[test]
-fn other_names_three_real_servers() {
+fn other_names_three_releases_three_real_servers() {
     if !lab_tests_enabled() {
         return;
     }
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    life_cycle(&repo().join("tests/inventories/alt.yml"), false);
+    life_cycle(
+        &repo().join("tests/inventories/alt.yml"),
+        Extras {
+            failover: true,
+            reboot_and_lvs_mode: false,
+            methods: true,
+        },
+    );
 }
