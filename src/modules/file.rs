@@ -1,8 +1,9 @@
 //! `file`: a path's existence and kind (`directory`, `absent`, `touch`, `file`) and its mode,
 //! owner and group. One round trip to look, one to change; originals recorded for `restore`.
 
-use serde_json::{json, Map, Value as Json};
+use serde_json::{Map, Value as Json};
 
+use super::undo::Undo;
 use super::{choice, opt, req, Arg, Args, Cx, Module, ModuleError, Outcome, Ty};
 use crate::ssh::{quote, BoxFuture};
 
@@ -78,9 +79,10 @@ impl Module for File {
                     if !exists {
                         out.changed = true;
                         if !cx.check {
-                            s.push_str(&cx.state.record(json!({
-                                "key": format!("file:{path}"), "kind": "dir", "path": path, "existed": false,
-                            })));
+                            s.push_str(&cx.state.record(Undo::Dir {
+                                path: path.clone(),
+                                existed: false,
+                            }));
                             s.push_str(&format!("mkdir -p {p}\n"));
                         }
                     }
@@ -117,10 +119,12 @@ impl Module for File {
                     out.changed = true;
                     if !cx.check {
                         if exists {
-                            s.push_str(&cx.state.record(json!({
-                                "key": format!("meta:{path}"), "kind": "meta", "path": path,
-                                "mode": f[1], "uid": f[4], "gid": f[5],
-                            })));
+                            s.push_str(&cx.state.record(Undo::Meta {
+                                path: path.clone(),
+                                mode: f[1].to_string(),
+                                uid: f[4].to_string(),
+                                gid: f[5].to_string(),
+                            }));
                         }
                         if let Some(m) = mode {
                             s.push_str(&format!("chmod {m:o} {p}\n"));

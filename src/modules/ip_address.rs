@@ -1,8 +1,9 @@
 //! `ip_address`: an address with prefix on a device, with an optional label (`ens33:8`,
 //! `lo:3`), present or absent, via iproute2. Addresses it adds are recorded for `restore`.
 
-use serde_json::{json, Map, Value as Json};
+use serde_json::{Map, Value as Json};
 
+use super::undo::Undo;
 use super::{choice, opt, req, Arg, Args, Cx, Module, ModuleError, Outcome, Ty};
 use crate::ssh::{argv, BoxFuture};
 
@@ -76,15 +77,16 @@ impl Module for IpAddress {
                 add.extend(["label", l.as_str()]);
             }
             let del = argv(&["ip", "addr", "del", &address, "dev", &dev]);
-            let key = format!("address:{dev}:{address}");
             if present && (!has || !label_ok) {
                 out.changed = true;
                 out.msg = Some(format!("add {address} to {dev}"));
                 if !cx.check {
-                    s.push_str(&cx.state.record(json!({
-                        "key": key, "kind": "address", "address": address, "dev": dev,
-                        "label": label, "existed": has,
-                    })));
+                    s.push_str(&cx.state.record(Undo::Address {
+                        address: address.clone(),
+                        dev: dev.clone(),
+                        label: label.clone(),
+                        existed: has,
+                    }));
                     if has {
                         s.push_str(&format!("{del}\n"));
                     }
@@ -94,10 +96,12 @@ impl Module for IpAddress {
                 out.changed = true;
                 out.msg = Some(format!("remove {address} from {dev}"));
                 if !cx.check {
-                    s.push_str(&cx.state.record(json!({
-                        "key": key, "kind": "address", "address": address, "dev": dev,
-                        "label": label, "existed": true,
-                    })));
+                    s.push_str(&cx.state.record(Undo::Address {
+                        address: address.clone(),
+                        dev: dev.clone(),
+                        label: label.clone(),
+                        existed: true,
+                    }));
                     s.push_str(&del);
                 }
             }

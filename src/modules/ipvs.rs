@@ -4,8 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Map, Value as Json};
+use serde_json::{Map, Value as Json};
 
+use super::undo::Undo;
 use super::{choice, opt, req, Arg, Args, Cx, Module, ModuleError, Outcome, Ty};
 use crate::ssh::{argv, BoxFuture};
 
@@ -235,10 +236,11 @@ fn apply_script(
 ) -> String {
     let mut script = String::from("set -e\n");
     if !cmds.is_empty() {
-        script.push_str(&cx.state.record(json!({
-            "key": format!("ipvs:{}:{}", want.flag, want.svc), "kind": "ipvs", "flag": want.flag,
-            "service": want.svc, "original": cur.lines,
-        })));
+        script.push_str(&cx.state.record(Undo::Ipvs {
+            flag: want.flag.to_string(),
+            service: want.svc.clone(),
+            original: cur.lines.clone(),
+        }));
     }
     if let Some(f) = &want.rules_file {
         script.push_str(&cx.state.record_file(f, file_existed));
@@ -310,6 +312,7 @@ impl Module for Ipvs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn parses_saved_rules() {

@@ -19,6 +19,7 @@ pub(crate) mod service;
 mod state;
 mod sysctl;
 mod template;
+pub(crate) mod undo;
 mod wait_for;
 
 #[cfg(test)]

@@ -5,8 +5,9 @@
 //! that came with them (apt), or leaves that to the manager (dnf removes unneeded
 //! dependencies itself).
 
-use serde_json::{json, Map, Value as Json};
+use serde_json::{Map, Value as Json};
 
+use super::undo::Undo;
 use super::{choice, req, Arg, Args, Cx, Module, ModuleError, Outcome, Ty};
 use crate::ssh::{argv, BoxFuture};
 
@@ -143,10 +144,12 @@ impl Module for Package {
             }
             let mut s = String::from("set -e\n");
             if present {
-                s.push_str(&cx.state.record(json!({
-                    "key": format!("package:{}", todo.join(",")), "kind": "package",
-                    "names": todo, "manager": mgr, "before": have,
-                })));
+                s.push_str(&cx.state.record(Undo::Package {
+                    names: todo.clone(),
+                    name: None,
+                    manager: mgr.clone(),
+                    before: have.clone(),
+                }));
             }
             s.push_str(&action(
                 &mgr,

@@ -5,6 +5,7 @@
 
 use serde_json::{Map, Value as Json};
 
+use super::undo::{Entry, Undo};
 use super::{opt, Arg, Cx, Module, ModuleError, Outcome, Ty};
 use crate::ssh::{argv, quote, BoxFuture};
 
@@ -16,99 +17,99 @@ static ARGS: &[Arg] = &[opt("keys", Ty::StrOrList)];
 /// Removes what one apt transaction of `package` installed (see the script's header).
 const APT_REMOVE: &str = include_str!("apt-remove.sh");
 
-fn s<'a>(r: &'a Json, k: &str) -> &'a str {
-    r.get(k).and_then(Json::as_str).unwrap_or("")
-}
-
 /// The shell lines undoing one record (each may fail on its own; the script counts failures).
-pub(crate) fn undo(r: &Json) -> (String, String) {
-    let kind = s(r, "kind");
-    let path = s(r, "path");
-    let p = quote(path);
-    match kind {
-        "file" => {
-            if r.get("existed").and_then(Json::as_bool) == Some(true) {
-                let b = quote(s(r, "backup"));
-                (
-                    format!("restore {path}"),
-                    format!("if [ -e {b} ] || [ -L {b} ]; then rm -rf {p} && mv -f {b} {p}; fi"),
-                )
-            } else {
-                (format!("remove {path}"), format!("rm -rf {p}"))
-            }
+pub(crate) fn undo(e: &Entry) -> (String, String) {
+    let r = match e {
+        Entry::Known(r) => &r.undo,
+        Entry::Unknown(j) => {
+            let kind = j.get("kind").and_then(Json::as_str).unwrap_or("");
+            return (format!("unknown record kind `{kind}`"), "false".into());
         }
-        "dir" => (format!("remove directory {path}"), format!("rm -rf {p}")),
-        "meta" => (
-            format!("reset mode/owner of {path}"),
+    };
+    match r {
+        Undo::File {
+            path,
+            existed: true,
+            backup,
+        } => {
+            let (p, b) = (quote(path), quote(backup.as_deref().unwrap_or("")));
+            (
+                format!("restore {path}"),
+                format!("if [ -e {b} ] || [ -L {b} ]; then rm -rf {p} && mv -f {b} {p}; fi"),
+            )
+        }
+        Undo::File { path, .. } => (format!("remove {path}"), format!("rm -rf {}", quote(path))),
+        Undo::Dir { path, .. } => (
+            format!("remove directory {path}"),
+            format!("rm -rf {}", quote(path)),
+        ),
+        Undo::Meta {
+            path,
+            mode,
+            uid,
+            gid,
+        } => {
+            let p = quote(path);
+            (
+                format!("reset mode/owner of {path}"),
+                format!(
+                    "if [ -e {p} ]; then chmod {} {p} && chown {} {p}; fi",
+                    quote(mode),
+                    quote(&format!("{uid}:{gid}"))
+                ),
+            )
+        }
+        Undo::Sysctl { name, value } => (
+            format!("sysctl {name} = {value}"),
+            super::sysctl::write_line(name, value),
+        ),
+        Undo::Address {
+            address,
+            dev,
+            label,
+            existed: true,
+        } => {
+            let mut w = vec!["ip", "addr", "add", address, "dev", dev];
+            if let Some(l) = label.as_deref().filter(|l| !l.is_empty()) {
+                w.extend(["label", l]);
+            }
+            (
+                format!("re-add {address} on {dev}"),
+                format!("{} 2>/dev/null || true", argv(&w)),
+            )
+        }
+        Undo::Address { address, dev, .. } => (
+            format!("remove {address} from {dev}"),
             format!(
-                "if [ -e {p} ]; then chmod {} {p} && chown {} {p}; fi",
-                quote(s(r, "mode")),
-                quote(&format!("{}:{}", s(r, "uid"), s(r, "gid")))
+                "if ip -o addr show dev {d} 2>/dev/null | grep -qF {a}; then {}; fi",
+                argv(&["ip", "addr", "del", address, "dev", dev]),
+                d = quote(dev),
+                a = quote(&format!(" {address} "))
             ),
         ),
-        "sysctl" => (
-            format!("sysctl {} = {}", s(r, "name"), s(r, "value")),
-            super::sysctl::write_line(s(r, "name"), s(r, "value")),
-        ),
-        "address" => {
-            let addr = s(r, "address");
-            let dev = s(r, "dev");
-            if r.get("existed").and_then(Json::as_bool) == Some(true) {
-                let mut w = vec!["ip", "addr", "add", addr, "dev", dev];
-                let label = s(r, "label");
-                if !label.is_empty() {
-                    w.extend(["label", label]);
-                }
-                (
-                    format!("re-add {addr} on {dev}"),
-                    format!("{} 2>/dev/null || true", argv(&w)),
-                )
-            } else {
-                (
-                    format!("remove {addr} from {dev}"),
-                    format!(
-                        "if ip -o addr show dev {d} 2>/dev/null | grep -qF {a}; then {}; fi",
-                        argv(&["ip", "addr", "del", addr, "dev", dev]),
-                        d = quote(dev),
-                        a = quote(&format!(" {addr} "))
-                    ),
-                )
-            }
-        }
-        "ipvs" => {
-            let svc = s(r, "service");
-            let flag = s(r, "flag");
+        Undo::Ipvs {
+            flag,
+            service,
+            original,
+        } => {
             let mut lines = vec![format!(
                 "{} 2>/dev/null || true",
-                argv(&["ipvsadm", "-D", flag, svc])
+                argv(&["ipvsadm", "-D", flag, service])
             )];
-            for l in r
-                .get("original")
-                .and_then(Json::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let words: Vec<String> = l
-                    .as_str()
-                    .unwrap_or("")
-                    .split_whitespace()
-                    .map(str::to_string)
-                    .collect();
-                let mut w = vec!["ipvsadm".to_string()];
-                w.extend(words);
+            for l in original {
+                let mut w = vec!["ipvsadm"];
+                w.extend(l.split_whitespace());
                 lines.push(argv(&w));
             }
-            (format!("IPVS service {svc}"), lines.join(" && "))
+            (format!("IPVS service {service}"), lines.join(" && "))
         }
-        "service" => {
-            let name = s(r, "name");
-            let active = r.get("active").and_then(Json::as_bool).unwrap_or(false);
-            let verb = if active { "start" } else { "stop" };
-            let line = if s(r, "init") == "systemd" && active {
+        Undo::Service { name, active, init } => {
+            let verb = if *active { "start" } else { "stop" };
+            let line = if init == "systemd" && *active {
                 // As the service module starts (the unit may have been started before its file
                 // changed).
                 super::systemctl_start(verb, name)
-            } else if s(r, "init") == "systemd" {
+            } else if init == "systemd" {
                 argv(&["systemctl", verb, name])
             } else {
                 format!("{} >/dev/null 2>&1 || true", argv(&["service", name, verb]))
@@ -116,17 +117,22 @@ pub(crate) fn undo(r: &Json) -> (String, String) {
             (
                 format!(
                     "service {name} back to {}",
-                    if active { "started" } else { "stopped" }
+                    if *active { "started" } else { "stopped" }
                 ),
                 line,
             )
         }
-        "service_enabled" => {
-            let name = s(r, "name");
-            let e = r.get("enabled").and_then(Json::as_bool).unwrap_or(false);
-            let line = if s(r, "init") == "systemd" {
-                format!("{} >/dev/null 2>&1", super::systemctl_enable(e, name))
-            } else if e {
+        Undo::ServiceEnabled {
+            name,
+            enabled,
+            init,
+        } => {
+            let line = if init == "systemd" {
+                format!(
+                    "{} >/dev/null 2>&1",
+                    super::systemctl_enable(*enabled, name)
+                )
+            } else if *enabled {
                 format!(
                     "update-rc.d {n} defaults 2>/dev/null || chkconfig {n} on",
                     n = quote(name)
@@ -140,27 +146,26 @@ pub(crate) fn undo(r: &Json) -> (String, String) {
             (
                 format!(
                     "service {name} back to {}",
-                    if e { "enabled" } else { "disabled" }
+                    if *enabled { "enabled" } else { "disabled" }
                 ),
                 line,
             )
         }
-        "package" => {
+        Undo::Package {
+            names,
+            name,
+            manager,
+            before,
+        } => {
             // One record per transaction (`names`); older state files have one per `name`.
-            let names: Vec<&str> = match r.get("names").and_then(Json::as_array) {
-                Some(a) => a.iter().filter_map(Json::as_str).collect(),
-                None => vec![s(r, "name")],
+            let names: Vec<&str> = match name {
+                Some(n) if names.is_empty() => vec![n.as_str()],
+                _ => names.iter().map(String::as_str).collect(),
             };
-            let before: Vec<&str> = r
-                .get("before")
-                .and_then(Json::as_array)
-                .map(|a| a.iter().filter_map(Json::as_str).collect())
-                .unwrap_or_default();
-            let line = match s(r, "manager") {
+            let line = match manager.as_str() {
                 "apt" => {
-                    let mut w = vec!["sh", "-c", APT_REMOVE, "lvslab-apt-remove"];
                     let before = before.join(" ");
-                    w.push(&before);
+                    let mut w = vec!["sh", "-c", APT_REMOVE, "lvslab-apt-remove", &before];
                     w.extend(&names);
                     argv(&w)
                 }
@@ -172,7 +177,6 @@ pub(crate) fn undo(r: &Json) -> (String, String) {
             };
             (format!("remove package {}", names.join(" ")), line)
         }
-        other => (format!("unknown record kind `{other}`"), "false".into()),
     }
 }
 
@@ -218,14 +222,11 @@ impl Module for Restore {
                     )))
                 }
             };
-            let selected = |r: &Json| match &prefixes {
+            let selected = |r: &Entry| match &prefixes {
                 None => true,
-                Some(ps) => {
-                    let key = s(r, "key");
-                    ps.iter().any(|p| key.starts_with(p.as_str()))
-                }
+                Some(ps) => ps.iter().any(|p| r.key().starts_with(p.as_str())),
             };
-            let chosen: Vec<Json> = cx
+            let chosen: Vec<Entry> = cx
                 .state
                 .records
                 .iter()
@@ -259,7 +260,11 @@ impl Module for Restore {
             // systemd must forget unit files put back or removed, in this same round trip
             // (a reload is seconds on a slow node: only when a unit file was among them).
             let systemd = cx.fact("service_mgr").and_then(Json::as_str) == Some("systemd");
-            if systemd && chosen.iter().any(|r| is_unit_file(s(r, "path"))) {
+            let unit_file = |e: &Entry| match e {
+                Entry::Known(r) => r.undo.path().is_some_and(is_unit_file),
+                Entry::Unknown(_) => false,
+            };
+            if systemd && chosen.iter().any(unit_file) {
                 script.push_str("systemctl daemon-reload || failed=1\n");
                 if let Some(m) = &mut out.msg {
                     m.push_str("; systemd reloaded");
@@ -294,45 +299,54 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// `undo` of a record as the state file would hold it.
+    fn undo_of(mut record: Json) -> (String, String) {
+        record["key"] = json!("k");
+        let entry: Entry = serde_json::from_value(record).expect("record");
+        assert!(matches!(entry, Entry::Known(_)), "{entry:?}");
+        undo(&entry)
+    }
+
     #[test]
     fn undo_lines_are_quoted_argv() {
-        let (what, line) =
-            undo(&json!({"kind": "sysctl", "name": "net.ipv4.conf.all.arp_ignore", "value": "0"}));
+        let (what, line) = undo_of(
+            json!({"kind": "sysctl", "name": "net.ipv4.conf.all.arp_ignore", "value": "0"}),
+        );
         assert_eq!(what, "sysctl net.ipv4.conf.all.arp_ignore = 0");
         assert_eq!(
             line,
             "printf '%s\\n' 0 > /proc/sys/net/ipv4/conf/all/arp_ignore"
         );
-        let (_, line) = undo(
-            &json!({"kind": "sysctl", "name": "net.ipv4.ip_local_port_range", "value": "32768\t60999"}),
+        let (_, line) = undo_of(
+            json!({"kind": "sysctl", "name": "net.ipv4.ip_local_port_range", "value": "32768\t60999"}),
         );
         assert_eq!(
             line,
             "printf '%s\\n' '32768\t60999' > /proc/sys/net/ipv4/ip_local_port_range"
         );
-        let (_, line) = undo(
-            &json!({"kind": "address", "address": "10.0.0.50/32", "dev": "lo", "existed": false}),
+        let (_, line) = undo_of(
+            json!({"kind": "address", "address": "10.0.0.50/32", "dev": "lo", "existed": false}),
         );
         assert_eq!(
             line,
             "if ip -o addr show dev lo 2>/dev/null | grep -qF ' 10.0.0.50/32 '; then ip addr del 10.0.0.50/32 dev lo; fi"
         );
-        let (_, line) = undo(
-            &json!({"kind": "ipvs", "flag": "-t", "service": "10.0.0.50:80",
+        let (_, line) = undo_of(
+            json!({"kind": "ipvs", "flag": "-t", "service": "10.0.0.50:80",
             "original": ["-A -t 10.0.0.50:80 -s wlc", "-a -t 10.0.0.50:80 -r 10.0.0.2:80 -g -w 1"]}),
         );
         assert_eq!(
             line,
             "ipvsadm -D -t 10.0.0.50:80 2>/dev/null || true && ipvsadm -A -t 10.0.0.50:80 -s wlc && ipvsadm -a -t 10.0.0.50:80 -r 10.0.0.2:80 -g -w 1"
         );
-        let (_, line) = undo(&json!({"kind": "file", "path": "/etc/a b", "existed": false}));
+        let (_, line) = undo_of(json!({"kind": "file", "path": "/etc/a b", "existed": false}));
         assert_eq!(line, "rm -rf '/etc/a b'");
-        let (_, line) = undo(
-            &json!({"kind": "service", "name": "keepalived", "active": false, "init": "systemd"}),
+        let (_, line) = undo_of(
+            json!({"kind": "service", "name": "keepalived", "active": false, "init": "systemd"}),
         );
         assert_eq!(line, "systemctl stop keepalived");
-        let (what, line) = undo(
-            &json!({"kind": "package", "names": ["keepalived", "ipvsadm"],
+        let (what, line) = undo_of(
+            json!({"kind": "package", "names": ["keepalived", "ipvsadm"],
             "manager": "apt", "before": ["adduser", "kmod"]}),
         );
         assert_eq!(what, "remove package keepalived ipvsadm");
@@ -343,9 +357,24 @@ mod tests {
                 quote(APT_REMOVE)
             )
         );
-        let (_, line) = undo(&json!({"kind": "package", "names": ["httpd"], "manager": "dnf"}));
+        let (_, line) = undo_of(json!({"kind": "package", "names": ["httpd"], "manager": "dnf"}));
         assert_eq!(line, "dnf remove -y -q httpd");
-        let (_, line) = undo(&json!({"kind": "package", "name": "ipvsadm", "manager": "yum"}));
+        let (_, line) = undo_of(json!({"kind": "package", "name": "ipvsadm", "manager": "yum"}));
         assert_eq!(line, "yum remove -y -q ipvsadm");
+    }
+
+    #[test]
+    fn a_record_of_an_unknown_kind_fails_the_restore() {
+        let entry: Entry =
+            serde_json::from_value(json!({"key": "x:1", "kind": "firewall", "rule": 1}))
+                .expect("kept");
+        assert_eq!(entry.key(), "x:1");
+        assert_eq!(
+            undo(&entry),
+            (
+                "unknown record kind `firewall`".to_string(),
+                "false".to_string()
+            )
+        );
     }
 }

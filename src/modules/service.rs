@@ -2,8 +2,9 @@
 //! running init (fact `service_mgr`), else `service` and init scripts. The original running and
 //! enabled states are recorded so `restore` puts them back.
 
-use serde_json::{json, Map, Value as Json};
+use serde_json::{Map, Value as Json};
 
+use super::undo::Undo;
 use super::{choice, opt, req, Arg, Args, Cx, Module, ModuleError, Outcome, Ty};
 use crate::ssh::{argv, quote, BoxFuture};
 
@@ -109,16 +110,18 @@ impl Module for Service {
             let init = if systemd { "systemd" } else { "sysv" };
             let mut recs = Vec::new();
             if state.is_some() {
-                recs.push(json!({
-                    "key": format!("service:{name}"), "kind": "service", "name": name,
-                    "active": active, "init": init,
-                }));
+                recs.push(Undo::Service {
+                    name: name.clone(),
+                    active,
+                    init: init.to_string(),
+                });
             }
             if enabled.is_some_and(|e| e != is_enabled) {
-                recs.push(json!({
-                    "key": format!("service-enabled:{name}"), "kind": "service_enabled", "name": name,
-                    "enabled": is_enabled, "init": init,
-                }));
+                recs.push(Undo::ServiceEnabled {
+                    name: name.clone(),
+                    enabled: is_enabled,
+                    init: init.to_string(),
+                });
             }
             s.push_str(&cx.state.record_all(recs, &[]));
             // Start before enable, each its own `systemctl`: `enable --now` would save a

@@ -5,6 +5,8 @@
 
 use serde_json::{json, Value as Json};
 
+use super::undo::{Entry, Record, Undo};
+
 use crate::ssh::quote;
 
 /// Default location of the state file on a node.
@@ -14,7 +16,7 @@ pub(crate) const DEFAULT_STATE_FILE: &str = "/var/lib/lvslab/state.json";
 #[derive(Debug, Clone, Default)]
 pub(crate) struct NodeState {
     pub(crate) path: String,
-    pub(crate) records: Vec<Json>,
+    pub(crate) records: Vec<Entry>,
 }
 
 impl NodeState {
@@ -22,7 +24,10 @@ impl NodeState {
         let records = serde_json::from_str::<Json>(text)
             .ok()
             .and_then(|v| v.get("records").and_then(|r| r.as_array()).cloned())
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| serde_json::from_value(r.clone()).unwrap_or(Entry::Unknown(r)))
+            .collect();
         NodeState {
             path: path.to_string(),
             records,
@@ -49,15 +54,13 @@ impl NodeState {
     }
 
     pub(crate) fn has(&self, key: &str) -> bool {
-        self.records
-            .iter()
-            .any(|r| r.get("key").and_then(Json::as_str) == Some(key))
+        self.records.iter().any(|r| r.key() == key)
     }
 
-    /// Record `rec` (which must carry a unique `key`) unless already recorded: returns the shell
-    /// lines that persist the state atomically, to run *before* the change. Empty when the
-    /// original was recorded earlier (the first original is the one teardown restores).
-    pub(crate) fn record(&mut self, rec: Json) -> String {
+    /// Record `rec` unless its key is recorded already: returns the shell lines that persist the
+    /// state atomically, to run *before* the change. Empty when the original was recorded
+    /// earlier (the first original is the one teardown restores).
+    pub(crate) fn record(&mut self, rec: Undo) -> String {
         self.record_all(vec![rec], &[])
     }
 
@@ -70,13 +73,13 @@ impl NodeState {
     /// [`NodeState::record`] and [`NodeState::record_file`] for the several originals one
     /// change needs (a service's state and its enablement, a sysctl and its file): one write of
     /// the state file for all of them, as each write costs a program (`mv`) on the node.
-    pub(crate) fn record_all(&mut self, recs: Vec<Json>, files: &[(&str, bool)]) -> String {
+    pub(crate) fn record_all(&mut self, recs: Vec<Undo>, files: &[(&str, bool)]) -> String {
         let mut out = String::new();
         let mut added = false;
         for rec in recs {
-            let key = rec.get("key").and_then(Json::as_str).unwrap_or("");
-            if !self.has(key) {
-                self.records.push(rec);
+            let rec = Record::from(rec);
+            if !self.has(&rec.key) {
+                self.records.push(Entry::Known(rec));
                 added = true;
             }
         }
@@ -94,9 +97,13 @@ impl NodeState {
                     b = quote(&backup)
                 ));
             }
-            self.records.push(json!({
-                "key": key, "kind": "file", "path": path, "existed": existed,
-                "backup": if existed { Json::String(backup) } else { Json::Null },
+            self.records.push(Entry::Known(Record {
+                key,
+                undo: Undo::File {
+                    path: path.to_string(),
+                    existed,
+                    backup: existed.then_some(backup),
+                },
             }));
             added = true;
         }
@@ -124,14 +131,20 @@ impl NodeState {
 mod tests {
     use super::*;
 
+    fn sysctl(name: &str, value: &str) -> Undo {
+        Undo::Sysctl {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+
     #[test]
     fn record_once_keeps_first_original() {
         let mut s = NodeState::new("/s/state.json", "");
-        let a = s.record(json!({"key": "sysctl:x", "value": "0"}));
+        let a = s.record(sysctl("x", "0"));
         assert!(a.contains("mv -f /s/state.json.tmp /s/state.json"));
-        assert_eq!(s.record(json!({"key": "sysctl:x", "value": "1"})), "");
-        assert_eq!(s.records.len(), 1);
-        assert_eq!(s.records[0]["value"], "0");
+        assert_eq!(s.record(sysctl("x", "1")), "");
+        assert_eq!(s.records, [Entry::Known(sysctl("x", "0").into())]);
     }
 
     #[test]
@@ -142,10 +155,7 @@ mod tests {
         std::fs::write(&conf, "old\n").unwrap();
         let conf = conf.to_str().unwrap();
         let mut s = NodeState::new(path.to_str().unwrap(), "");
-        let script = s.record_all(
-            vec![json!({"key": "sysctl:a"}), json!({"key": "sysctl:b"})],
-            &[(conf, true)],
-        );
+        let script = s.record_all(vec![sysctl("a", "0"), sysctl("b", "1")], &[(conf, true)]);
         assert_eq!(script.matches("mv -f").count(), 1, "{script}");
         let out = std::process::Command::new("sh")
             .arg("-c")
@@ -154,16 +164,12 @@ mod tests {
             .unwrap();
         assert!(out.status.success());
         let back = NodeState::new("", &std::fs::read_to_string(&path).unwrap());
-        let keys: Vec<&str> = back
-            .records
-            .iter()
-            .filter_map(|r| r["key"].as_str())
-            .collect();
+        let keys: Vec<&str> = back.records.iter().map(Entry::key).collect();
         assert_eq!(keys, ["sysctl:a", "sysctl:b", &format!("file:{conf}")]);
         let backup = s.backup_path(conf);
         assert_eq!(std::fs::read_to_string(backup).unwrap(), "old\n");
         assert_eq!(
-            s.record_all(vec![json!({"key": "sysctl:a"})], &[(conf, true)]),
+            s.record_all(vec![sysctl("a", "2")], &[(conf, true)]),
             "",
             "all recorded already: nothing to write"
         );
@@ -181,7 +187,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("st ate.json");
         let mut s = NodeState::new(path.to_str().unwrap(), "");
-        let script = s.record(json!({"key": "k", "v": "it's $(x)"}));
+        let script = s.record(sysctl("k", "it's $(x)"));
         let out = std::process::Command::new("sh")
             .arg("-c")
             .arg(&script)
@@ -193,6 +199,9 @@ mod tests {
             String::from_utf8_lossy(&out.stderr)
         );
         let back = NodeState::new("", &std::fs::read_to_string(&path).unwrap());
-        assert_eq!(back.records[0]["v"], "it's $(x)");
+        assert_eq!(
+            back.records,
+            [Entry::Known(sysctl("k", "it's $(x)").into())]
+        );
     }
 }

@@ -1,8 +1,9 @@
 //! `sysctl`: a kernel parameter's live value and its line in a file under `/etc/sysctl.d/`, so a
 //! reboot keeps it. The original live value and the original file are recorded for `restore`.
 
-use serde_json::{json, Map, Value as Json};
+use serde_json::{Map, Value as Json};
 
+use super::undo::Undo;
 use super::{choice, operand, opt, req, Arg, Args, Cx, Diff, Module, ModuleError, Outcome, Ty};
 use crate::ssh::{quote, BoxFuture};
 
@@ -205,10 +206,10 @@ impl Module for Sysctl {
             }
             let mut s = String::from("set -e\n");
             let recs = if live_changes {
-                vec![json!({
-                    "key": format!("sysctl:{name}"), "kind": "sysctl", "name": name,
-                    "value": live.clone().unwrap_or_default(),
-                })]
+                vec![Undo::Sysctl {
+                    name: name.clone(),
+                    value: live.clone().unwrap_or_default(),
+                }]
             } else {
                 Vec::new()
             };
