@@ -95,6 +95,150 @@ pub(crate) fn edit_file(text: &str, name: &str, value: Option<&str>) -> String {
     }
 }
 
+/// What the task asks for, checked.
+#[derive(Debug)]
+struct Want {
+    name: String,
+    /// `None`: state absent.
+    value: Option<String>,
+    file: String,
+    reload: bool,
+}
+
+impl Want {
+    fn from_args(a: &Args<'_>) -> Result<Want, ModuleError> {
+        let name = a.req("name")?;
+        operand::name("kernel parameter", &name)?;
+        // Its /proc/sys path is read and written: a part that is empty, `.` or `..` once `/`
+        // becomes `.` (sysctl's spelling of a dot inside an interface name) would reach a file
+        // outside /proc/sys (`//.//.etc.motd` is `../../etc/motd`).
+        if proc_path(&name)["/proc/sys/".len()..]
+            .split('/')
+            .any(|p| p.is_empty() || p == "." || p == "..")
+        {
+            return Err(ModuleError::msg(format!(
+                "kernel parameter `{name}` is not a parameter name (expected dot-separated words like net.ipv4.ip_forward)"
+            )));
+        }
+        if name.contains('=') {
+            return Err(ModuleError::msg(format!(
+                "kernel parameter `{name}` contains `=` (expected a name like net.ipv4.ip_forward)"
+            )));
+        }
+        let present = a.str("state").as_deref() != Some("absent");
+        let value = a.str("value");
+        if let Some(v) = &value {
+            operand::line_value(&format!("value of {name}"), v)?;
+        }
+        if present && value.is_none() {
+            return Err(ModuleError::msg(
+                "`value` is required when state is present",
+            ));
+        }
+        let file = a.str("sysctl_file").unwrap_or_else(|| DEFAULT_FILE.into());
+        operand::abs_path("sysctl_file", &file)?;
+        Ok(Want {
+            name,
+            value: if present { value } else { None },
+            file,
+            reload: a.bool("reload")?.unwrap_or(true),
+        })
+    }
+
+    /// Two queries: the file's answer is one for every parameter it holds, so a change to one
+    /// of them asks again the file and that parameter's live value only. The file is read with
+    /// shell builtins (a program started costs on a slow node); the live value needs a program:
+    /// /proc/sys answers a byte-wise `read` (dash's) with its first byte only. `cat` of the
+    /// /proc/sys file prints what `sysctl -n` does and starts in two thirds of the time.
+    fn queries(&self) -> [(Vec<String>, String); 2] {
+        let f = quote(&self.file);
+        [
+            (
+                vec![format!("sysctl:{}", self.name)],
+                format!(
+                    "if v=$(cat {} 2>/dev/null); then printf 'live %s\\n' \"$v\"; else echo missing; fi",
+                    quote(&proc_path(&self.name))
+                ),
+            ),
+            (
+                vec![format!("file:{}", self.file)],
+                format!(
+                    "if [ -f {f} ]; then echo file; while IFS= read -r l || [ -n \"$l\" ]; do printf '%s\\n' \"$l\"; done <{f}; else echo nofile; fi"
+                ),
+            ),
+        ]
+    }
+}
+
+/// What the node has: the live value (`None`: no such parameter) and the file.
+#[derive(Debug)]
+struct Node {
+    live: Option<String>,
+    file_exists: bool,
+    file_text: String,
+}
+
+impl Node {
+    fn from_answers(live: &str, file: &str) -> Node {
+        let live_line = live.lines().next().unwrap_or("");
+        let (flag, text) = file.split_once('\n').unwrap_or((file, ""));
+        Node {
+            live: live_line.strip_prefix("live ").map(str::to_string),
+            file_exists: flag == "file",
+            file_text: text.to_string(),
+        }
+    }
+}
+
+/// What has to change: the file's new text when it changes, and whether the live value does.
+#[derive(Debug, PartialEq)]
+struct Change {
+    new_file: Option<String>,
+    live: bool,
+}
+
+fn change(want: &Want, node: &Node) -> Change {
+    let new_file = edit_file(&node.file_text, &want.name, want.value.as_deref());
+    let file_changes = new_file != node.file_text && (node.file_exists || want.value.is_some());
+    Change {
+        new_file: file_changes.then_some(new_file),
+        live: want.value.is_some()
+            && node.live.as_deref().map(norm) != want.value.as_deref().map(norm),
+    }
+}
+
+/// Record the originals, write the file, set the live value.
+fn apply_script(cx: &mut Cx<'_>, want: &Want, node: &Node, c: &Change) -> String {
+    let mut s = String::from("set -e\n");
+    let recs = if c.live {
+        vec![Undo::Sysctl {
+            name: want.name.clone(),
+            value: node.live.clone().unwrap_or_default(),
+        }]
+    } else {
+        Vec::new()
+    };
+    let files: &[(&str, bool)] = if c.new_file.is_some() {
+        &[(&want.file, node.file_exists)]
+    } else {
+        &[]
+    };
+    s.push_str(&cx.state.record_all(recs, files));
+    match c.new_file.as_deref() {
+        Some("") => s.push_str(&format!("rm -f {}\n", quote(&want.file))),
+        Some(text) => s.push_str(&replace_file_lines(&want.file, text)),
+        None => {}
+    }
+    if c.live && want.reload {
+        s.push_str(&write_line(
+            &want.name,
+            want.value.as_deref().unwrap_or_default(),
+        ));
+        s.push('\n');
+    }
+    s
+}
+
 impl Module for Sysctl {
     fn name(&self) -> &'static str {
         "sysctl"
@@ -108,129 +252,47 @@ impl Module for Sysctl {
         cx: &'a mut Cx<'_>,
     ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
         Box::pin(async move {
-            let a = Args(args);
-            let name = a.req("name")?;
-            operand::name("kernel parameter", &name)?;
-            // Its /proc/sys path is read and written: a part that is empty, `.` or `..` once
-            // `/` becomes `.` (sysctl's spelling of a dot inside an interface name) would
-            // reach a file outside /proc/sys (`//.//.etc.motd` is `../../etc/motd`).
-            if proc_path(&name)["/proc/sys/".len()..]
-                .split('/')
-                .any(|p| p.is_empty() || p == "." || p == "..")
-            {
-                return Err(ModuleError::msg(format!(
-                    "kernel parameter `{name}` is not a parameter name (expected dot-separated words like net.ipv4.ip_forward)"
-                )));
-            }
-            if name.contains('=') {
-                return Err(ModuleError::msg(format!(
-                    "kernel parameter `{name}` contains `=` (expected a name like net.ipv4.ip_forward)"
-                )));
-            }
-            let present = a.str("state").as_deref() != Some("absent");
-            let value = a.str("value");
-            if let Some(v) = &value {
-                operand::line_value(&format!("value of {name}"), v)?;
-            }
-            if present && value.is_none() {
-                return Err(ModuleError::msg(
-                    "`value` is required when state is present",
-                ));
-            }
-            let file = a.str("sysctl_file").unwrap_or_else(|| DEFAULT_FILE.into());
-            operand::abs_path("sysctl_file", &file)?;
-            let f = quote(&file);
-            // Two queries: the file's answer is one for every parameter it holds, so a change
-            // to one of them asks again the file and that parameter's live value only. The
-            // file is read with shell builtins (a program started costs on a slow node); the
-            // live value needs a program: /proc/sys answers a byte-wise `read` (dash's) with
-            // its first byte only. `cat` of the /proc/sys file prints what `sysctl -n` does
-            // and starts in two thirds of the time.
-            let live_q = format!(
-                "if v=$(cat {} 2>/dev/null); then printf 'live %s\\n' \"$v\"; else echo missing; fi",
-                quote(&proc_path(&name))
-            );
-            let file_q = format!(
-                "if [ -f {f} ]; then echo file; while IFS= read -r l || [ -n \"$l\" ]; do printf '%s\\n' \"$l\"; done <{f}; else echo nofile; fi"
-            );
+            let want = Want::from_args(&Args(args))?;
+            let [(live_keys, live_q), (file_keys, file_q)] = want.queries();
             let o = cx
-                .query_each(&[
-                    (vec![format!("sysctl:{name}")], live_q.clone()),
-                    (vec![format!("file:{file}")], file_q.clone()),
-                ])
+                .query_each(&[(live_keys, live_q.clone()), (file_keys, file_q.clone())])
                 .await?;
-            let (live_o, file_o) = (
-                super::require_ok("cannot read sysctl", &live_q, o[0].clone())?,
-                super::require_ok("cannot read sysctl file", &file_q, o[1].clone())?,
-            );
-            let live_text = live_o.stdout_str();
-            let live_line = live_text.lines().next().unwrap_or("");
-            let file_text_all = file_o.stdout_str();
-            let (file_flag, file_text) = file_text_all
-                .split_once('\n')
-                .unwrap_or((file_text_all.as_str(), ""));
-            let file_text = file_text.to_string();
-            let live = live_line.strip_prefix("live ").map(str::to_string);
-            if present && live.is_none() {
-                return Err(ModuleError::msg(format!("unknown kernel parameter {name}")));
+            let live_o = super::require_ok("cannot read sysctl", &live_q, o[0].clone())?;
+            let file_o = super::require_ok("cannot read sysctl file", &file_q, o[1].clone())?;
+            let node = Node::from_answers(&live_o.stdout_str(), &file_o.stdout_str());
+            if want.value.is_some() && node.live.is_none() {
+                return Err(ModuleError::msg(format!(
+                    "unknown kernel parameter {}",
+                    want.name
+                )));
             }
-            let file_exists = file_flag == "file";
-            let new_file = edit_file(
-                &file_text,
-                &name,
-                if present { value.as_deref() } else { None },
-            );
-            let file_changes = new_file != file_text && (file_exists || present);
-            let live_changes = present && live.as_deref().map(norm) != value.as_deref().map(norm);
+            let c = change(&want, &node);
             let mut out = Outcome::default();
-            if !file_changes && !live_changes {
+            if c.new_file.is_none() && !c.live {
                 return Ok(out);
             }
             out.changed = true;
-            if cx.diff && file_changes {
+            if let (true, Some(after)) = (cx.diff, &c.new_file) {
                 out.diffs.push(Diff {
-                    label: file.clone(),
-                    before: file_text.clone(),
-                    after: new_file.clone(),
+                    label: want.file.clone(),
+                    before: node.file_text.clone(),
+                    after: after.clone(),
                 });
             }
-            if live_changes {
+            if c.live {
                 out.msg = Some(format!(
-                    "{name}: {} -> {}",
-                    live.clone().unwrap_or_default(),
-                    value.clone().unwrap_or_default()
+                    "{}: {} -> {}",
+                    want.name,
+                    node.live.clone().unwrap_or_default(),
+                    want.value.clone().unwrap_or_default()
                 ));
             }
             if cx.check {
                 return Ok(out);
             }
-            let mut s = String::from("set -e\n");
-            let recs = if live_changes {
-                vec![Undo::Sysctl {
-                    name: name.clone(),
-                    value: live.clone().unwrap_or_default(),
-                }]
-            } else {
-                Vec::new()
-            };
-            let files: &[(&str, bool)] = if file_changes {
-                &[(&file, file_exists)]
-            } else {
-                &[]
-            };
-            s.push_str(&cx.state.record_all(recs, files));
-            if file_changes {
-                if new_file.is_empty() {
-                    s.push_str(&format!("rm -f {f}\n"));
-                } else {
-                    s.push_str(&replace_file_lines(&file, &new_file));
-                }
-            }
-            if live_changes && a.bool("reload")?.unwrap_or(true) {
-                s.push_str(&write_line(&name, &value.unwrap_or_default()));
-                s.push('\n');
-            }
-            cx.exec_ok(&format!("cannot set {name}"), &s, None).await?;
+            let s = apply_script(cx, &want, &node, &c);
+            cx.exec_ok(&format!("cannot set {}", want.name), &s, None)
+                .await?;
             Ok(out)
         })
     }
@@ -265,6 +327,49 @@ mod tests {
         assert_eq!(
             write_line("net.ipv4.ip_local_port_range", "32768\t60999"),
             "printf '%s\\n' '32768\t60999' > /proc/sys/net/ipv4/ip_local_port_range"
+        );
+    }
+
+    #[test]
+    fn the_change_is_what_differs_between_want_and_node() {
+        let want = |value: Option<&str>| Want {
+            name: "net.ipv4.conf.all.arp_ignore".into(),
+            value: value.map(str::to_string),
+            file: DEFAULT_FILE.into(),
+            reload: true,
+        };
+        let node = Node::from_answers("live 0\n", "file\n# mine\n");
+        assert_eq!(node.live.as_deref(), Some("0"));
+        assert_eq!(
+            change(&want(Some("1")), &node),
+            Change {
+                new_file: Some("# mine\nnet.ipv4.conf.all.arp_ignore = 1\n".into()),
+                live: true
+            }
+        );
+        let set = Node::from_answers("live 1\n", "file\nnet.ipv4.conf.all.arp_ignore = 1\n");
+        assert_eq!(
+            change(&want(Some("1")), &set),
+            Change {
+                new_file: None,
+                live: false
+            }
+        );
+        // Absent: the line goes, the live value stays; no file, nothing to do.
+        assert_eq!(
+            change(&want(None), &set),
+            Change {
+                new_file: Some(String::new()),
+                live: false
+            }
+        );
+        let none = Node::from_answers("missing\n", "nofile\n");
+        assert_eq!(
+            change(&want(None), &none),
+            Change {
+                new_file: None,
+                live: false
+            }
         );
     }
 }
