@@ -4,14 +4,18 @@
 #   $1: the packages installed before that setup, space-separated
 #   $2...: the packages it installed by name
 # Purged, not only removed: a removed package stays in dpkg's list with its configuration. A
-# dependency goes when nothing needs it any more (apt's autoremove set) and the node did not
-# have it before; whatever else is in that set stays.
+# dependency goes when nothing depends on it any more (apt's autoremove set, counting neither
+# recommendations nor suggestions: a package setup brought that the node's own packages only
+# suggest, as debconf suggests perl, came with setup all the same) and the node did not have it
+# before; whatever else is in that set stays.
 export DEBIAN_FRONTEND=noninteractive
 before=" $1 "
 shift
 apt-get purge -y -q "$@" || exit
 extra=
-for p in $(apt-get -s -q autoremove 2>/dev/null | sed -n 's/^Remv \([^ :]*\).*/\1/p'); do
+for p in $(apt-get -s -q -o APT::AutoRemove::RecommendsImportant=false \
+        -o APT::AutoRemove::SuggestsImportant=false autoremove 2>/dev/null |
+        sed -n 's/^Remv \([^ :]*\).*/\1/p'); do
     case $before in
         *" $p "*) ;;
         *) extra="$extra $p" ;;
