@@ -46,7 +46,8 @@ struct HostRun {
     done: bool,
     notified: Vec<String>,
     secrets: Vec<String>,
-    root: bool,
+    /// The same connection, every command run as the user tasks `become`.
+    escalated: Option<Arc<dyn Transport>>,
 }
 
 impl HostRun {
@@ -61,14 +62,13 @@ impl HostRun {
             done: false,
             notified: Vec::new(),
             secrets,
-            root: true,
+            escalated: None,
         }
     }
 
-    /// Take in what the facts command printed: the facts, whether we are root, the state file.
+    /// Take in what the facts command printed: the facts and the state file.
     fn learn(&mut self, state_file: &str, facts_output: &str) {
         let (facts, state) = crate::facts::parse(facts_output);
-        self.root = facts.get("user_id").and_then(Json::as_str) == Some("0");
         self.state = NodeState::new(state_file, &state);
         self.facts = facts;
     }
@@ -537,6 +537,27 @@ async fn connect(sh: &Shared, mut h: HostRun) -> HostRun {
     if let Ok(mut g) = sh.open.lock() {
         g.push(t.clone());
     }
+    let login = match &hp.conn {
+        Conn::Ssh(p) => p.user.clone().unwrap_or_else(|| "the ssh user".into()),
+        Conn::Local => "the local user".into(),
+    };
+    let escalated: Arc<dyn Transport> = Arc::new(crate::ssh::Escalated::new(
+        t.clone(),
+        hp.escalation.clone(),
+        &login,
+    ));
+    h.escalated = Some(escalated.clone());
+    // Facts are gathered as the host's first play runs its tasks (`become` or not).
+    let facts_escalate = sh
+        .plan
+        .plays
+        .iter()
+        .find(|pp| pp.hosts.contains(&h.name))
+        .is_some_and(|pp| {
+            let mut vars = hp.vars.clone();
+            vars.extend(sh.plan.extra.clone());
+            crate::plan::login::task_becomes(&vars, None, sh.plan.play(pp).sudo)
+        });
     // Facts only when a play of this host gathers them (`gather_facts`, default true), and
     // only the subsets those plays ask for (`gather_subset`).
     let mut subsets: Vec<String> = Vec::new();
@@ -560,7 +581,7 @@ async fn connect(sh: &Shared, mut h: HostRun) -> HostRun {
         Conn::Ssh(p) => format!("ssh {}:{}", p.address, p.port.unwrap_or(22)),
         Conn::Local => "local".to_string(),
     };
-    let ahead = if !gather {
+    let mut ahead = if !gather {
         prefetch::everything(sh, &h).await
     } else if let Some(last) = crate::facts::cache::load(&h.name, &reached_as) {
         let mut guess = HostRun::new(&h.name, &hp.state_file, h.secrets.clone());
@@ -569,6 +590,8 @@ async fn connect(sh: &Shared, mut h: HostRun) -> HostRun {
     } else {
         Vec::new()
     };
+    ahead.retain(|q| q.escalate == facts_escalate);
+    let facts_via = if facts_escalate { escalated } else { t.clone() };
     let own = if gather {
         crate::facts::script(&hp.state_file, &subsets)
     } else {
@@ -579,7 +602,7 @@ async fn connect(sh: &Shared, mut h: HostRun) -> HostRun {
     } else {
         probe::then_queries(&own, &ahead, &token)
     };
-    match t.exec(&script, None).await {
+    match facts_via.exec(&script, None).await {
         Ok(out) => {
             let out = if ahead.is_empty() {
                 out
@@ -766,7 +789,12 @@ async fn run_item(
             return r;
         }
     };
-    let transport: Arc<dyn Transport> = match h.transport.clone() {
+    let transport = if sudo {
+        h.escalated.clone()
+    } else {
+        h.transport.clone()
+    };
+    let transport: Arc<dyn Transport> = match transport {
         Some(t) => t,
         None if task.module.local_only() => Arc::new(Local),
         None => {
@@ -778,7 +806,7 @@ async fn run_item(
         transport: &*transport,
         check: task.check_mode.unwrap_or(sh.opts.check),
         diff: sh.opts.diff,
-        sudo: sudo && !h.root,
+        escalate: sudo,
         vars: ctx,
         templates: &sh.plan.templates,
         search: &sh.plan.search,
@@ -870,7 +898,6 @@ async fn run_task(sh: &Shared, mut h: HostRun, play: usize, ti: usize, handler: 
         host: h.name.clone(),
         task: task.name.clone(),
     });
-    let sudo = task.sudo.unwrap_or(p.sudo);
     let mut result = HostResult {
         host: h.name.clone(),
         task: task.name.clone(),
@@ -914,6 +941,7 @@ async fn run_task(sh: &Shared, mut h: HostRun, play: usize, ti: usize, handler: 
             return finish(sh, h, result, task);
         }
     };
+    let sudo = crate::plan::login::task_becomes(&ctx, task.sudo, p.sudo);
     prefetch::queries_ahead(sh, &mut h, play, ti, handler).await;
     let mut rs: Vec<(Option<String>, ItemResult)> = Vec::new();
     match &items {

@@ -32,9 +32,19 @@ pub(super) async fn queries_ahead(
         &p.tasks[ti]
     };
     let mut want = discover(sh, h, play, task).await;
-    if want.iter().all(|q| h.probes.has(&q.line)) {
+    if want.iter().all(|q| h.probes.has(&q.key())) {
         return;
     }
+    // One batch goes through one transport: the queries asked as this task asks them.
+    let escalate = want.first().is_some_and(|q| q.escalate);
+    let transport = if escalate {
+        match h.escalated.clone() {
+            Some(t) => t,
+            None => return,
+        }
+    } else {
+        transport
+    };
     if !handler {
         for t in &p.tasks[ti + 1..] {
             want.extend(discover(sh, h, play, t).await);
@@ -47,7 +57,8 @@ pub(super) async fn queries_ahead(
         .skip_while(|pp| pp.index != play)
         .skip(1);
     want.extend(discover_plays(sh, h, later).await);
-    let want = distinct(want, &h.probes);
+    let mut want = distinct(want, &h.probes);
+    want.retain(|q| q.escalate == escalate);
     if want.is_empty() {
         return;
     }
@@ -91,7 +102,7 @@ async fn discover_plays<'a>(
 /// Each query once, leaving out those already answered.
 fn distinct(mut want: Vec<Query>, probes: &Probes) -> Vec<Query> {
     let mut seen = std::collections::HashSet::new();
-    want.retain(|q| !probes.has(&q.line) && seen.insert(q.line.clone()));
+    want.retain(|q| !probes.has(&q.key()) && seen.insert(q.key()));
     want
 }
 
@@ -113,19 +124,19 @@ async fn discover(sh: &Shared, h: &HostRun, play: usize, task: &Task) -> Vec<Que
         Err(_) => return Vec::new(),
     };
     let p = &sh.plan.playbook.plays[play];
-    let sudo = task.sudo.unwrap_or(p.sudo) && !h.root;
     let mut out = Vec::new();
     for c in ctxs {
         let Ok(Some(args)) = task_args(sh, task, &c) else {
             continue;
         };
+        let sudo = crate::plan::login::task_becomes(&c, task.sudo, p.sudo);
         let mut probes = Probes::discovering();
         let mut state = h.state.clone();
         let mut cx = Cx {
             transport: &Local,
             check: task.check_mode.unwrap_or(sh.opts.check),
             diff: sh.opts.diff,
-            sudo,
+            escalate: sudo,
             vars: &c,
             templates: &sh.plan.templates,
             search: &sh.plan.search,

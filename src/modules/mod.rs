@@ -106,7 +106,9 @@ pub(crate) struct Cx<'a> {
     pub(crate) transport: &'a dyn Transport,
     pub(crate) check: bool,
     pub(crate) diff: bool,
-    pub(crate) sudo: bool,
+    /// The task becomes another user (`become`): `transport` is the escalating one, and the
+    /// task's queries are answers about the node as that user sees it.
+    pub(crate) escalate: bool,
     /// Every variable of the host at this point (inventory, play, facts, registered, -e).
     pub(crate) vars: &'a Map<String, Json>,
     pub(crate) templates: &'a Templates,
@@ -471,12 +473,11 @@ pub(crate) fn parse_mode(s: &str) -> Option<u32> {
 }
 
 impl Cx<'_> {
-    /// The command line as sent (become-wrapped when asked).
-    pub(crate) fn line(&self, cmd: &str) -> String {
-        if self.sudo {
-            format!("sudo -n -- sh -c {}", crate::ssh::quote(cmd))
-        } else {
-            cmd.to_string()
+    fn query_of(&self, keys: &[String], cmd: &str) -> probe::Query {
+        probe::Query {
+            keys: keys.to_vec(),
+            line: cmd.to_string(),
+            escalate: self.escalate,
         }
     }
 
@@ -496,9 +497,8 @@ impl Cx<'_> {
         if self.probes.is_discovering() {
             return Err(ModuleError::msg(DISCOVERY_ONLY));
         }
-        let line = self.line(script);
         self.transport
-            .exec(&line, stdin)
+            .exec(script, stdin)
             .await
             .map_err(|e| ModuleError {
                 msg: e.0,
@@ -524,7 +524,13 @@ impl Cx<'_> {
         stdin: Option<&[u8]>,
     ) -> Result<Output, ModuleError> {
         self.probes.mutated();
-        let stale = self.probes.stale();
+        // Only answers asked as this task asks (escalated or not) can share its round trip.
+        let stale: Vec<probe::Query> = self
+            .probes
+            .stale()
+            .into_iter()
+            .filter(|q| q.escalate == self.escalate)
+            .collect();
         if stale.is_empty() {
             return self.send(cmd, stdin).await;
         }
@@ -552,15 +558,12 @@ impl Cx<'_> {
         keys: &[String],
         cmd: &str,
     ) -> Result<Output, ModuleError> {
-        let line = self.line(cmd);
+        let q = self.query_of(keys, cmd);
         if self.probes.is_discovering() {
-            self.probes.record(probe::Query {
-                keys: keys.to_vec(),
-                line,
-            });
+            self.probes.record(q);
             return Err(ModuleError::msg(DISCOVERY_ONLY));
         }
-        if let Some(out) = self.probes.answer(keys, &line) {
+        if let Some(out) = self.probes.answer(keys, &q.key()) {
             self.log_out(cmd, &out);
             return Ok(out);
         }
@@ -576,10 +579,7 @@ impl Cx<'_> {
     ) -> Result<Vec<Output>, ModuleError> {
         let qs: Vec<probe::Query> = queries
             .iter()
-            .map(|(keys, cmd)| probe::Query {
-                keys: keys.clone(),
-                line: self.line(cmd),
-            })
+            .map(|(keys, cmd)| self.query_of(keys, cmd))
             .collect();
         if self.probes.is_discovering() {
             for q in qs {
@@ -589,7 +589,7 @@ impl Cx<'_> {
         }
         let mut missing = Vec::new();
         for q in &qs {
-            if !self.probes.has(&q.line) {
+            if !self.probes.has(&q.key()) {
                 missing.push(q.clone());
             }
         }
@@ -617,7 +617,7 @@ impl Cx<'_> {
         }
         let mut outs = Vec::new();
         for ((keys, cmd), q) in queries.iter().zip(&qs) {
-            let out = self.probes.answer(keys, &q.line).unwrap_or_default();
+            let out = self.probes.answer(keys, &q.key()).unwrap_or_default();
             self.log_out(cmd, &out);
             outs.push(out);
         }

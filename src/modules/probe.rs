@@ -20,12 +20,27 @@ pub(crate) struct Query {
     /// Empty: the module's changes may reach anything (a mutation then drops every answer).
     pub(crate) keys: Vec<String>,
     pub(crate) line: String,
+    /// Asked as the user the task becomes (`become`): a batch holds queries of one kind only,
+    /// sent through the matching transport.
+    pub(crate) escalate: bool,
+}
+
+impl Query {
+    /// What the answer is cached under: the same command asked with and without `become`
+    /// may get different answers.
+    pub(crate) fn key(&self) -> String {
+        if self.escalate {
+            format!("become\0{}", self.line)
+        } else {
+            self.line.clone()
+        }
+    }
 }
 
 /// The answers of one host, and what the module running now has read and done.
 #[derive(Debug, Default)]
 pub(crate) struct Probes {
-    cache: HashMap<String, (Vec<String>, Output)>,
+    cache: HashMap<String, (Query, Output)>,
     /// Discovery: queries are recorded here and not run.
     discovered: Option<Vec<Query>>,
     /// Keys the current module read (`None`: it read something without keys).
@@ -68,16 +83,18 @@ impl Probes {
         }
     }
 
-    pub(crate) fn has(&self, line: &str) -> bool {
-        self.cache.contains_key(line)
+    /// Is the answer of the query with this [`Query::key`] at hand?
+    pub(crate) fn has(&self, key: &str) -> bool {
+        self.cache.contains_key(key)
     }
 
-    /// The cached answer for `line`; notes the keys read, for [`Probes::end_task`].
-    pub(crate) fn answer(&mut self, keys: &[String], line: &str) -> Option<Output> {
+    /// The cached answer for [`Query::key`] `key`; notes the keys read, for
+    /// [`Probes::end_task`].
+    pub(crate) fn answer(&mut self, keys: &[String], key: &str) -> Option<Output> {
         self.read(keys);
-        let out = self.cache.get(line).map(|(_, o)| o.clone());
+        let out = self.cache.get(key).map(|(_, o)| o.clone());
         if out.is_some() {
-            self.unread.remove(line);
+            self.unread.remove(key);
         }
         out
     }
@@ -115,24 +132,21 @@ impl Probes {
         let mut v: Vec<Query> = self
             .cache
             .iter()
-            .filter(|(line, (k, _))| match keys {
-                Some(keys) => k.iter().any(|x| keys.contains(x)),
-                None => self.unread.contains(*line),
+            .filter(|(key, (q, _))| match keys {
+                Some(keys) => q.keys.iter().any(|x| keys.contains(x)),
+                None => self.unread.contains(*key),
             })
-            .map(|(line, (k, _))| Query {
-                keys: k.clone(),
-                line: line.clone(),
-            })
+            .map(|(_, (q, _))| q.clone())
             .collect();
-        v.sort_by(|a, b| a.line.cmp(&b.line));
+        v.sort_by_key(Query::key);
         v
     }
 
     /// A fresh answer, taken after the change.
     pub(crate) fn refresh(&mut self, q: &Query, out: Output) {
-        self.refreshed.push(q.line.clone());
+        self.refreshed.push(q.key());
         // Read or unread, it stays what it was.
-        self.cache.insert(q.line.clone(), (q.keys.clone(), out));
+        self.cache.insert(q.key(), (q.clone(), out));
     }
 
     /// After a module ran: drop what its changes may have made stale.
@@ -142,10 +156,10 @@ impl Probes {
         }
         let fresh = std::mem::take(&mut self.refreshed);
         match self.touched.take() {
-            Some(keys) if !keys.is_empty() => self
-                .cache
-                .retain(|line, (k, _)| fresh.contains(line) || !k.iter().any(|x| keys.contains(x))),
-            _ => self.cache.retain(|line, _| fresh.contains(line)),
+            Some(keys) if !keys.is_empty() => self.cache.retain(|key, (q, _)| {
+                fresh.contains(key) || !q.keys.iter().any(|x| keys.contains(x))
+            }),
+            _ => self.cache.retain(|key, _| fresh.contains(key)),
         }
         let cache = &self.cache;
         self.unread.retain(|line| cache.contains_key(line));
@@ -153,8 +167,8 @@ impl Probes {
     }
 
     pub(crate) fn store(&mut self, q: &Query, out: Output) {
-        self.cache.insert(q.line.clone(), (q.keys.clone(), out));
-        self.unread.insert(q.line.clone());
+        self.cache.insert(q.key(), (q.clone(), out));
+        self.unread.insert(q.key());
     }
 }
 
@@ -259,6 +273,7 @@ mod tests {
         Query {
             keys: keys.iter().map(|s| s.to_string()).collect(),
             line: line.into(),
+            escalate: false,
         }
     }
 

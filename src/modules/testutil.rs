@@ -20,7 +20,7 @@ pub(crate) async fn run_local(
         transport: &Local,
         check,
         diff: true,
-        sudo: false,
+        escalate: false,
         vars: &vars,
         templates: &t,
         search: &crate::assets::Search::default(),

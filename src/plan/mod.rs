@@ -8,6 +8,7 @@
 
 mod extra;
 pub(crate) mod listing;
+pub(crate) mod login;
 pub(crate) mod lvs;
 mod vars;
 
@@ -60,6 +61,8 @@ pub(crate) struct HostPlan {
     /// Inventory variables plus magic variables (`inventory_hostname`, `groups`, ...).
     pub(crate) vars: Map<String, Json>,
     pub(crate) state_file: String,
+    /// Whom tasks that `become` run as, and how.
+    pub(crate) escalation: crate::ssh::Become,
 }
 
 /// One play with its hosts resolved.
@@ -105,6 +108,23 @@ impl Plan {
         for h in self.hosts.values_mut() {
             if let Conn::Ssh(p) = &mut h.conn {
                 p.accept_new_host_keys = true;
+            }
+        }
+    }
+
+    /// The passwords asked with `-k` (login) and `-K` (become), for the hosts whose variables
+    /// name none.
+    fn default_passwords(
+        &mut self,
+        login: Option<&crate::secret::Secret>,
+        escalation: Option<&crate::secret::Secret>,
+    ) {
+        for h in self.hosts.values_mut() {
+            if let (Conn::Ssh(p), Some(pw)) = (&mut h.conn, login) {
+                p.password.get_or_insert_with(|| pw.clone());
+            }
+            if let Some(pw) = escalation {
+                h.escalation.password.get_or_insert_with(|| pw.clone());
             }
         }
     }
@@ -320,7 +340,7 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
     templates.share("hostvars", &shared_hostvars);
     for name in &targeted {
         let nodes = inv.host_var_nodes(name).unwrap_or_default();
-        let conn = connection(inv, name, &nodes, req.route)?;
+        let mut conn = connection(inv, name, &nodes, req.route)?;
         let mut vars = inv.host_vars(name).unwrap_or_default();
         vars.extend(defaults(name));
         vars.insert("inventory_hostname".into(), Json::String(name.clone()));
@@ -350,8 +370,13 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
             .expected("variables defined in the inventory, play vars or -e")
             .into());
         }
+        let mut escalation = crate::ssh::Become::default();
         if let Ok(ctx) = &resolved {
             crate::secret::add_vars(ctx);
+            escalation = login::become_spec(ctx, &nodes)?;
+            if let Conn::Ssh(p) = &mut conn {
+                p.password = login::login_password(ctx, &nodes)?;
+            }
             let own: HashMap<String, &Node> = nodes
                 .iter()
                 .filter(|(k, _)| !extra.contains_key(k.as_str()))
@@ -370,6 +395,7 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
                 conn,
                 vars,
                 state_file,
+                escalation,
             },
         );
     }
@@ -391,7 +417,7 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
         (true, Some(hv)) => lvs::check(inv, hv, &extra)?,
         _ => Vec::new(),
     };
-    let plan = Plan {
+    let mut plan = Plan {
         playbook,
         plays,
         hosts,
@@ -403,6 +429,8 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
         warnings,
     };
     check_templates(&plan)?;
+    let (login, escalation) = crate::secret::prompt::asked();
+    plan.default_passwords(login, escalation);
     Ok(plan)
 }
 
@@ -575,6 +603,7 @@ fn connection(
         proxy_command,
         options,
         accept_new_host_keys: false,
+        password: None,
     }))
 }
 

@@ -2,15 +2,19 @@
 //! ControlMaster per host, reused by every task) and a local one (module logic tests, and
 //! `ansible_connection: local`), plus the one quoting function every remote word goes through.
 
+mod askpass;
 mod host_key;
 mod local;
+mod privilege;
 mod quote;
 mod session;
 
 use std::future::Future;
 use std::pin::Pin;
 
+pub use askpass::answer_if_asked;
 pub(crate) use local::Local;
+pub(crate) use privilege::{Become, Escalated, Method};
 pub(crate) use quote::{argv, quote};
 pub(crate) use session::{close_persisted, Connector, SshParams};
 
