@@ -56,6 +56,14 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub accept_new_host_keys: bool,
 
+    /// Ask for the ssh login password (for hosts without `ansible_password`).
+    #[arg(short = 'k', long, global = true)]
+    pub ask_pass: bool,
+
+    /// Ask for the `become` password (for hosts without `ansible_become_password`).
+    #[arg(short = 'K', long, global = true)]
+    pub ask_become_pass: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -30,3 +30,4 @@ pub(crate) mod yaml;
 
 pub use commands::run;
 pub use error::Error;
+pub use ssh::answer_if_asked;

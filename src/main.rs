@@ -5,6 +5,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Started by ssh as the askpass helper of a password login (see the ssh module).
+    if let Some(code) = lvslab::answer_if_asked() {
+        return ExitCode::from(code);
+    }
     let cli = lvslab::cli::Cli::parse();
     let json = cli.json;
     match lvslab::run(cli) {

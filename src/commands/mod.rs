@@ -71,6 +71,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Some(what) => lock::acquire(&g.inventory, what)?,
         None => None,
     };
+    // `-k` / `-K`: asked once, before anything runs; every plan of the run takes them.
+    crate::secret::prompt::ask(cli.ask_pass, cli.ask_become_pass)
+        .map_err(|e| crate::plan::PlanError::Usage(e.to_string()))?;
     dispatch(&g, &cli.command)
 }
 

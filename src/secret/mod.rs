@@ -16,6 +16,7 @@
 //! variables themselves are out of reach.
 
 mod line;
+pub mod prompt;
 mod source;
 
 use std::sync::RwLock;
@@ -26,6 +27,31 @@ use crate::yaml::{Diag, Key, Node, Value};
 
 pub(crate) use line::redact_line;
 pub(crate) use source::resolve_sources;
+
+/// A password the engine hands to a tool on the node or to ssh (a login or `become` password):
+/// it prints as the mask in any debug output, so a plan or connection parameters dumped for
+/// diagnosis cannot show it, and it is registered for redaction when made.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Secret(String);
+
+impl Secret {
+    pub(crate) fn new(value: String) -> Secret {
+        add_value(&value);
+        Secret(value)
+    }
+
+    /// The value itself, for the one place that hands it over (stdin of the node's command,
+    /// ssh's askpass file).
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(MASK)
+    }
+}
 
 /// The inventory variable listing more secret variable names (or `*` patterns).
 pub(crate) const SECRET_VARS: &str = "lvslab_secret_vars";

@@ -25,6 +25,8 @@ pub(crate) struct SshParams {
     pub(crate) options: Vec<(String, String)>,
     /// Record the key of a host not yet known (`accept-new`); a changed key is still refused.
     pub(crate) accept_new_host_keys: bool,
+    /// Log in with this password (`ansible_password`, `-k`) through ssh's askpass.
+    pub(crate) password: Option<crate::secret::Secret>,
 }
 
 /// Opens ssh connections for one run; owns the directory holding the control sockets.
@@ -295,6 +297,9 @@ impl Connector {
         control_dir: &std::path::Path,
         idle: Option<std::num::NonZeroUsize>,
     ) -> Result<Session, TransportError> {
+        if let Some(pw) = &p.password {
+            return super::askpass::launch(p, pw, cfg, control_dir, idle).await;
+        }
         let mut b = SessionBuilder::default();
         b.known_hosts_check(if p.accept_new_host_keys {
             KnownHosts::Add
@@ -325,29 +330,36 @@ impl Connector {
         b.config_file(cfg);
         match b.connect_mux(&p.address).await {
             Ok(s) => Ok(s),
-            Err(e) => {
-                let reason = ssh_reason(&e);
-                Err(TransportError(match host_key::classify(&reason) {
-                    Some(problem) => {
-                        let offered = offered_key(p, Some(cfg)).await;
-                        let known = p
-                            .known_hosts
-                            .as_ref()
-                            .map(|k| k.display().to_string())
-                            .unwrap_or_else(|| "~/.ssh/known_hosts".into());
-                        host_key::explain(
-                            &problem,
-                            &host_key::known_hosts_name(&p.address, p.port),
-                            &known,
-                            offered,
-                            p.accept_new_host_keys,
-                        )
-                    }
-                    None => reason,
-                }))
-            }
+            Err(e) => Err(explain(p, cfg, ssh_reason(&e)).await),
         }
     }
+}
+
+/// The error for a master that did not connect: ssh's own words, or for a host key problem
+/// what happened and the way out.
+pub(super) async fn explain(
+    p: &SshParams,
+    cfg: &std::path::Path,
+    reason: String,
+) -> TransportError {
+    TransportError(match host_key::classify(&reason) {
+        Some(problem) => {
+            let offered = offered_key(p, Some(cfg)).await;
+            let known = p
+                .known_hosts
+                .as_ref()
+                .map(|k| k.display().to_string())
+                .unwrap_or_else(|| "~/.ssh/known_hosts".into());
+            host_key::explain(
+                &problem,
+                &host_key::known_hosts_name(&p.address, p.port),
+                &known,
+                offered,
+                p.accept_new_host_keys,
+            )
+        }
+        None => reason,
+    })
 }
 
 /// The type and fingerprint of the key the host offers, for a host key error: one more ssh
