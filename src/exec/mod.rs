@@ -537,14 +537,10 @@ async fn connect(sh: &Shared, mut h: HostRun) -> HostRun {
     if let Ok(mut g) = sh.open.lock() {
         g.push(t.clone());
     }
-    let login = match &hp.conn {
-        Conn::Ssh(p) => p.user.clone().unwrap_or_else(|| "the ssh user".into()),
-        Conn::Local => "the local user".into(),
-    };
     let escalated: Arc<dyn Transport> = Arc::new(crate::ssh::Escalated::new(
         t.clone(),
         hp.escalation.clone(),
-        &login,
+        &hp.conn.login(),
     ));
     h.escalated = Some(escalated.clone());
     // Facts are gathered as the host's first play runs its tasks (`become` or not).

@@ -54,6 +54,16 @@ pub(crate) enum Conn {
     Local,
 }
 
+impl Conn {
+    /// Who logs in, for messages.
+    pub(crate) fn login(&self) -> String {
+        match self {
+            Conn::Ssh(p) => p.user.clone().unwrap_or_else(|| "the ssh user".into()),
+            Conn::Local => "the local user".into(),
+        }
+    }
+}
+
 /// One host's fixed inputs.
 #[derive(Debug)]
 pub(crate) struct HostPlan {

@@ -55,7 +55,8 @@ const STEP: Duration = Duration::from_secs(3);
 /// node, and where the client side runs.
 pub(crate) struct Target {
     pub(crate) spec: Spec,
-    pub(crate) conns: BTreeMap<String, Conn>,
+    /// How each node is reached, and whom its privileged probes run as.
+    pub(crate) conns: BTreeMap<String, Reach>,
     pub(crate) directors: Vec<String>,
     pub(crate) reals: Vec<String>,
     /// Every host's merged variables (inventory, then `-e`).
@@ -126,10 +127,24 @@ pub(crate) fn target(inventory: &Path, extra_vars: &[String]) -> Result<Target, 
         &of(&vars, &directors, inventory)?,
         &of(&vars, &reals, inventory)?,
     )?;
-    let conns: BTreeMap<String, Conn> = plan
+    let conns: BTreeMap<String, Reach> = plan
         .hosts
         .iter()
-        .map(|(n, h)| (n.clone(), h.conn.clone()))
+        .map(|(n, h)| {
+            // IPVS, sockets with their processes and the journal need root: the probes become
+            // it unless the inventory says `ansible_become: false` (a root login runs them as
+            // they are).
+            let off = vars
+                .get(n)
+                .and_then(|v| v.get("ansible_become"))
+                .and_then(plan::login::truthy)
+                == Some(false);
+            let reach = Reach {
+                conn: h.conn.clone(),
+                escalation: (!off).then(|| h.escalation.clone()),
+            };
+            (n.clone(), reach)
+        })
         .collect();
     let lab_ns = route.map(|r| r.netns);
     Ok(Target {
@@ -161,14 +176,30 @@ pub fn verify(
 
 pub(crate) type Hosts = BTreeMap<String, Result<Box<dyn Transport>, String>>;
 
-pub(crate) async fn connect_all(conns: BTreeMap<String, Conn>, connector: &Connector) -> Hosts {
-    let futs = conns.into_iter().map(|(name, conn)| async move {
-        let t: Result<Box<dyn Transport>, String> = match &conn {
+/// How verify reaches one node.
+#[derive(Debug, Clone)]
+pub(crate) struct Reach {
+    pub(crate) conn: Conn,
+    /// Run every probe through `become` as this.
+    pub(crate) escalation: Option<crate::ssh::Become>,
+}
+
+pub(crate) async fn connect_all(conns: BTreeMap<String, Reach>, connector: &Connector) -> Hosts {
+    let futs = conns.into_iter().map(|(name, reach)| async move {
+        let t: Result<Box<dyn Transport>, String> = match &reach.conn {
             Conn::Local => Ok(Box::new(Local)),
             Conn::Ssh(p) => connector
                 .connect(&name, p)
                 .await
                 .map_err(|e| format!("unreachable: {e}")),
+        };
+        let t = match (t, reach.escalation) {
+            (Ok(t), Some(how)) => {
+                let inner: std::sync::Arc<dyn Transport> = std::sync::Arc::from(t);
+                let login = reach.conn.login();
+                Ok(Box::new(crate::ssh::Escalated::new(inner, how, &login)) as Box<dyn Transport>)
+            }
+            (t, _) => t,
         };
         (name, t)
     });
