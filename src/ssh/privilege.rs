@@ -67,7 +67,8 @@ impl Become {
     /// The remote script that runs `cmd` as the target user. `input`: the command reads stdin
     /// (after the password line, when there is a password).
     pub(crate) fn wrap(&self, cmd: &str, input: bool) -> String {
-        let mut s = String::new();
+        // The command's first line leads, as a comment: `LVSLAB_TRACE` shows it.
+        let mut s = format!("# {}\n", cmd.lines().next().unwrap_or(""));
         if self.password.is_some() {
             s.push_str("IFS= read -r lvslab_p\n");
         }

@@ -80,6 +80,15 @@ impl Lab {
 
     /// `extra` is appended under `all.hosts` (e.g. an unreachable host).
     pub fn with_extra_hosts(n: usize, extra: &str) -> Lab {
+        Lab::build(n, extra, false)
+    }
+
+    /// Hosts whose sshd also accepts password logins.
+    pub fn with_password_logins(n: usize) -> Lab {
+        Lab::build(n, "", true)
+    }
+
+    fn build(n: usize, extra: &str, passwords: bool) -> Lab {
         let dir = tempfile::Builder::new()
             .prefix("lvt-")
             .tempdir()
@@ -113,7 +122,7 @@ impl Lab {
         let mut names = Vec::new();
         for i in 0..n {
             let name = format!("node{:02}", i + 1);
-            let (sshd, port) = start_sshd(d, i);
+            let (sshd, port) = start_sshd(d, i, passwords);
             known.push_str(&format!("[127.0.0.1]:{port} {host_pub}"));
             let ndir = d.join(&name);
             std::fs::create_dir_all(&ndir).expect("node dir");
@@ -186,7 +195,7 @@ impl Lab {
     }
 }
 
-fn start_sshd(d: &Path, i: usize) -> (Sshd, u16) {
+fn start_sshd(d: &Path, i: usize, passwords: bool) -> (Sshd, u16) {
     for _attempt in 0..5 {
         let port = free_port();
         let cfg = d.join(format!("sshd_config_{i}"));
@@ -194,6 +203,10 @@ fn start_sshd(d: &Path, i: usize) -> (Sshd, u16) {
         // Only this attempt's sshd writes it (see below).
         let _ = std::fs::remove_file(&pid_file);
         let mut f = std::fs::File::create(&cfg).expect("sshd_config");
+        if passwords {
+            // The first value sshd reads for a keyword wins.
+            writeln!(f, "PasswordAuthentication yes").expect("write sshd_config");
+        }
         writeln!(
             f,
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {pid}\nAuthorizedKeysFile {ak}\n\
