@@ -82,12 +82,14 @@ impl fmt::Display for Image {
     }
 }
 
-/// On every node: init, sshd and what lvslab's engine and verify use that a minimal Debian
-/// install has, plus python3 and python3-apt for the Ansible comparison.
+/// On every node: init, sshd, sudo (cloud images have it; the lab's `lab_user` gets sudo
+/// rights) and what lvslab's engine and verify use that a minimal Debian install has, plus
+/// python3 and python3-apt for the Ansible comparison.
 pub const BASE_PACKAGES: &[&str] = &[
     "systemd-sysv",
     "dbus",
     "openssh-server",
+    "sudo",
     "iproute2",
     "procps",
     "kmod",

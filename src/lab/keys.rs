@@ -49,6 +49,11 @@ impl NodePaths {
     pub fn machine_id(&self) -> PathBuf {
         self.dir.join("machine-id")
     }
+    /// The lab user's password (`lab_sudo_password`, `lab_user_password`), mode 0600, for
+    /// qemu's fw_cfg.
+    pub fn login_password(&self) -> PathBuf {
+        self.dir.join("login-password")
+    }
     /// The node's writable layer (ext4 image, second virtio disk).
     pub fn disk(&self) -> PathBuf {
         self.dir.join("disk.img")
@@ -96,6 +101,24 @@ fn io(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> LabError {
     move |e| LabError::State(format!("{what}: {e}"))
 }
 
+/// Write (0600, this user's alone) or remove a node's password file.
+fn write_password(path: &Path, line: Option<String>) -> Result<(), LabError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let Some(line) = line else {
+        return Ok(());
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io("login password file"))?;
+    f.write_all(line.as_bytes())
+        .map_err(io("login password file"))
+}
+
 /// Create what is missing (lab key, host keys, machine ids) and rewrite known_hosts.
 pub fn ensure(topo: &Topology, paths: &LabPaths) -> Result<(), LabError> {
     std::fs::create_dir_all(&paths.dir).map_err(io(paths.dir.display()))?;
@@ -118,6 +141,7 @@ pub fn ensure(topo: &Topology, paths: &LabPaths) -> Result<(), LabError> {
                 .map_err(io("machine-id"))?;
         }
         std::fs::write(np.authorized_keys(), &lab_pub).map_err(io("authorized_keys"))?;
+        write_password(&np.login_password(), node.login.password_line())?;
         let host_pub = std::fs::read_to_string(np.host_key_pub()).map_err(io("host key"))?;
         known.push_str(&known_hosts_line(node, &host_pub));
     }
@@ -183,6 +207,7 @@ mod tests {
             port,
             memory_mb: 256,
             image: Default::default(),
+            login: Default::default(),
         }
     }
 

@@ -11,6 +11,7 @@ pub mod cache;
 pub mod image;
 pub mod initramfs;
 pub mod keys;
+mod login;
 pub mod netns;
 mod ops;
 pub mod prereq;

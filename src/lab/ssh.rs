@@ -84,11 +84,33 @@ pub fn run(
     timeout: Duration,
 ) -> Result<(bool, String, String), LabError> {
     let mut c = command(topo, paths, node, timeout.as_secs().max(1));
-    c.args(["-o", "BatchMode=yes", "--", remote])
-        .stdin(Stdio::null());
-    let out = c
-        .output()
-        .map_err(|e| LabError::Vm(format!("cannot run ssh: {e}")))?;
+    // The lab's own commands need root: on a node reached as its lab_user, through sudo
+    // (the password, when sudo asks one, on stdin).
+    let (remote, input) = match (&node.login.lab_user, node.login.password_line()) {
+        (Some(u), pw) if *u == node.user && node.login.sudo_asks => (
+            format!("sudo -S -p '' sh -c {}", crate::ssh::quote(remote)),
+            pw,
+        ),
+        (Some(u), _) if *u == node.user => {
+            (format!("sudo -n sh -c {}", crate::ssh::quote(remote)), None)
+        }
+        _ => (remote.to_string(), None),
+    };
+    c.args(["-o", "BatchMode=yes", "--", &remote])
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let spawn_err = |e: std::io::Error| LabError::Vm(format!("cannot run ssh: {e}"));
+    let mut child = c.spawn().map_err(spawn_err)?;
+    if let (Some(line), Some(mut w)) = (input, child.stdin.take()) {
+        use std::io::Write;
+        let _ = w.write_all(line.as_bytes());
+    }
+    let out = child.wait_with_output().map_err(spawn_err)?;
     Ok((
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -53,6 +53,8 @@ pub struct Node {
     pub memory_mb: u32,
     /// `lab_suite` and `lab_packages`: the image the node boots.
     pub image: Image,
+    /// `lab_user` and how it, and root, log in.
+    pub login: super::login::Login,
 }
 
 /// The whole lab: its name (netns and state directory are named after it), nodes in inventory
@@ -186,6 +188,7 @@ impl Topology {
                     clients = Some(list);
                 }
             }
+            let login = super::login::from_vars(vars, &user, valid_username).map_err(host_err)?;
             nodes.push(Node {
                 name: name.clone(),
                 address,
@@ -195,6 +198,7 @@ impl Topology {
                 port,
                 memory_mb,
                 image,
+                login,
             });
         }
         let lab_name = lab_name.unwrap_or(stem);

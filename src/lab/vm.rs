@@ -150,6 +150,17 @@ pub fn qemu_args(spec: &VmSpec) -> Vec<String> {
     a.extend(fw_file("host_key", &p.host_key()));
     a.extend(fw_file("host_key_pub", &p.host_key_pub()));
     a.extend(fw_file("authorized_keys", &p.authorized_keys()));
+    let l = &n.login;
+    if let Some(u) = &l.lab_user {
+        let yes_no = |b: bool| if b { "yes" } else { "no" };
+        a.extend(fw("lab_user", u));
+        a.extend(fw("root_login", yes_no(l.root_login)));
+        a.extend(fw("password_login", yes_no(l.password_login)));
+        a.extend(fw("sudo_asks", yes_no(l.sudo_asks)));
+        if l.password.is_some() {
+            a.extend(fw_file("login_password", &p.login_password()));
+        }
+    }
     a
 }
 
@@ -640,6 +651,7 @@ mod tests {
             port: 22,
             memory_mb: 256,
             image: Default::default(),
+            login: Default::default(),
         };
         let base = Base {
             id: "abc".into(),

@@ -155,3 +155,31 @@ fn failed_with(doc: &serde_json::Value, show: impl Fn(&str, &str, &str) -> Strin
         })
         .unwrap_or_default()
 }
+
+/// Everything setup may touch on a node, in any mode or forwarding method, as text: the
+/// kernel parameters it sets (ARP, forwarding, redirects, reverse-path filter, on every
+/// interface), links, addresses and routes (every table), the ipip module, the IPVS table, the
+/// files the playbooks write (content hashes) and every file, unit link and directory under the
+/// directories they write to, the services' state, and the package list.
+pub const SNAPSHOT: &str = r#"export LC_ALL=C
+cd /proc/sys/net/ipv4 && for f in ip_forward conf/*/arp_ignore conf/*/arp_announce conf/*/send_redirects conf/*/rp_filter; do
+  echo "$f $(cat "$f")"; done; cd /
+ip -o link show | awk '{print $2, $3}'
+ip -o -4 addr show | awk '{print $2, $4, $NF}' | sed 's/\\$//' | sort
+ip -4 route show table all | sort
+ip -6 route show table all | sort
+echo "ipip module: $([ -d /sys/module/ipip ] && echo loaded || echo absent)"
+ipvsadm -S -n 2>&1
+for f in /etc/keepalived/keepalived.conf /var/www/html/index.html /etc/sysctl.d/90-lvslab-arp.conf \
+         /etc/sysctl.d/90-lvslab-nat.conf /etc/sysctl.d/90-lvslab-tun.conf /etc/modules-load.d/lvslab-ipip.conf \
+         /etc/systemd/system/lvslab-vip.service /etc/systemd/system/lvslab-tun.service \
+         /etc/systemd/system/lvslab-nat-route.service /etc/ipvsadm.rules /etc/default/ipvsadm /var/lib/lvslab; do
+  if [ -d "$f" ]; then echo "$f dir $(find "$f" -type f | sort | xargs -r sha256sum | sha256sum)";
+  elif [ -e "$f" ]; then echo "$f $(stat -c %a "$f") $(sha256sum < "$f")"; else echo "$f absent"; fi
+done
+find /etc/sysctl.d /etc/modules-load.d /etc/systemd/system /etc/keepalived /etc/default /var/www \
+  -printf '%p %y %m %l\n' 2>/dev/null | sort
+for s in apache2 keepalived ipvsadm lvslab-vip lvslab-tun lvslab-nat-route; do
+  echo "$s $(systemctl is-active $s 2>&1) $(systemctl is-enabled $s 2>&1)"; done
+dpkg-query -W -f '${Package} ${Version} ${db:Status-Abbrev}\n'
+"#;

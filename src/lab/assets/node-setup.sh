@@ -68,3 +68,34 @@ umask 077
 $B mkdir -p "$home/.ssh"
 $B cat "$C/authorized_keys/raw" >"$home/.ssh/authorized_keys"
 [ "$user" = root ] || chown -R "$user:" "$home/.ssh"
+
+# The lab's user as real machines have one (lab_user): the lab's key, sudo rights (with its
+# password when lab_sudo_password is set), a password login when asked; root's ssh login off
+# when asked. Written at every boot, so a changed inventory takes effect on the next one.
+get lab_user lab_user
+get root_login root_login
+get password_login password_login
+get sudo_asks sudo_asks
+login_conf=/etc/ssh/sshd_config.d/00-lvslab-login.conf
+: >"$login_conf"
+if [ -n "${lab_user:-}" ]; then
+    id "$lab_user" >/dev/null 2>&1 || useradd -m -s /bin/bash "$lab_user"
+    lhome=$(getent passwd "$lab_user" | cut -d: -f6)
+    umask 077
+    $B mkdir -p "$lhome/.ssh"
+    $B cat "$C/authorized_keys/raw" >"$lhome/.ssh/authorized_keys"
+    chown -R "$lab_user:" "$lhome/.ssh"
+    if [ -r "$C/login_password/raw" ]; then
+        { printf '%s:' "$lab_user"; $B cat "$C/login_password/raw"; } | chpasswd
+    fi
+    rule="NOPASSWD: ALL"
+    [ "$sudo_asks" = yes ] && rule="ALL"
+    umask 022
+    echo "$lab_user ALL=(ALL:ALL) $rule" >/etc/sudoers.d/lvslab-lab-user
+    $B chmod 0440 /etc/sudoers.d/lvslab-lab-user
+    [ "$root_login" = no ] && echo "PermitRootLogin no" >>"$login_conf"
+    [ "$password_login" = yes ] && echo "PasswordAuthentication yes" >>"$login_conf"
+else
+    $B rm -f /etc/sudoers.d/lvslab-lab-user
+fi
+true
