@@ -386,6 +386,10 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
             escalation = login::become_spec(ctx, &nodes)?;
             if let Conn::Ssh(p) = &mut conn {
                 p.password = login::login_password(ctx, &nodes)?;
+                // `-e ansible_user=NAME` wins, as in Ansible.
+                if let Some(Json::String(u)) = extra.get("ansible_user") {
+                    p.user = Some(u.clone());
+                }
             }
             let own: HashMap<String, &Node> = nodes
                 .iter()
