@@ -127,7 +127,12 @@ impl Become {
             ));
         }
         let head = err.trim_start();
-        let sudo_said = head.starts_with("sudo: ") || head.starts_with("Sorry, try again.");
+        // sudo speaks before the command runs: first, or after its lecture to a first-time
+        // user, and with nothing on stdout.
+        let sudo_said = out.stdout.is_empty()
+            && (head.starts_with("sudo: ")
+                || head.starts_with("Sorry, try again.")
+                || head.starts_with("We trust you have received"));
         let msg = match self.method {
             Method::Sudo if out.status == Some(1) && sudo_said => {
                 if err.contains("incorrect password") || err.contains("no password was provided") {
