@@ -75,7 +75,7 @@ impl Become {
         if self.user == "root" {
             s.push_str(ROOT_CHECK);
             s.push_str(&format!(
-                "if [ \"$lvslab_u\" = 0 ]; then unset lvslab_p; eval {}; exit; fi\n",
+                "if [ \"$lvslab_u\" = 0 ]; then unset lvslab_p lvslab_u l; set --; eval {}; exit; fi\n",
                 quote(cmd)
             ));
         }
