@@ -107,3 +107,47 @@ pub(crate) fn from_vars(
     }
     Ok(login)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(v: serde_json::Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    fn user_ok(s: &str) -> bool {
+        !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase())
+    }
+
+    #[test]
+    fn settings_need_a_user_and_agree_with_each_other() {
+        let l = from_vars(&Map::new(), "root", user_ok).unwrap();
+        assert_eq!(l, Login::default());
+        let v = vars(
+            serde_json::json!({"lab_user": "ops", "lab_sudo_password": "pw-sudo-1",
+            "lab_root_login": "no"}),
+        );
+        let l = from_vars(&v, "ops", user_ok).unwrap();
+        assert!(l.sudo_asks && !l.root_login && !l.password_login);
+        assert_eq!(l.password_line().as_deref(), Some("pw-sudo-1\n"));
+        assert!(
+            format!("{l:?}").contains("********"),
+            "the password never prints"
+        );
+        let e = from_vars(&v, "root", user_ok).unwrap_err();
+        assert!(e.contains("ansible_user is root"), "{e}");
+        let bad = |j: serde_json::Value| from_vars(&vars(j), "ops", user_ok).unwrap_err();
+        assert!(bad(serde_json::json!({"lab_root_login": false})).contains("need lab_user"));
+        assert!(
+            bad(serde_json::json!({"lab_user": "ops", "lab_password_login": true}))
+                .contains("needs lab_user_password")
+        );
+        assert!(bad(
+            serde_json::json!({"lab_user": "ops", "lab_sudo_password": "a-pw",
+            "lab_user_password": "b-pw"})
+        )
+        .contains("differ"));
+        assert!(bad(serde_json::json!({"lab_user": "root"})).contains("other than root"));
+    }
+}
