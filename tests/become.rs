@@ -6,10 +6,9 @@
 mod util;
 
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use util::procwatch::Watch;
 use util::Lab;
 
 /// A local account for one test: its password, its sudo rule; removed on drop.
@@ -124,40 +123,12 @@ const WHO_PB: &str = r#"
         msg: "become={{ who.stdout }} plain={{ plain.stdout }}"
 "#;
 
-/// Every process's command line and environment, while `run` runs: none may hold `secret`,
-/// except the variable `source` the test hands it to lvslab in (`secret_env`), which lvslab's
-/// own processes on this side inherit.
+/// Run `run` while [`Watch`] looks for `secret` in every process (`source`: the variable the
+/// test hands it to lvslab in).
 fn watch_processes(secret: &str, source: &str, run: impl FnOnce()) {
-    let stop = Arc::new(AtomicBool::new(false));
-    let (s, needle) = (stop.clone(), secret.as_bytes().to_vec());
-    let given = format!("{source}=").into_bytes();
-    let watcher = std::thread::spawn(move || {
-        let mut seen = Vec::new();
-        let mut scans = 0;
-        let holds = |d: &[u8]| d.windows(needle.len()).any(|w| w == needle);
-        while !s.load(Ordering::Relaxed) {
-            for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-                let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-                let env = std::fs::read(e.path().join("environ")).unwrap_or_default();
-                let env_leak = env
-                    .split(|b| *b == 0)
-                    .any(|var| holds(var) && !var.starts_with(&given));
-                if holds(&cmd) || env_leak {
-                    seen.push(String::from_utf8_lossy(&cmd).replace('\0', " "));
-                }
-            }
-            scans += 1;
-        }
-        (seen, scans)
-    });
+    let w = Watch::start(secret, source);
     run();
-    stop.store(true, Ordering::Relaxed);
-    let (seen, scans) = watcher.join().unwrap();
-    assert!(scans > 0, "the process list was never read");
-    assert!(
-        seen.is_empty(),
-        "the password was visible in /proc: {seen:?}"
-    );
+    w.finish();
 }
 
 #[test]

@@ -11,13 +11,13 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use serde_json::Value;
 
 mod lab_util;
 
+use lab_util::procwatch::Watch;
 use lab_util::{failed_check_details, lab_tests_enabled, repo, DownAgain, SNAPSHOT};
 
 /// The password the inventory takes from the environment (`secret_env`).
@@ -128,55 +128,6 @@ fn verify_passes(extra: &[&str], secs: u64) -> Value {
     }
 }
 
-/// Watches every process's command line and environment for the password while alive (its
-/// own source variable, which lvslab's processes on this side inherit, excepted).
-struct Watch {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<(Vec<String>, u64)>>,
-}
-
-impl Watch {
-    fn start() -> Watch {
-        let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let needle = PASSWORD.as_bytes();
-            let given = format!("{SOURCE}=").into_bytes();
-            let holds = |d: &[u8]| d.windows(needle.len()).any(|w| w == needle);
-            let (mut seen, mut scans) = (Vec::new(), 0);
-            while !s.load(Ordering::Relaxed) {
-                for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-                    let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-                    let env = std::fs::read(e.path().join("environ")).unwrap_or_default();
-                    let leak = env
-                        .split(|b| *b == 0)
-                        .any(|v| holds(v) && !v.starts_with(&given));
-                    if holds(&cmd) || leak {
-                        seen.push(String::from_utf8_lossy(&cmd).replace('\0', " "));
-                    }
-                }
-                scans += 1;
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            (seen, scans)
-        });
-        Watch {
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn finish(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let (seen, scans) = self.thread.take().expect("watcher").join().expect("join");
-        assert!(scans > 10, "the process list was read {scans} times only");
-        assert!(
-            seen.is_empty(),
-            "the password was visible in /proc: {seen:?}"
-        );
-    }
-}
-
 fn hosts(inv: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(inv).expect("inventory");
     let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("yaml");
@@ -247,7 +198,7 @@ fn seed_job_as_an_unprivileged_user_with_a_sudo_password() {
     recap(&["teardown"]);
     let before = snapshot(&hosts);
 
-    let watch = Watch::start();
+    let watch = Watch::start(PASSWORD, SOURCE);
     let first = recap(&["setup"]);
     watch.finish();
     for h in &hosts {

@@ -6,6 +6,8 @@
 
 #[path = "../util/masters.rs"]
 pub mod masters;
+#[path = "../util/procwatch.rs"]
+pub mod procwatch;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

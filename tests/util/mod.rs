@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod masters;
+pub mod procwatch;
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
