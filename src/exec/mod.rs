@@ -537,23 +537,8 @@ async fn connect(sh: &Shared, mut h: HostRun) -> HostRun {
     if let Ok(mut g) = sh.open.lock() {
         g.push(t.clone());
     }
-    let escalated: Arc<dyn Transport> = Arc::new(crate::ssh::Escalated::new(
-        t.clone(),
-        hp.escalation.clone(),
-        &hp.conn.login(),
-    ));
+    let (escalated, facts_escalate) = escalation(sh, &h.name, hp, &t);
     h.escalated = Some(escalated.clone());
-    // Facts are gathered as the host's first play runs its tasks (`become` or not).
-    let facts_escalate = sh
-        .plan
-        .plays
-        .iter()
-        .find(|pp| pp.hosts.contains(&h.name))
-        .is_some_and(|pp| {
-            let mut vars = hp.vars.clone();
-            vars.extend(sh.plan.extra.clone());
-            crate::plan::login::task_becomes(&vars, None, sh.plan.play(pp).sudo)
-        });
     // Facts only when a play of this host gathers them (`gather_facts`, default true), and
     // only the subsets those plays ask for (`gather_subset`).
     let mut subsets: Vec<String> = Vec::new();
@@ -635,6 +620,32 @@ async fn connect(sh: &Shared, mut h: HostRun) -> HostRun {
         }
     }
     h
+}
+
+/// The host's escalating transport over `t`, and whether its facts are gathered through it
+/// (as its first play runs its tasks, `become` or not).
+fn escalation(
+    sh: &Shared,
+    name: &str,
+    hp: &crate::plan::HostPlan,
+    t: &Arc<dyn Transport>,
+) -> (Arc<dyn Transport>, bool) {
+    let escalated: Arc<dyn Transport> = Arc::new(crate::ssh::Escalated::new(
+        t.clone(),
+        hp.escalation.clone(),
+        &hp.conn.login(),
+    ));
+    let facts = sh
+        .plan
+        .plays
+        .iter()
+        .find(|pp| pp.hosts.iter().any(|n| n == name))
+        .is_some_and(|pp| {
+            let mut vars = hp.vars.clone();
+            vars.extend(sh.plan.extra.clone());
+            crate::plan::login::task_becomes(&vars, None, sh.plan.play(pp).sudo)
+        });
+    (escalated, facts)
 }
 
 /// Per-item result before aggregation.
