@@ -85,8 +85,10 @@ if [ -n "${lab_user:-}" ]; then
     $B mkdir -p "$lhome/.ssh"
     $B cat "$C/authorized_keys/raw" >"$lhome/.ssh/authorized_keys"
     chown -R "$lab_user:" "$lhome/.ssh"
+    # SHA-512 with few rounds: with Debian's default (yescrypt) a TCG guest spends seconds
+    # checking the password on every sudo, which would slow every escalated command.
     if [ -r "$C/login_password/raw" ]; then
-        { printf '%s:' "$lab_user"; $B cat "$C/login_password/raw"; } | chpasswd
+        { printf '%s:' "$lab_user"; $B cat "$C/login_password/raw"; } | chpasswd -c SHA512 -s 1000
     fi
     rule="NOPASSWD: ALL"
     [ "$sudo_asks" = yes ] && rule="ALL"
