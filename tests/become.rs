@@ -58,8 +58,19 @@ impl User {
 impl Drop for User {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(format!("/etc/sudoers.d/{}", self.name));
-        let _ = Command::new("pkill").args(["-u", &self.name]).output();
-        let _ = Command::new("userdel").args(["-r", &self.name]).output();
+        // The user's ssh sessions (connections the runs left open) end first: userdel refuses
+        // a user that still has processes.
+        for _ in 0..20 {
+            let _ = Command::new("pkill").args(["-u", &self.name]).output();
+            let gone = Command::new("userdel")
+                .args(["-r", &self.name])
+                .output()
+                .is_ok_and(|o| o.status.success() || o.status.code() == Some(6));
+            if gone {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
