@@ -76,6 +76,9 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Restore every node to what it was before the first setup: runs playbooks/teardown.yml.
     Teardown(RunOpts),
+    /// Send a few requests to the VIP and show every hop of their packets, and what the director
+    /// changed in them (embedded lab); exit 1 when they contradict the configured method.
+    Trace(TraceArgs),
     /// Run any playbook against the inventory.
     Run {
         /// The playbook file.
@@ -236,6 +239,19 @@ pub struct VerifyArgs {
     /// SIGKILLs every keepalived process; `auto`: pause when the inventory's lab is up, kill otherwise.
     #[arg(long, value_enum, default_value_t = HardStopArg::Auto, requires = "failover")]
     pub hard_stop: HardStopArg,
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// Requests sent to the VIP, each from the next of the lab's client addresses.
+    #[arg(long, default_value_t = 3)]
+    pub requests: u32,
+    /// Write one pcap file per capture point (`client.pcap`, one per node) into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub pcap: Option<PathBuf>,
+    /// Extra variables, as given to `setup` (the trace expects the method they configure).
+    #[arg(short = 'e', long = "extra-vars", value_name = "KEY=VALUE")]
+    pub extra_vars: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]

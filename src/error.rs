@@ -1,7 +1,7 @@
 //! The top-level error: each layer's typed error, and the exit status it maps to. `main` only
 //! formats it.
 
-use crate::{exit, inventory, lab, lock, plan, secret, verify};
+use crate::{exit, inventory, lab, lock, plan, secret, trace, verify};
 
 /// The top-level error: each layer's typed error, and the exit status it maps to.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +25,8 @@ pub enum Error {
     #[error(transparent)]
     Verify(#[from] verify::run::VerifyError),
     #[error(transparent)]
+    Trace(#[from] trace::TraceError),
+    #[error(transparent)]
     Lock(#[from] lock::LockError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
@@ -42,6 +44,7 @@ impl Error {
         match self {
             Error::Lab(e) => e.exit_code(),
             Error::Verify(e) => e.exit_code(),
+            Error::Trace(e) => e.exit_code(),
             Error::NoInventory(_) | Error::Usage(_) | Error::Inventory(_) | Error::Plan(_) => {
                 exit::INVALID_INPUT
             }

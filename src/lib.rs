@@ -25,6 +25,7 @@ pub(crate) mod report;
 pub(crate) mod secret;
 pub(crate) mod ssh;
 pub(crate) mod template;
+pub mod trace;
 pub mod verify;
 pub(crate) mod yaml;
 

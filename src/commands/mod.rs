@@ -12,6 +12,7 @@ pub mod playbook;
 pub mod run;
 pub mod setup;
 pub mod teardown;
+pub mod trace;
 pub mod verify;
 
 use std::path::PathBuf;
@@ -111,6 +112,7 @@ fn dispatch(g: &Global, command: &Command) -> Result<ExitCode, Error> {
     match command {
         Command::Setup(a) => setup::run(g, a.mode, &(&a.opts).into(), &a.extra_vars),
         Command::Verify(a) => verify::run(g, a),
+        Command::Trace(a) => trace::run(g, a),
         Command::Teardown(o) => teardown::run(g, &o.into()),
         Command::Run {
             playbook,

@@ -1,0 +1,28 @@
+//! `lvslab trace`: requests to the VIP, captured hop by hop on the lab's switch.
+
+use std::process::ExitCode;
+
+use super::{status, Global};
+use crate::cli::TraceArgs;
+use crate::{secret, trace, Error};
+
+/// Trace, print the diagrams (stdout, or stderr under `--json`), exit 1 unless every request
+/// was seen forwarded as configured.
+pub fn run(g: &Global, a: &TraceArgs) -> Result<ExitCode, Error> {
+    let opts = trace::Options {
+        requests: a.requests,
+        pcap: a.pcap.clone(),
+        extra_vars: a.extra_vars.clone(),
+    };
+    let report = trace::trace(&g.inventory, &opts)?;
+    let text = secret::redact(&trace::render::text(&report));
+    if g.json {
+        eprint!("{text}");
+        let mut doc = serde_json::to_value(&report).unwrap_or_default();
+        secret::redact_json(&mut doc);
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        print!("{text}");
+    }
+    Ok(status(report.ok))
+}

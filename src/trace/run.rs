@@ -1,0 +1,269 @@
+//! One trace: resolve the expected cluster from the inventory (as verify does), capture on the
+//! client's side of the lab's switch and on every node's port, send the requests from inside
+//! the lab's namespace, then merge, pick apart and judge what crossed the switch.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::capture::{Capture, CaptureError, Frame, Point};
+use super::classify::{self, Cast, Hop, Member, Verdict};
+use super::decode::Mac;
+use super::pcap;
+use crate::lab::{keys, netns, topology, LabError};
+use crate::verify::http;
+use crate::verify::run::{target, VerifyError};
+use crate::verify::spec::Spec;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    #[error(transparent)]
+    Lab(#[from] LabError),
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error("cannot write {path}: {source}")]
+    Pcap {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl TraceError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            TraceError::Verify(e) => e.exit_code(),
+            TraceError::Lab(e) => e.exit_code(),
+            _ => crate::exit::FAILED,
+        }
+    }
+}
+
+/// What was asked of the trace.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub requests: u32,
+    /// Directory for one pcap file per capture point.
+    pub pcap: Option<PathBuf>,
+    pub extra_vars: Vec<String>,
+}
+
+/// A capture point and how many frames it saw.
+#[derive(Debug, Clone, Serialize)]
+pub struct PointSeen {
+    pub name: String,
+    pub interface: String,
+    pub frames: usize,
+}
+
+/// One request, what it got back, its hops and the judgement on them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Traced {
+    /// The client's address and port of the connection, when the kernel had chosen one.
+    pub client: Option<String>,
+    /// The first line of the page, or why the request failed.
+    pub answer: Result<String, String>,
+    pub verdict: Verdict,
+    pub hops: Vec<Hop>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The configured forwarding method.
+    pub method: &'static str,
+    pub service: String,
+    /// Why nothing was captured (no lab up), in words.
+    pub not_traced: Option<String>,
+    pub points: Vec<PointSeen>,
+    pub pcap_files: Vec<PathBuf>,
+    pub requests: Vec<Traced>,
+    pub ok: bool,
+}
+
+/// Timeout of one request (TCG VMs on a shared machine are slow, a dead VIP should not be).
+const STEP: Duration = Duration::from_secs(3);
+/// How long the last frames of a closed connection may take to cross the switch.
+const SETTLE: Duration = Duration::from_millis(300);
+
+/// Trace `opts.requests` requests to the VIP of the inventory's cluster.
+pub fn trace(inventory: &Path, opts: &Options) -> Result<Report, TraceError> {
+    let t = target(inventory, &opts.extra_vars)?;
+    let spec = t.spec;
+    let mut report = Report {
+        method: classify::method_name(spec.method),
+        service: spec.service().to_string(),
+        not_traced: None,
+        points: Vec::new(),
+        pcap_files: Vec::new(),
+        requests: Vec::new(),
+        ok: false,
+    };
+    let Some(ns) = t.lab_ns else {
+        report.not_traced = Some(format!(
+            "no embedded lab of this inventory is up: capturing needs the lab (`lvslab lab up`) \
+             or tcpdump on the nodes. Not seen: the client's packets to {}, what the director \
+             changed in them, and which way the real servers' replies went",
+            spec.service()
+        ));
+        return Ok(report);
+    };
+    let topo = topology::load(inventory).map_err(LabError::from)?;
+    let cast = cast(&topo, &spec);
+    let points = points(&topo);
+    let capture = Capture::start(&ns, &points)?;
+    let sources = sources(&spec, opts.requests);
+    let service = spec.service();
+    let sent = netns::in_netns(&ns, move || {
+        sources
+            .into_iter()
+            .map(|s| http::get(s, service, "/", STEP))
+            .collect::<Vec<_>>()
+    });
+    std::thread::sleep(SETTLE);
+    let frames = capture.stop()?;
+    let sent = sent?;
+    report.points = points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| PointSeen {
+            name: p.name.clone(),
+            interface: p.interface.clone(),
+            frames: frames.iter().filter(|f| f.point == i).count(),
+        })
+        .collect();
+    if let Some(dir) = &opts.pcap {
+        report.pcap_files = write_pcaps(dir, &points, &frames)?;
+    }
+    let named: Vec<(Duration, &[u8], &str)> = frames
+        .iter()
+        .map(|f| (f.ts, f.data.as_slice(), points[f.point].name.as_str()))
+        .collect();
+    let all = classify::hops(&named, &cast);
+    for result in sent {
+        report.requests.push(judge(&cast, &spec, &all, result));
+    }
+    report.ok = !report.requests.is_empty()
+        && report
+            .requests
+            .iter()
+            .all(|r| r.verdict.problems.is_empty());
+    Ok(report)
+}
+
+/// One request's hops and verdict.
+fn judge(
+    cast: &Cast,
+    spec: &Spec,
+    all: &[Hop],
+    result: Result<http::Response, http::HttpError>,
+) -> Traced {
+    let (local, answer) = match result {
+        Ok(r) => (
+            r.local,
+            Ok(r.body.lines().next().unwrap_or_default().trim().to_string()),
+        ),
+        Err(e) => (e.local(), Err(e.to_string())),
+    };
+    let Some(client) = local else {
+        let mut verdict = Verdict::default();
+        verdict.problems.push(
+            "the request failed before the kernel chose a client port: nothing to trace".into(),
+        );
+        return Traced {
+            client: None,
+            answer,
+            verdict,
+            hops: Vec::new(),
+        };
+    };
+    let hops = classify::connection(all, client);
+    let mut verdict = classify::classify(cast, spec.method, client, &hops);
+    if let Err(e) = &answer {
+        verdict.problems.push(format!("the request failed: {e}"));
+    }
+    Traced {
+        client: Some(client.to_string()),
+        answer,
+        verdict,
+        hops,
+    }
+}
+
+/// The client's source address for each request: the lab's client addresses in turn.
+fn sources(spec: &Spec, requests: u32) -> Vec<Option<Ipv4Addr>> {
+    (0..requests.max(1) as usize)
+        .map(|i| match spec.client_addrs.as_slice() {
+            [] => None,
+            addrs => Some(addrs[i % addrs.len()]),
+        })
+        .collect()
+}
+
+/// Directors and real servers with the MACs the lab gave their VMs.
+fn cast(topo: &topology::Topology, spec: &Spec) -> Cast {
+    let mac =
+        |name: &str| Mac::parse(&keys::mac_address(&topo.lab_name, name)).unwrap_or(Mac([0; 6]));
+    Cast {
+        client_mac: Mac::parse(&keys::client_mac(&topo.lab_name)).unwrap_or(Mac([0; 6])),
+        directors: spec
+            .directors
+            .iter()
+            .map(|d| Member {
+                name: d.name.clone(),
+                mac: mac(&d.name),
+                addr: d.addr,
+                port: spec.port,
+            })
+            .collect(),
+        reals: spec
+            .real_servers
+            .iter()
+            .map(|r| Member {
+                name: r.name.clone(),
+                mac: mac(&r.name),
+                addr: r.addr,
+                port: r.port,
+            })
+            .collect(),
+        vip: spec.vip,
+        port: spec.port,
+    }
+}
+
+/// The client's side of the switch (the bridge itself carries the client addresses) and every
+/// node's port.
+fn points(topo: &topology::Topology) -> Vec<Point> {
+    let mut points = vec![Point {
+        name: "client".into(),
+        interface: netns::BRIDGE.into(),
+    }];
+    points.extend(topo.nodes.iter().enumerate().map(|(i, n)| Point {
+        name: n.name.clone(),
+        interface: netns::tap_name(i),
+    }));
+    points
+}
+
+fn write_pcaps(dir: &Path, points: &[Point], frames: &[Frame]) -> Result<Vec<PathBuf>, TraceError> {
+    let fail = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| TraceError::Pcap { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(fail(dir))?;
+    let mut files = Vec::new();
+    for (i, p) in points.iter().enumerate() {
+        let path = dir.join(format!("{}.pcap", p.name));
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).map_err(fail(&path))?);
+        let mine = frames
+            .iter()
+            .filter(|f| f.point == i)
+            .map(|f| (f.ts, f.data.as_slice()));
+        pcap::write(&mut out, mine).map_err(fail(&path))?;
+        std::io::Write::flush(&mut out).map_err(fail(&path))?;
+        files.push(path);
+    }
+    Ok(files)
+}
