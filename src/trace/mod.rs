@@ -4,12 +4,14 @@
 //!
 //! [`capture`] (AF_PACKET sockets in the lab's namespace), [`decode`] (Ethernet, IPv4,
 //! IP-in-IP, TCP), [`classify`] (hops, and what the director changed), [`pcap`] (files for
-//! Wireshark and tcpdump), [`run`] (the whole trace), [`render`] (the sequence diagrams).
+//! Wireshark and tcpdump), [`run`] (the whole trace), [`render`] (the sequence diagrams), [`proof`]
+//! (verify's check built on a trace).
 
 pub mod capture;
 pub mod classify;
 pub mod decode;
 pub mod pcap;
+pub mod proof;
 pub mod render;
 pub mod run;
 

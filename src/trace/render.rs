@@ -146,7 +146,6 @@ fn details(h: &Hop) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::classify::Verdict;
     use crate::trace::decode::build::{frame, mac, tcp_packet};
     use crate::trace::decode::{decode, SYN};
     use std::net::Ipv4Addr;
@@ -180,18 +179,10 @@ mod tests {
 
     #[test]
     fn a_request_reads_as_a_diagram_with_words() {
-        let t = Traced {
-            client: Some("10.0.0.1:40000".into()),
-            answer: Ok("from web1".into()),
-            verdict: Verdict {
-                director: Some("lb1".into()),
-                real_server: Some("web1".into()),
-                seen: Some("dr"),
-                changes: vec!["DR: destination MAC rewritten to web1's".into()],
-                problems: vec![],
-            },
-            hops: vec![hop("client", "lb1", 1, 11), hop("lb1", "web1", 11, 12)],
-        };
+        let t = Traced::example(
+            &[],
+            vec![hop("client", "lb1", 1, 11), hop("lb1", "web1", 11, 12)],
+        );
         let mut out = String::new();
         request(&mut out, 1, &t);
         let lines: Vec<&str> = out.lines().collect();

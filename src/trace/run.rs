@@ -51,6 +51,25 @@ pub struct Options {
     pub extra_vars: Vec<String>,
 }
 
+#[cfg(test)]
+impl Traced {
+    /// A request lb1 forwarded to web1 by DR, with `problems` (for the renderers' tests).
+    pub(crate) fn example(problems: &[&str], hops: Vec<Hop>) -> Traced {
+        Traced {
+            client: Some("10.0.0.1:40000".into()),
+            answer: Ok("from web1".into()),
+            verdict: Verdict {
+                director: Some("lb1".into()),
+                real_server: Some("web1".into()),
+                seen: Some("dr"),
+                changes: vec!["DR: destination MAC rewritten to web1's".into()],
+                problems: problems.iter().map(|s| s.to_string()).collect(),
+            },
+            hops,
+        }
+    }
+}
+
 /// A capture point and how many frames it saw.
 #[derive(Debug, Clone, Serialize)]
 pub struct PointSeen {
@@ -91,8 +110,17 @@ const SETTLE: Duration = Duration::from_millis(300);
 /// Trace `opts.requests` requests to the VIP of the inventory's cluster.
 pub fn trace(inventory: &Path, opts: &Options) -> Result<Report, TraceError> {
     let t = target(inventory, &opts.extra_vars)?;
-    let spec = t.spec;
-    let mut report = Report {
+    match &t.lab_ns {
+        Some(ns) => {
+            let topo = topology::load(inventory).map_err(LabError::from)?;
+            in_lab(&t.spec, ns, &topo, opts.requests, opts.pcap.as_deref())
+        }
+        None => Ok(not_traced(&t.spec)),
+    }
+}
+
+fn empty(spec: &Spec) -> Report {
+    Report {
         method: classify::method_name(spec.method),
         service: spec.service().to_string(),
         not_traced: None,
@@ -100,23 +128,36 @@ pub fn trace(inventory: &Path, opts: &Options) -> Result<Report, TraceError> {
         pcap_files: Vec::new(),
         requests: Vec::new(),
         ok: false,
-    };
-    let Some(ns) = t.lab_ns else {
-        report.not_traced = Some(format!(
-            "no embedded lab of this inventory is up: capturing needs the lab (`lvslab lab up`) \
-             or tcpdump on the nodes. Not seen: the client's packets to {}, what the director \
-             changed in them, and which way the real servers' replies went",
-            spec.service()
-        ));
-        return Ok(report);
-    };
-    let topo = topology::load(inventory).map_err(LabError::from)?;
-    let cast = cast(&topo, &spec);
-    let points = points(&topo);
-    let capture = Capture::start(&ns, &points)?;
-    let sources = sources(&spec, opts.requests);
+    }
+}
+
+/// The report when no lab is up: what could not be seen, and why (never a pass).
+pub(crate) fn not_traced(spec: &Spec) -> Report {
+    let mut report = empty(spec);
+    report.not_traced = Some(format!(
+        "no embedded lab of this inventory is up: capturing needs the lab (`lvslab lab up`) \
+         or tcpdump on the nodes. Not seen: the client's packets to {}, what the director \
+         changed in them, and which way the real servers' replies went",
+        spec.service()
+    ));
+    report
+}
+
+/// Capture the lab's switch (namespace `ns`) while `requests` requests go to the VIP.
+pub(crate) fn in_lab(
+    spec: &Spec,
+    ns: &str,
+    topo: &topology::Topology,
+    requests: u32,
+    pcap_dir: Option<&Path>,
+) -> Result<Report, TraceError> {
+    let mut report = empty(spec);
+    let cast = cast(topo, spec);
+    let points = points(topo);
+    let capture = Capture::start(ns, &points)?;
+    let sources = sources(spec, requests);
     let service = spec.service();
-    let sent = netns::in_netns(&ns, move || {
+    let sent = netns::in_netns(ns, move || {
         sources
             .into_iter()
             .map(|s| http::get(s, service, "/", STEP))
@@ -134,7 +175,7 @@ pub fn trace(inventory: &Path, opts: &Options) -> Result<Report, TraceError> {
             frames: frames.iter().filter(|f| f.point == i).count(),
         })
         .collect();
-    if let Some(dir) = &opts.pcap {
+    if let Some(dir) = pcap_dir {
         report.pcap_files = write_pcaps(dir, &points, &frames)?;
     }
     let named: Vec<(Duration, &[u8], &str)> = frames
@@ -142,9 +183,10 @@ pub fn trace(inventory: &Path, opts: &Options) -> Result<Report, TraceError> {
         .map(|f| (f.ts, f.data.as_slice(), points[f.point].name.as_str()))
         .collect();
     let all = classify::hops(&named, &cast);
-    for result in sent {
-        report.requests.push(judge(&cast, &spec, &all, result));
-    }
+    report.requests = sent
+        .into_iter()
+        .map(|result| judge(&cast, spec, &all, result))
+        .collect();
     report.ok = !report.requests.is_empty()
         && report
             .requests
