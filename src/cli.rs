@@ -149,6 +149,7 @@ Examples:
   lvslab demo                          the whole job on the embedded microVM lab
   lvslab lab up && lvslab setup        boot the lab, then build the LVS-DR cluster with keepalived
   lvslab verify --failover             prove it works, then drill the failovers
+  lvslab trace --pcap /tmp/lvs         watch the director rewrite packets, hop by hop
   lvslab -i ~/lab/hosts setup --check  what setup would change on your own hosts
   lvslab teardown                      restore every node as it was
   lvslab inventory --list              the inventory as lvslab reads it, in ansible-inventory's JSON

@@ -71,7 +71,7 @@ fn lvslab(args: &[&str]) -> std::process::Output {
 #[test]
 fn completions_and_the_manual_cover_every_command() {
     let commands = [
-        "setup", "verify", "teardown", "run", "ping", "lab", "demo", "init",
+        "setup", "verify", "trace", "teardown", "run", "ping", "lab", "demo", "init",
     ];
     for shell in ["bash", "zsh", "fish"] {
         let out = lvslab(&["completions", shell]);

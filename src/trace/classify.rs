@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::decode::{self, Mac, Packet, SYN};
-use crate::verify::spec::Method;
+use crate::cluster::Method;
 
 /// One node of the lab as the wire shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]

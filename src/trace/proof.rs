@@ -2,36 +2,38 @@
 //! in one line. Elsewhere nothing can be captured, so the check says "not checked" and why —
 //! and fails, since an unproven path is not a pass.
 
-use std::collections::BTreeSet;
-use std::path::Path;
-
 use super::run::{self, Report};
-use crate::lab::topology;
+use crate::cluster::Cluster;
+use crate::lab::topology::Topology;
 use crate::verify::checks::Check;
-use crate::verify::spec::Spec;
+use std::collections::BTreeSet;
 
 /// The check's name in verify's table.
 pub const NAME: &str = "forwarding-packets";
 
-/// Trace one request per client address (two at least) and judge them.
-pub fn check(inventory: &Path, spec: &Spec, lab_ns: Option<&str>) -> Check {
-    let report = match lab_ns {
-        None => Ok(run::not_traced(spec)),
-        Some(ns) => topology::load(inventory)
-            .map_err(|e| e.to_string())
-            .and_then(|topo| {
-                let requests = spec.client_addrs.len().clamp(2, 4) as u32;
-                run::in_lab(spec, ns, &topo, requests, None).map_err(|e| e.to_string())
-            }),
+/// Trace one request per client address (two at least) on the lab's switch (`lab_ns`, the
+/// lab's namespace, and `lab`, its shape, when it is up) and judge them.
+pub fn check(spec: &Cluster, lab_ns: Option<&str>, lab: Option<&Topology>) -> Check {
+    let report = match (lab_ns, lab) {
+        (Some(ns), Some(topo)) => {
+            let requests = spec.client_addrs.len().clamp(2, 4) as u32;
+            run::in_lab(spec, ns, topo, requests, None)
+        }
+        _ => Ok(run::not_traced(spec)),
     };
     match report {
         Ok(r) => summary(&r),
-        Err(e) => Check {
-            host: "client".into(),
-            name: NAME,
-            ok: false,
-            detail: format!("capture failed: {e}"),
-        },
+        Err(e) => failed(format!("capture failed: {e}")),
+    }
+}
+
+/// The check, failed for a reason that stopped the capture itself.
+pub fn failed(why: String) -> Check {
+    Check {
+        host: "client".into(),
+        name: NAME,
+        ok: false,
+        detail: why,
     }
 }
 

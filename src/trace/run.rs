@@ -12,10 +12,10 @@ use super::capture::{Capture, CaptureError, Frame, Point};
 use super::classify::{self, Cast, Hop, Member, Verdict};
 use super::decode::Mac;
 use super::pcap;
+use crate::cluster::Cluster;
 use crate::lab::{keys, netns, topology, LabError};
 use crate::verify::http;
 use crate::verify::run::{target, VerifyError};
-use crate::verify::spec::Spec;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
@@ -110,16 +110,13 @@ const SETTLE: Duration = Duration::from_millis(300);
 /// Trace `opts.requests` requests to the VIP of the inventory's cluster.
 pub fn trace(inventory: &Path, opts: &Options) -> Result<Report, TraceError> {
     let t = target(inventory, &opts.extra_vars)?;
-    match &t.lab_ns {
-        Some(ns) => {
-            let topo = topology::load(inventory).map_err(LabError::from)?;
-            in_lab(&t.spec, ns, &topo, opts.requests, opts.pcap.as_deref())
-        }
-        None => Ok(not_traced(&t.spec)),
+    match (&t.lab_ns, &t.lab) {
+        (Some(ns), Some(topo)) => in_lab(&t.spec, ns, topo, opts.requests, opts.pcap.as_deref()),
+        _ => Ok(not_traced(&t.spec)),
     }
 }
 
-fn empty(spec: &Spec) -> Report {
+fn empty(spec: &Cluster) -> Report {
     Report {
         method: classify::method_name(spec.method),
         service: spec.service().to_string(),
@@ -132,7 +129,7 @@ fn empty(spec: &Spec) -> Report {
 }
 
 /// The report when no lab is up: what could not be seen, and why (never a pass).
-pub(crate) fn not_traced(spec: &Spec) -> Report {
+pub(crate) fn not_traced(spec: &Cluster) -> Report {
     let mut report = empty(spec);
     report.not_traced = Some(format!(
         "no embedded lab of this inventory is up: capturing needs the lab (`lvslab lab up`) \
@@ -145,7 +142,7 @@ pub(crate) fn not_traced(spec: &Spec) -> Report {
 
 /// Capture the lab's switch (namespace `ns`) while `requests` requests go to the VIP.
 pub(crate) fn in_lab(
-    spec: &Spec,
+    spec: &Cluster,
     ns: &str,
     topo: &topology::Topology,
     requests: u32,
@@ -198,7 +195,7 @@ pub(crate) fn in_lab(
 /// One request's hops and verdict.
 fn judge(
     cast: &Cast,
-    spec: &Spec,
+    spec: &Cluster,
     all: &[Hop],
     result: Result<http::Response, http::HttpError>,
 ) -> Traced {
@@ -235,7 +232,7 @@ fn judge(
 }
 
 /// The client's source address for each request: the lab's client addresses in turn.
-fn sources(spec: &Spec, requests: u32) -> Vec<Option<Ipv4Addr>> {
+fn sources(spec: &Cluster, requests: u32) -> Vec<Option<Ipv4Addr>> {
     (0..requests.max(1) as usize)
         .map(|i| match spec.client_addrs.as_slice() {
             [] => None,
@@ -245,7 +242,7 @@ fn sources(spec: &Spec, requests: u32) -> Vec<Option<Ipv4Addr>> {
 }
 
 /// Directors and real servers with the MACs the lab gave their VMs.
-fn cast(topo: &topology::Topology, spec: &Spec) -> Cast {
+fn cast(topo: &topology::Topology, spec: &Cluster) -> Cast {
     let mac =
         |name: &str| Mac::parse(&keys::mac_address(&topo.lab_name, name)).unwrap_or(Mac([0; 6]));
     Cast {

@@ -63,6 +63,8 @@ pub(crate) struct Target {
     pub(crate) vars: BTreeMap<String, Map<String, Json>>,
     /// The lab's network namespace when the inventory's lab is up.
     pub(crate) lab_ns: Option<String>,
+    /// The lab's shape (nodes, their ports on the lab's switch) when it is up.
+    pub(crate) lab: Option<crate::lab::topology::Topology>,
 }
 
 /// Plan the inventory (bad input: exit 2, nothing contacted) and resolve the expected cluster.
@@ -146,6 +148,9 @@ pub(crate) fn target(inventory: &Path, extra_vars: &[String]) -> Result<Target, 
             (n.clone(), reach)
         })
         .collect();
+    let lab = route
+        .as_ref()
+        .and_then(|_| crate::lab::topology::from_inventory(&inv).ok());
     let lab_ns = route.map(|r| r.netns);
     Ok(Target {
         spec,
@@ -154,6 +159,7 @@ pub(crate) fn target(inventory: &Path, extra_vars: &[String]) -> Result<Target, 
         reals,
         vars,
         lab_ns,
+        lab,
     })
 }
 
@@ -415,6 +421,16 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
         }
     }
     let _ = client.join();
+    // The packets themselves, captured on the lab's switch once the client's own traffic is
+    // done (a capture costs a second or two of blocking work).
+    let (s, ns, lab) = (spec.clone(), lab_ns.clone(), t.lab.clone());
+    out.push(
+        tokio::task::spawn_blocking(move || {
+            crate::trace::proof::check(&s, ns.as_deref(), lab.as_ref())
+        })
+        .await
+        .unwrap_or_else(|e| crate::trace::proof::failed(e.to_string())),
+    );
     for t in hosts.values().flatten() {
         t.release().await;
     }
