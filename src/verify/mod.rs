@@ -12,3 +12,4 @@ pub mod probe;
 pub mod render;
 pub mod run;
 pub mod spec;
+pub mod states;

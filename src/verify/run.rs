@@ -381,6 +381,11 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
                     checks::table_entries(&ports, &before, &after),
                 ) {
                     c.detail = format!("{} — {seen}", c.detail);
+                    if check == "requests" {
+                        if let Some(why) = super::states::explain(&ports, &after, spec.method) {
+                            c.detail = format!("{} — {why}", c.detail);
+                        }
+                    }
                 }
             }
         } else {
