@@ -7,6 +7,7 @@ pub mod arp;
 pub mod checks;
 pub mod drill;
 pub mod http;
+pub mod icmp;
 pub mod parse;
 pub mod probe;
 pub mod render;

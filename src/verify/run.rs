@@ -427,15 +427,16 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
     }
     let _ = client.join();
     // The packets themselves, captured on the lab's switch once the client's own traffic is
-    // done (a capture costs a second or two of blocking work).
+    // done, and a ping of the VIP (blocking work: a second or two).
     let (s, ns, lab) = (spec.clone(), lab_ns.clone(), t.lab.clone());
-    out.push(
-        tokio::task::spawn_blocking(move || {
-            crate::trace::proof::check(&s, ns.as_deref(), lab.as_ref())
-        })
-        .await
-        .unwrap_or_else(|e| crate::trace::proof::failed(e.to_string())),
-    );
+    let last = tokio::task::spawn_blocking(move || {
+        vec![
+            crate::trace::proof::check(&s, ns.as_deref(), lab.as_ref()),
+            super::icmp::check(&s, ns.as_deref()),
+        ]
+    })
+    .await;
+    out.extend(last.unwrap_or_else(|e| vec![crate::trace::proof::failed(e.to_string())]));
     for t in hosts.values().flatten() {
         t.release().await;
     }
