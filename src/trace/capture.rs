@@ -11,8 +11,6 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 const ETH_P_ALL: u16 = 0x0003;
-/// `SIOCGSTAMP`: the timestamp of the last frame a socket received (`struct timeval`).
-const SIOCGSTAMP: libc::c_ulong = 0x8906;
 /// Receive buffer per socket: a few requests are a few hundred frames, far below this.
 const RCVBUF: libc::c_int = 4 << 20;
 
@@ -206,23 +204,25 @@ fn read_until(socks: &[Sock], stop: &AtomicBool) -> Result<Vec<Frame>, CaptureEr
     }
 }
 
-/// Read every frame queued on `s` without blocking.
+/// Read every frame queued on `s` without blocking, each with its kernel timestamp (taken
+/// when the frame crossed the interface, not when it was read).
 fn drain(s: &Sock, point: usize, buf: &mut [u8], out: &mut Vec<Frame>) -> io::Result<()> {
     loop {
         let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        let mut from_len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-        // SAFETY: receiving into a buffer we own, bounded by its length; `from` is a
-        // sockaddr_ll of the length we pass.
-        let n = unsafe {
-            libc::recvfrom(
-                s.fd,
-                buf.as_mut_ptr() as *mut libc::c_void,
-                buf.len(),
-                libc::MSG_DONTWAIT,
-                &mut from as *mut _ as *mut libc::sockaddr,
-                &mut from_len,
-            )
+        let mut control = [0u64; 8];
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+            iov_len: buf.len(),
         };
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_name = &mut from as *mut _ as *mut libc::c_void;
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+        msg.msg_controllen = std::mem::size_of_val(&control);
+        // SAFETY: every pointer in `msg` refers to a live buffer of the stated length.
+        let n = unsafe { libc::recvmsg(s.fd, &mut msg, libc::MSG_DONTWAIT) };
         if n < 0 {
             let e = io::Error::last_os_error();
             return match e.kind() {
@@ -235,24 +235,32 @@ fn drain(s: &Sock, point: usize, buf: &mut [u8], out: &mut Vec<Frame>) -> io::Re
         if from.sll_ifindex != s.ifindex {
             continue;
         }
-        let mut tv = libc::timeval {
-            tv_sec: 0,
-            tv_usec: 0,
-        };
-        // SAFETY: SIOCGSTAMP fills a timeval we own.
-        let ts = if unsafe { libc::ioctl(s.fd, SIOCGSTAMP, &mut tv) } == 0 {
-            Duration::new(tv.tv_sec as u64, (tv.tv_usec as u32) * 1000)
-        } else {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-        };
         out.push(Frame {
             point,
-            ts,
-            data: buf[..n as usize].to_vec(),
+            ts: timestamp(&msg).unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+            }),
+            data: buf[..(n as usize).min(buf.len())].to_vec(),
         });
     }
+}
+
+/// The `SO_TIMESTAMP` control message of a received frame.
+fn timestamp(msg: &libc::msghdr) -> Option<Duration> {
+    // SAFETY: walking the control buffer recvmsg filled, with the libc macros made for it.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SO_TIMESTAMP {
+                let tv = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::timeval);
+                return Some(Duration::new(tv.tv_sec as u64, (tv.tv_usec as u32) * 1000));
+            }
+            c = libc::CMSG_NXTHDR(msg, c);
+        }
+    }
+    None
 }
 
 #[cfg(test)]

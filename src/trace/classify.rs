@@ -287,13 +287,16 @@ fn header_changes(a: &Packet, b: &Packet) -> String {
             opt(dst(b))
         ));
     }
-    if x.ttl != y.ttl {
+    if x.ttl != y.ttl && !diffs.is_empty() {
         diffs.push(format!("TTL {} → {}", x.ttl, y.ttl));
     }
-    if diffs.is_empty() {
-        "untouched".into()
-    } else {
-        format!("changed: {}", diffs.join(", "))
+    match (diffs.is_empty(), x.ttl == y.ttl) {
+        (true, true) => "untouched".into(),
+        (true, false) => format!(
+            "untouched but for the TTL ({} → {}, as at any router)",
+            x.ttl, y.ttl
+        ),
+        _ => format!("changed: {}", diffs.join(", ")),
     }
 }
 
@@ -490,6 +493,23 @@ mod tests {
             "DR: destination MAC rewritten to web1's (52:54:00:00:00:0c), IP header untouched"
         );
         assert!(v.changes[1].contains("bypassing lb1"), "{:?}", v.changes);
+    }
+
+    #[test]
+    fn a_ttl_decrement_is_named_as_the_only_change() {
+        let mut f = exchange(Method::Dr);
+        // The director's copies of the SYN (frames 2 and 3): TTL 64 → 63, as IPVS sends it.
+        for (_, bytes, _) in &mut f[2..4] {
+            bytes[14 + 8] = 63;
+        }
+        let (_, v) = judge(&f, Method::Dr);
+        assert_eq!(v.problems, Vec::<String>::new());
+        assert!(
+            v.changes[0]
+                .ends_with("IP header untouched but for the TTL (64 → 63, as at any router)"),
+            "{:?}",
+            v.changes
+        );
     }
 
     #[test]

@@ -52,6 +52,16 @@ pub struct Options {
 }
 
 #[cfg(test)]
+mod tests {
+    #[test]
+    fn page_text_drops_markup() {
+        let page = "<!DOCTYPE html>\n<html><body><h1>from node02</h1>\n</body></html>\n";
+        assert_eq!(super::page_text(page), "from node02");
+        assert_eq!(super::page_text(&"x".repeat(100)).chars().count(), 60);
+    }
+}
+
+#[cfg(test)]
 impl Traced {
     /// A request lb1 forwarded to web1 by DR, with `problems` (for the renderers' tests).
     pub(crate) fn example(problems: &[&str], hops: Vec<Hop>) -> Traced {
@@ -200,10 +210,7 @@ fn judge(
     result: Result<http::Response, http::HttpError>,
 ) -> Traced {
     let (local, answer) = match result {
-        Ok(r) => (
-            r.local,
-            Ok(r.body.lines().next().unwrap_or_default().trim().to_string()),
-        ),
+        Ok(r) => (r.local, Ok(format!("{} {}", r.status, page_text(&r.body)))),
         Err(e) => (e.local(), Err(e.to_string())),
     };
     let Some(client) = local else {
@@ -229,6 +236,29 @@ fn judge(
         verdict,
         hops,
     }
+}
+
+/// The words of a page without its markup, shortened: enough to see which node answered.
+fn page_text(body: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in body.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                text.push(' ');
+            }
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut out = words.join(" ");
+    if out.chars().count() > 60 {
+        out = out.chars().take(59).collect::<String>() + "…";
+    }
+    out
 }
 
 /// The client's source address for each request: the lab's client addresses in turn.
