@@ -78,7 +78,7 @@ fn assert_traced(lab: &Lab, doc: &Value, method: &str) {
         assert!(lab.reals.iter().any(|n| n == rs), "{v:#}");
         servers.push(rs.to_string());
         assert!(
-            r["answer"]["Ok"].as_str().is_some_and(|b| b.contains(rs)),
+            r["answer"]["page"].as_str().is_some_and(|b| b.contains(rs)),
             "the page names the real server the packets went to: {r:#}"
         );
         let first = v["changes"][0].as_str().unwrap_or_default();

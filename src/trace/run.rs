@@ -80,6 +80,16 @@ impl Traced {
     }
 }
 
+fn answer_json<S: serde::Serializer>(a: &Result<String, String>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(1))?;
+    match a {
+        Ok(page) => m.serialize_entry("page", page)?,
+        Err(e) => m.serialize_entry("error", e)?,
+    }
+    m.end()
+}
+
 /// A capture point and how many frames it saw.
 #[derive(Debug, Clone, Serialize)]
 pub struct PointSeen {
@@ -93,7 +103,9 @@ pub struct PointSeen {
 pub struct Traced {
     /// The client's address and port of the connection, when the kernel had chosen one.
     pub client: Option<String>,
-    /// The first line of the page, or why the request failed.
+    /// The status and the page's words, or why the request failed; in JSON `{"page": ...}` or
+    /// `{"error": ...}`.
+    #[serde(serialize_with = "answer_json")]
     pub answer: Result<String, String>,
     pub verdict: Verdict,
     pub hops: Vec<Hop>,
