@@ -60,12 +60,18 @@ pub fn summary(r: &Report) -> Check {
             .collect()
     };
     let (what, lines) = if r.ok {
-        ("as configured", collect(|t| t.verdict.changes.clone()))
+        (
+            "forwarded as configured",
+            collect(|t| t.verdict.changes.clone()),
+        )
     } else {
-        ("NOT as configured", collect(|t| t.verdict.problems.clone()))
+        (
+            "not all as configured",
+            collect(|t| t.verdict.problems.clone()),
+        )
     };
     check.detail = format!(
-        "{} request(s) seen on the lab's switch, forwarded {what} ({}): {}",
+        "{} request(s) seen on the lab's switch, {what} ({}): {}",
         r.requests.len(),
         r.method.to_uppercase(),
         lines.join("; ")
