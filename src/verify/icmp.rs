@@ -91,7 +91,7 @@ fn is_reply(packet: &[u8], target: Ipv4Addr, id: u16, seq: u16) -> bool {
 }
 
 /// The "vip-ping" check: from the lab's namespace `lab_ns` (first client address) when the lab
-/// is up, else from this machine.
+/// is up, else from the controller.
 pub fn check(spec: &Cluster, lab_ns: Option<&str>) -> Check {
     let (vip, source) = (spec.vip, spec.client_addrs.first().copied());
     let ping = move || echo(source, vip, 3, Duration::from_secs(1));
