@@ -323,23 +323,25 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
     let hostvars = hostvars_var(inv, &templates, &groups, &extra);
     // An LVS run gives every host of the cluster the defaults of the variables it leaves out,
     // the same ones verify assumes; validation below still sees what the inventory says.
-    let defaults = |name: &str| -> Map<String, Json> {
-        match (req.lvs, hostvars.get(name).and_then(Json::as_object)) {
-            (true, Some(v)) if is_lvs_host(inv, name) => {
-                let mut view = v.clone();
+    let defaults: BTreeMap<String, Map<String, Json>> = match (req.lvs, hostvars.as_object()) {
+        (true, Some(all)) => all
+            .iter()
+            .filter(|(h, _)| is_lvs_host(inv, h))
+            .filter_map(|(h, v)| {
+                let mut view = v.as_object()?.clone();
                 view.extend(extra.clone());
-                crate::cluster::defaults::missing(&view)
-            }
-            _ => Map::new(),
-        }
+                Some((h.clone(), crate::cluster::defaults::missing(&view)))
+            })
+            .collect(),
+        _ => BTreeMap::new(),
     };
     let shared_hostvars = match &hostvars {
-        Json::Object(all) if req.lvs => Json::Object(
+        Json::Object(all) if !defaults.is_empty() => Json::Object(
             all.iter()
                 .map(|(h, v)| {
                     let mut v = v.clone();
-                    if let Json::Object(m) = &mut v {
-                        m.extend(defaults(h));
+                    if let (Json::Object(m), Some(d)) = (&mut v, defaults.get(h)) {
+                        m.extend(d.clone());
                     }
                     (h.clone(), v)
                 })
@@ -352,7 +354,7 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
         let nodes = inv.host_var_nodes(name).unwrap_or_default();
         let mut conn = connection(inv, name, &nodes, req.route)?;
         let mut vars = inv.host_vars(name).unwrap_or_default();
-        vars.extend(defaults(name));
+        vars.extend(defaults.get(name).cloned().unwrap_or_default());
         vars.insert("inventory_hostname".into(), Json::String(name.clone()));
         vars.insert(
             "inventory_hostname_short".into(),
