@@ -12,7 +12,7 @@ use crate::ssh::{argv, quote, BoxFuture};
 #[derive(Debug)]
 pub(crate) struct Restore;
 
-static ARGS: &[Arg] = &[opt("keys", Ty::StrOrList)];
+static ARGS: &[Arg] = &[opt("keys", Ty::StrOrList), opt("keep", Ty::StrOrList)];
 
 /// Removes what one apt transaction of `package` installed (see the script's header).
 const APT_REMOVE: &str = include_str!("apt-remove.sh");
@@ -192,6 +192,26 @@ fn is_unit_file(path: &str) -> bool {
     .any(|d| path.starts_with(d))
 }
 
+/// A list-of-prefixes argument (`keys`, `keep`): absent, one string, or a list of strings.
+fn prefix_list(args: &Map<String, Json>, name: &str) -> Result<Option<Vec<String>>, ModuleError> {
+    match args.get(name) {
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::String(s)) => Ok(Some(vec![s.clone()])),
+        Some(Json::Array(a)) => a
+            .iter()
+            .map(|v| {
+                v.as_str().map(str::to_string).ok_or_else(|| {
+                    ModuleError::msg(format!("`{name}` must be a list of key prefixes, got {v}"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(other) => Err(ModuleError::msg(format!(
+            "`{name}` must be a list of key prefixes, got {other}"
+        ))),
+    }
+}
+
 impl Module for Restore {
     fn name(&self) -> &'static str {
         "restore"
@@ -208,23 +228,16 @@ impl Module for Restore {
             let mut out = Outcome::default();
             // `keys`: only records whose key starts with one of these prefixes (switching
             // between modes hands the IPVS table from one owner to the other).
-            let prefixes: Option<Vec<String>> = match args.get("keys") {
-                None | Some(Json::Null) => None,
-                Some(Json::String(s)) => Some(vec![s.clone()]),
-                Some(Json::Array(a)) => Some(
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect(),
-                ),
-                Some(other) => {
-                    return Err(ModuleError::msg(format!(
-                        "`keys` must be a list of key prefixes, got {other}"
-                    )))
-                }
-            };
-            let selected = |r: &Entry| match &prefixes {
-                None => true,
-                Some(ps) => ps.iter().any(|p| r.key().starts_with(p.as_str())),
+            let prefixes = prefix_list(args, "keys")?;
+            // `keep`: records with these prefixes stay (with their backups) for a later full
+            // restore, e.g. the packages, so the next setup need not install them again.
+            let kept = prefix_list(args, "keep")?.unwrap_or_default();
+            let selected = |r: &Entry| {
+                let key = r.key();
+                prefixes
+                    .as_ref()
+                    .is_none_or(|ps| ps.iter().any(|p| key.starts_with(p.as_str())))
+                    && !kept.iter().any(|p| key.starts_with(p.as_str()))
             };
             let chosen: Vec<Entry> = cx
                 .state
@@ -297,6 +310,8 @@ impl Module for Restore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::modules::testutil::run_local;
+    use crate::modules::NodeState;
     use serde_json::json;
 
     /// `undo` of a record as the state file would hold it.
@@ -376,5 +391,40 @@ mod tests {
                 "false".to_string()
             )
         );
+    }
+
+    #[test]
+    fn kept_records_stay_for_a_later_full_restore() {
+        let dir = tempfile::tempdir().unwrap();
+        let state_path = dir.path().join("state.json");
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let mut state = NodeState::new(state_path.to_str().unwrap(), "");
+        for f in [&a, &b] {
+            std::fs::write(f, "made by setup\n").unwrap();
+            state.record_file(f.to_str().unwrap(), false);
+        }
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let keep = format!("file:{}", b.display());
+        let out = rt
+            .block_on(run_local(
+                "restore",
+                json!({ "keep": [keep] }),
+                false,
+                &mut state,
+            ))
+            .expect("restores");
+        assert!(out.changed);
+        assert!(!a.exists(), "the created file is removed");
+        assert!(b.exists(), "the kept one stays");
+        assert_eq!(
+            state.records.iter().map(Entry::key).collect::<Vec<_>>(),
+            [keep.as_str()]
+        );
+        let saved = std::fs::read_to_string(&state_path).expect("state file kept");
+        assert!(saved.contains(&keep) && !saved.contains(&format!("{}\"", a.display())));
+        // The full restore then removes the rest and the state file.
+        rt.block_on(run_local("restore", json!({}), false, &mut state))
+            .expect("restores");
+        assert!(!b.exists() && !state_path.exists());
     }
 }
