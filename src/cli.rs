@@ -75,7 +75,7 @@ pub enum Command {
     /// Check the running lab end to end; changes nothing.
     Verify(VerifyArgs),
     /// Restore every node to what it was before the first setup: runs playbooks/teardown.yml.
-    Teardown(RunOpts),
+    Teardown(TeardownArgs),
     /// Send a few requests to the VIP and show every hop of their packets, and what the director
     /// changed in them (embedded lab); exit 1 when they contradict the configured method.
     Trace(TraceArgs),
@@ -201,6 +201,16 @@ impl RunOpts {
     pub fn plan_only(&self) -> bool {
         self.list_hosts || self.list_tasks || self.syntax_check
     }
+}
+
+#[derive(Debug, Args)]
+pub struct TeardownArgs {
+    #[command(flatten)]
+    pub opts: RunOpts,
+    /// Undo everything but leave the packages setup installed, so the next setup need not
+    /// install them again; a later teardown without this option removes them.
+    #[arg(long)]
+    pub keep_packages: bool,
 }
 
 #[derive(Debug, Args)]

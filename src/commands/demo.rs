@@ -41,7 +41,7 @@ pub fn run(g: &Global) -> Result<ExitCode, Error> {
         ),
         (
             "teardown",
-            Box::new(|| teardown::run(g, &Options::default())),
+            Box::new(|| teardown::run(g, &Options::default(), false)),
         ),
     ];
     let mut summary: Vec<(String, Duration, bool)> = Vec::new();

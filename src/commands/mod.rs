@@ -84,7 +84,8 @@ fn lock_name(command: &Command) -> Option<&'static str> {
     match command {
         // A look at the plan contacts nobody and needs no lock.
         Command::Setup(a) if a.opts.plan_only() => None,
-        Command::Teardown(o) | Command::Run { opts: o, .. } if o.plan_only() => None,
+        Command::Teardown(a) if a.opts.plan_only() => None,
+        Command::Run { opts: o, .. } if o.plan_only() => None,
         Command::Setup(_) => Some("setup"),
         Command::Teardown(_) => Some("teardown"),
         Command::Run { .. } => Some("run"),
@@ -113,7 +114,7 @@ fn dispatch(g: &Global, command: &Command) -> Result<ExitCode, Error> {
         Command::Setup(a) => setup::run(g, a.mode, &(&a.opts).into(), &a.extra_vars),
         Command::Verify(a) => verify::run(g, a),
         Command::Trace(a) => trace::run(g, a),
-        Command::Teardown(o) => teardown::run(g, &o.into()),
+        Command::Teardown(a) => teardown::run(g, &(&a.opts).into(), a.keep_packages),
         Command::Run {
             playbook,
             opts,

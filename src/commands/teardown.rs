@@ -6,14 +6,20 @@ use super::playbook::{execute, Options, PlaybookRun, Which};
 use super::Global;
 use crate::Error;
 
-pub fn run(g: &Global, options: &Options) -> Result<ExitCode, Error> {
+pub fn run(g: &Global, options: &Options, keep_packages: bool) -> Result<ExitCode, Error> {
+    // The playbook's `restore` keeps the records named by `teardown_keep`.
+    let keep = if keep_packages {
+        r#"["package:"]"#
+    } else {
+        "[]"
+    };
     execute(
         g,
         PlaybookRun {
             command: "teardown",
             playbook: Which::Shipped("teardown.yml"),
             options,
-            extra_vars: Vec::new(),
+            extra_vars: vec![format!("{{\"teardown_keep\": {keep}}}")],
             lvs: false,
         },
     )
