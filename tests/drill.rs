@@ -401,7 +401,9 @@ fn setup_survives_lost_nodes_and_signals() {
     // Lost in the middle: frozen as soon as the real servers' first play starts (the third
     // play of setup.yml) of a setup with everything to do (on converged nodes the queries ride
     // with the facts and nothing more is sent); the connection is given up, the others finish.
-    ok(&inv, &["teardown"]);
+    // The packages stay between these rounds (they are not what is tested here, and installing
+    // them again is the slowest step on a fresh node); the last teardown removes them.
+    ok(&inv, &["teardown", "--keep-packages"]);
     {
         let pid = vm_pid(&inv, victim);
         let (run, rx) = spawn(&inv, &["--json", "setup"]);
@@ -419,7 +421,7 @@ fn setup_survives_lost_nodes_and_signals() {
     // setup on converged nodes is over in one round trip): prompt stop, the recap, no ssh master
     // or control socket left, the next setup converges.
     for sig in [libc::SIGINT, libc::SIGTERM] {
-        ok(&inv, &["teardown"]);
+        ok(&inv, &["teardown", "--keep-packages"]);
         let (run, rx) = spawn(&inv, &["--json", "setup"]);
         let seen = wait_for_line(&rx, "PLAY [", 2);
         let masters = ssh_masters_of(&inv);

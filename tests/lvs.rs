@@ -212,6 +212,8 @@ struct Extras {
     reboot_and_lvs_mode: bool,
     /// LVS-TUN and LVS-NAT set up and verified, then back to DR under keepalived.
     methods: bool,
+    /// `teardown --keep-packages`, setup again, before the final teardown.
+    keep_packages: bool,
 }
 
 /// The whole life cycle on one inventory, with `extras`.
@@ -422,6 +424,49 @@ fn life_cycle(inv: &Path, extras: Extras) {
         );
     }
 
+    if extras.keep_packages {
+        // `teardown --keep-packages` undoes everything but the packages, which stay recorded:
+        // verify fails, the next setup converges without installing anything, and the plain
+        // teardown below still removes them.
+        let kept = recap(inv, &["teardown", "--keep-packages"]);
+        assert!(
+            changed(&kept).values().all(|n| *n > 0),
+            "teardown --keep-packages changes every host: {kept:?}"
+        );
+        let (passed, _) = verify(inv);
+        assert!(!passed, "verify must fail after teardown --keep-packages");
+        // The package list: the lines of `dpkg-query -W` that say installed (`ii`).
+        let packages = |snap: &BTreeMap<String, String>, h: &String| -> Vec<String> {
+            snap[h]
+                .lines()
+                .filter(|l| l.trim_end().ends_with(" ii"))
+                .map(str::to_string)
+                .collect()
+        };
+        let kept_snap = snapshot(inv, &hosts);
+        for h in &hosts {
+            assert!(
+                packages(&kept_snap, h).len() > packages(&before, h).len(),
+                "{h} keeps the packages setup installed"
+            );
+        }
+        recap(inv, &["setup"]);
+        let again = snapshot(inv, &hosts);
+        for h in &hosts {
+            assert_eq!(
+                packages(&again, h),
+                packages(&kept_snap, h),
+                "setup on {h} installed nothing again"
+            );
+        }
+        let (passed, doc) = verify_within(inv, 20);
+        assert!(
+            passed,
+            "verify after setup on kept packages failed: {:?}",
+            failed_check_details(&doc)
+        );
+    }
+
     // Teardown restores every node exactly; verify then fails and says why.
     let down = recap(inv, &["teardown"]);
     assert!(
@@ -464,6 +509,7 @@ fn seed_lab_setup_verify_teardown() {
             failover: false,
             reboot_and_lvs_mode: true,
             methods: true,
+            keep_packages: true,
         },
     );
 }
@@ -480,6 +526,7 @@ fn other_names_three_releases_three_real_servers() {
             failover: true,
             reboot_and_lvs_mode: false,
             methods: true,
+            keep_packages: false,
         },
     );
 }
