@@ -21,6 +21,34 @@ for p in $(apt-get -s -q -o APT::AutoRemove::RecommendsImportant=false \
         *) extra="$extra $p" ;;
     esac
 done
-[ -z "$extra" ] && exit 0
+if [ -n "$extra" ]; then
+    # shellcheck disable=SC2086 # one word per package name
+    apt-get purge -y -q $extra || exit
+fi
+# apt's sweep also keeps a package that a package the node had before accepts as one alternative
+# of a dependency (bullseye's libpython3.9-stdlib depends on `media-types | mime-support`, and
+# mime-support brings mailcap and perl), though setup brought it. What is still installed,
+# marked automatic and not there before came with setup all the same: purge it too, but only
+# when that removes nothing else.
+auto=$(apt-mark showauto 2>/dev/null)
+[ -z "$auto" ] && exit 0
+left=
 # shellcheck disable=SC2086 # one word per package name
-apt-get purge -y -q $extra
+for p in $(dpkg-query -W -f '${db:Status-Abbrev} ${Package}\n' $auto 2>/dev/null |
+        sed -n 's/^ii *\([^ :]*\).*/\1/p'); do
+    case $before in
+        *" $p "*) ;;
+        *) left="$left $p" ;;
+    esac
+done
+[ -z "$left" ] && exit 0
+# shellcheck disable=SC2086 # one word per package name
+would=$(apt-get -s -q purge $left 2>/dev/null) || exit 0
+for p in $(printf '%s\n' "$would" | sed -n 's/^Purg \([^ :]*\).*/\1/p'); do
+    case "$left " in
+        *" $p "*) ;;
+        *) exit 0 ;;
+    esac
+done
+# shellcheck disable=SC2086 # one word per package name
+apt-get purge -y -q $left
