@@ -25,6 +25,8 @@ struct Expect {
     address: String,
     prefix: u64,
     interface: String,
+    /// `lab_suite`, the host's own or its group's (Debian 12 when neither says).
+    suite: String,
 }
 
 struct Inv {
@@ -50,7 +52,17 @@ fn inventory(rel: &str) -> Inv {
             if group.as_str() == Some("directors") && director.is_none() {
                 director = Some(name.clone());
             }
+            let suite = [
+                &hv["lab_suite"],
+                &body["vars"]["lab_suite"],
+                &vars["lab_suite"],
+            ]
+            .into_iter()
+            .find_map(|v| v.as_str())
+            .unwrap_or("bookworm")
+            .to_string();
             nodes.push(Expect {
+                suite,
                 address: hv["ansible_host"]
                     .as_str()
                     .expect("ansible_host")
@@ -99,6 +111,22 @@ fn boot_id(inv: &Inv, node: &str) -> String {
 
 /// Every node answers ssh with its hostname, address/prefix on the inventory's interface.
 fn check_identity(inv: &Inv) {
+    // Each node boots the release its inventory asks for, and `lab status` says so.
+    let st = status(inv);
+    for n in &inv.nodes {
+        let s = node_status(&st, &n.name);
+        assert_eq!(s["release"], n.suite.as_str(), "{st}");
+        assert_eq!(
+            s["running"]["release"],
+            n.suite.as_str(),
+            "{} runs {}: {st}",
+            n.name,
+            n.suite
+        );
+        assert!(s["running"]["kernel"]
+            .as_str()
+            .is_some_and(|k| !k.is_empty()));
+    }
     for n in &inv.nodes {
         let out = on(
             &inv.path,

@@ -1,5 +1,6 @@
 //! `lab status`: for each node, whether its VM runs (recorded pid still our qemu), whether ssh
-//! answers (a real login through the proxy), its address and interface.
+//! answers (a real login through the proxy), its address and interface, the image it was asked
+//! to boot and the release and kernel it says it runs (so a mixed lab shows what is where).
 
 use std::path::Path;
 use std::time::Duration;
@@ -19,7 +20,14 @@ pub struct NodeStatus {
     pub address: String,
     pub interface: String,
     pub rss_kib: Option<u64>,
+    /// The image the inventory asks for (`lab_suite`, `lab_packages`).
+    pub image: super::image::Image,
+    /// What the node says it runs, when ssh answered: its release's codename and its kernel.
+    pub running: Option<(String, String)>,
 }
+
+/// Asked over the login that proves ssh answers: the release codename and the kernel.
+const RUNNING: &str = ". /etc/os-release && echo \"$VERSION_CODENAME $(uname -r)\"";
 
 pub fn collect(inventory: &Path) -> Result<(String, bool, Vec<NodeStatus>), LabError> {
     let topo = topology::load(inventory)?;
@@ -35,24 +43,30 @@ pub fn collect(inventory: &Path) -> Result<(String, bool, Vec<NodeStatus>), LabE
                 s.spawn(move || {
                     let np = paths.node(&node.name);
                     let pid = vm::running_pid(&topo.lab_name, &node.name, &np);
-                    let ssh_ok = pid.is_some()
+                    let answer = (pid.is_some()
                         && net
                         && netns::tcp_probe(
                             &topo.netns(),
                             node.address,
                             node.port,
                             Duration::from_secs(2),
-                        )
-                        && ssh::run(topo, paths, node, "true", Duration::from_secs(5))
-                            .map(|(ok, _, _)| ok)
-                            .unwrap_or(false);
+                        ))
+                    .then(|| ssh::run(topo, paths, node, RUNNING, Duration::from_secs(5)).ok())
+                    .flatten()
+                    .filter(|(ok, _, _)| *ok);
+                    let running = answer.as_ref().and_then(|(_, out, _)| {
+                        let (codename, kernel) = out.trim().split_once(' ')?;
+                        Some((codename.to_string(), kernel.to_string()))
+                    });
                     NodeStatus {
                         name: node.name.clone(),
                         pid,
-                        ssh: ssh_ok,
+                        ssh: answer.is_some(),
                         address: format!("{}/{}", node.address, node.prefix),
                         interface: node.interface.clone(),
                         rss_kib: pid.and_then(vm::rss_kib),
+                        image: node.image,
+                        running,
                     }
                 })
             })
@@ -79,6 +93,12 @@ pub fn print(inventory: &Path, as_json: bool) -> Result<(), LabError> {
                 "address": n.address,
                 "interface": n.interface,
                 "rss_kib": n.rss_kib,
+                "release": n.image.suite.name(),
+                "packages": n.image.packages.name(),
+                "running": n.running.as_ref().map(|(codename, kernel)| json!({
+                    "release": codename,
+                    "kernel": kernel,
+                })),
             })).collect::<Vec<_>>(),
         });
         println!("{doc}");
@@ -91,12 +111,12 @@ pub fn print(inventory: &Path, as_json: bool) -> Result<(), LabError> {
         if net { "present" } else { "absent" }
     );
     println!(
-        "{:w$}  {:8}  {:4}  {:18}  {:10}  {:>8}  {:>7}",
-        "NODE", "VM", "SSH", "ADDRESS", "INTERFACE", "PID", "RSS_MB"
+        "{:w$}  {:8}  {:4}  {:18}  {:10}  {:>8}  {:>7}  {:23}  RUNNING",
+        "NODE", "VM", "SSH", "ADDRESS", "INTERFACE", "PID", "RSS_MB", "IMAGE"
     );
     for n in &nodes {
         println!(
-            "{:w$}  {:8}  {:4}  {:18}  {:10}  {:>8}  {:>7}",
+            "{:w$}  {:8}  {:4}  {:18}  {:10}  {:>8}  {:>7}  {:23}  {}",
             n.name,
             if n.pid.is_some() { "running" } else { "down" },
             if n.ssh { "yes" } else { "no" },
@@ -105,6 +125,11 @@ pub fn print(inventory: &Path, as_json: bool) -> Result<(), LabError> {
             n.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
             n.rss_kib
                 .map(|k| (k / 1024).to_string())
+                .unwrap_or_else(|| "-".into()),
+            n.image.to_string(),
+            n.running
+                .as_ref()
+                .map(|(codename, kernel)| format!("{codename}, kernel {kernel}"))
                 .unwrap_or_else(|| "-".into()),
         );
     }
