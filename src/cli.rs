@@ -31,7 +31,8 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub playbook_dir: Option<PathBuf>,
 
-    /// More output: -v shows remote commands, -vv also their stdout/stderr.
+    /// More output: -v shows remote commands, -vv also their stdout/stderr, -vvv adds ssh's
+    /// own debug output under each host (-vvvv, -vvvvv: ssh -vv, -vvv).
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 

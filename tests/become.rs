@@ -311,11 +311,17 @@ fn password_login_through_askpass() {
     watch_processes(pw, "LVT_LOGIN_PW", || {
         r = Some(lab.lvslab_env(
             &[("LVT_LOGIN_PW", pw), ("LVSLAB_CONTROL_PERSIST", "0")],
-            &["-vv", "run", "playbooks/who.yml"],
+            &["-vvvvv", "run", "playbooks/who.yml"],
         ))
     });
     let r = r.unwrap();
     assert_eq!(r.code, 0, "{}", r.all());
+    // ssh's own debug output at its most detailed (`ssh -vvv`) shows the login, not the password.
+    assert!(
+        r.stderr.contains("ssh: debug3: ") && r.stderr.contains("password"),
+        "{}",
+        r.all()
+    );
     assert!(
         r.all().contains(&format!("as {}", user.name)),
         "{}",

@@ -1008,3 +1008,60 @@ fn ini_inventory_with_vars_dirs_and_tags() {
         r.all()
     );
 }
+
+/// `-vvv` shows ssh's own debug output, each line under its host, as `ansible-playbook -vvvv`
+/// does; fewer `-v` show none of it. A secret in a command ssh's log quotes stays masked.
+#[test]
+fn ssh_debug_output_with_three_v() {
+    let lab = Lab::new(2);
+    lab.write(
+        "playbooks/v.yml",
+        "- hosts: all\n  gather_facts: false\n  vars:\n    app_token: Tok3nNotShown\n  tasks:\n    - command: echo {{ app_token }}\n      changed_when: false\n",
+    );
+    let r = lab.lvslab(&["-vvv", "run", "playbooks/v.yml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    for host in &lab.names {
+        assert!(
+            r.stderr.contains(&format!("<{host}> ssh: debug1: ")),
+            "{host}: {}",
+            r.all()
+        );
+        assert!(
+            r.stderr
+                .contains(&format!("<{host}> ssh: Authenticated to 127.0.0.1")),
+            "{host}: the handshake is shown: {}",
+            r.all()
+        );
+    }
+    assert!(
+        !r.stderr.contains("debug2: "),
+        "-vvv is ssh -v: {}",
+        r.all()
+    );
+    assert!(!r.all().contains("Tok3nNotShown"), "{}", r.all());
+    let r = lab.lvslab(&["-vvvv", "run", "playbooks/v.yml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stderr.contains("> ssh: debug2: "), "{}", r.all());
+    assert!(!r.all().contains("Tok3nNotShown"), "{}", r.all());
+    let r = lab.lvslab(&["-vv", "run", "playbooks/v.yml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(!r.all().contains("debug1"), "{}", r.all());
+
+    // A host that refuses the login: its debug lines, and its reason without them.
+    lab.write(
+        "bad.yml",
+        &std::fs::read_to_string(lab.path().join("inventory.yml"))
+            .unwrap()
+            .replace("ansible_user: root", "ansible_user: lvt-no-such-user"),
+    );
+    let r = lab.lvslab_inventory("bad.yml", &[], &["-vvv", "run", "playbooks/v.yml"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("<node01> ssh: debug1: "), "{}", r.all());
+    let reason = r
+        .stdout
+        .lines()
+        .chain(r.stderr.lines())
+        .find(|l| l.contains("Permission denied") && !l.contains("> ssh: "))
+        .unwrap_or_else(|| panic!("the refusal is reported: {}", r.all()));
+    assert!(!reason.contains("debug1"), "{reason}");
+}

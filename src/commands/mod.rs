@@ -65,6 +65,7 @@ impl Global {
 /// lock ([`lock`]) throughout.
 pub fn run(cli: Cli) -> Result<ExitCode, Error> {
     let g = Global::from_cli(&cli);
+    crate::ssh::set_verbosity(g.verbose);
     if needs_inventory(&cli.command) && cli.inventory.is_none() && !g.inventory.exists() {
         return Err(Error::NoInventory(g.inventory));
     }

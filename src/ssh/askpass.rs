@@ -8,12 +8,8 @@
 //! refused at once, never retried.
 
 use std::io::Write;
-use std::path::Path;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
 
-use openssh::Session;
-
-use super::{SshParams, TransportError};
 use crate::secret::Secret;
 
 /// Where the askpass helper finds the password.
@@ -42,90 +38,21 @@ pub fn answer_if_asked() -> Option<u8> {
     Some(if ok { 0 } else { 1 })
 }
 
-/// Start the master for `p` (password login) in a new directory under `control_dir`, and
-/// attach to it.
-pub(super) async fn launch(
-    p: &SshParams,
+/// Make `c` (a master ssh) log in with `password`: write it to a 0600 file in `dir` (the
+/// master's own 0700 directory) and point ssh's askpass at this binary. Returns the file,
+/// which the caller removes as soon as the master is connected or has failed.
+pub(super) fn prepare(
+    c: &mut tokio::process::Command,
+    dir: &Path,
     password: &Secret,
-    cfg: &Path,
-    control_dir: &Path,
-    idle: Option<std::num::NonZeroUsize>,
-) -> Result<Session, TransportError> {
-    let err = |what: &str, e: std::io::Error| TransportError(format!("{what}: {e}"));
-    let dir = tempfile::Builder::new()
-        .prefix(".ssh-connection")
-        .tempdir_in(control_dir)
-        .map_err(|e| err("cannot create control directory", e))?;
-    let (socket, log, pw_file) = (
-        dir.path().join("master"),
-        dir.path().join("log"),
-        dir.path().join("pw"),
-    );
-    write_private(&pw_file, password.expose().as_bytes())
-        .map_err(|e| err("cannot write the askpass file", e))?;
-    let exe = std::env::current_exe().map_err(|e| err("cannot find lvslab's own path", e))?;
-    let mut c = tokio::process::Command::new("ssh");
-    c.arg("-E").arg(&log).arg("-S").arg(&socket);
-    c.args(["-M", "-f", "-N", "-o"]);
-    c.arg(match idle {
-        Some(secs) => format!("ControlPersist={secs}s"),
-        None => "ControlPersist=yes".into(),
-    });
-    c.arg("-o").arg(if p.accept_new_host_keys {
-        "StrictHostKeyChecking=accept-new"
-    } else {
-        "StrictHostKeyChecking=yes"
-    });
-    c.args(["-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=5"]);
-    c.args(["-o", "NumberOfPasswordPrompts=1"]);
-    if let Some(port) = p.port {
-        c.arg("-p").arg(port.to_string());
-    }
-    if let Some(user) = &p.user {
-        c.arg("-l").arg(user);
-    }
-    if let Some(key) = &p.key {
-        c.args(["-o", "IdentitiesOnly=yes", "-i"]).arg(key);
-    }
-    c.arg("-F").arg(cfg);
-    if let Some(kh) = &p.known_hosts {
-        c.arg("-o")
-            .arg(format!("UserKnownHostsFile={}", kh.display()));
-    }
-    c.arg("--").arg(&p.address);
+) -> std::io::Result<PathBuf> {
+    let pw_file = dir.join("pw");
+    write_private(&pw_file, password.expose().as_bytes())?;
+    let exe = std::env::current_exe()?;
     c.env("SSH_ASKPASS", exe)
         .env("SSH_ASKPASS_REQUIRE", "force")
-        .env(FILE_VAR, &pw_file)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true);
-    let status = tokio::time::timeout(Duration::from_secs(60), c.status()).await;
-    let _ = std::fs::remove_file(&pw_file);
-    let failed = |reason: String| async { Err(super::session::explain(p, cfg, reason).await) };
-    match status {
-        Ok(Ok(s)) if s.success() => {}
-        Ok(Ok(_)) => {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            let mut reason = text.trim().to_string();
-            if reason.contains("Permission denied") {
-                reason = format!(
-                    "{reason} (the password of `ansible_password` / -k was refused, or the \
-                     host does not accept password logins)"
-                );
-            }
-            return failed(reason).await;
-        }
-        Ok(Err(e)) => return Err(err("cannot run ssh", e)),
-        Err(_) => return failed("ssh did not connect within 60 s".into()).await,
-    }
-    // The directory stays with the master (its socket); the caller moves the socket to its
-    // persisted name or removes the directory with the run's own.
-    let kept = dir.keep();
-    Ok(Session::resume_mux(
-        kept.join("master").into_boxed_path(),
-        None,
-    ))
+        .env(FILE_VAR, &pw_file);
+    Ok(pw_file)
 }
 
 /// Create `path` readable and writable by this user only, and write `data`.

@@ -3,8 +3,10 @@
 //! `ansible_connection: local`), plus the one quoting function every remote word goes through.
 
 mod askpass;
+mod debug_log;
 mod host_key;
 mod local;
+mod master;
 mod privilege;
 mod quote;
 mod session;
@@ -13,6 +15,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use askpass::answer_if_asked;
+pub use debug_log::set_verbosity;
 pub(crate) use local::Local;
 pub(crate) use privilege::{Become, Escalated, Method};
 pub(crate) use quote::{argv, quote};

@@ -10,6 +10,7 @@ use std::time::Duration;
 use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::AsyncWriteExt;
 
+use super::debug_log::LogTail;
 use super::{host_key, BoxFuture, Output, Transport, TransportError};
 
 /// How to reach one host (from its inventory variables and the lab route).
@@ -36,6 +37,8 @@ pub(crate) struct Connector {
     marker: String,
     /// Where connections outlive the run, when they may (`LVSLAB_CONTROL_PERSIST`).
     persist: Option<Persist>,
+    /// ssh's own debug level (`-vvv` and up), its log shown on stderr.
+    debug: u8,
 }
 
 /// Connections that outlive their run, as Ansible's `ControlPersist=60s` does: the next run
@@ -196,10 +199,16 @@ impl Connector {
             .chars()
             .filter(char::is_ascii_alphanumeric)
             .collect();
+        let debug = super::debug_log::level();
         Ok(Connector {
             dir,
             marker: format!("lvslab-run-{}-{id}", std::process::id()),
-            persist: Persist::from_env().inspect(Persist::sweep),
+            // With ssh's debug output on, every run opens its own connections: a master left
+            // by an earlier run would show nothing of how the host was reached.
+            persist: Persist::from_env()
+                .filter(|_| debug == 0)
+                .inspect(Persist::sweep),
+            debug,
         })
     }
 
@@ -240,22 +249,26 @@ impl Connector {
         let Some(persist) = &self.persist else {
             let cfg = self.dir.path().join(format!("config-{name}"));
             write(&cfg)?;
-            let session = self.open(p, &cfg, self.dir.path(), None).await?;
-            return Ok(self.transport(name, session, None));
+            let (session, log) = self.open(name, p, &cfg, self.dir.path(), None).await?;
+            return Ok(self.transport(name, session, None, log));
         };
         let key = connection_key(p, &text);
         let (socket, cfg) = (persist.socket(&key), persist.config(&key));
         if socket.exists() {
             let session = Session::resume_mux(socket.clone().into_boxed_path(), None);
             if session.check().await.is_ok() {
-                return Ok(self.transport(name, session, Some(cfg)));
+                return Ok(self.transport(name, session, Some(cfg), None));
             }
             // A master that is gone left its socket: connect afresh.
             let _ = std::fs::remove_file(&socket);
         }
         write(&cfg)?;
-        let session = match self.open(p, &cfg, &persist.dir, Some(persist.idle)).await {
-            Ok(s) => s,
+        let session = match self
+            .open(name, p, &cfg, &persist.dir, Some(persist.idle))
+            .await
+        {
+            // No debug log: persisting is off when it is on.
+            Ok((s, _)) => s,
             Err(e) => {
                 // No master: its config would only wait for the sweep.
                 let _ = std::fs::remove_file(&cfg);
@@ -271,7 +284,7 @@ impl Connector {
         }
         let at = if moved { socket } else { ctl.to_path_buf() };
         let session = Session::resume_mux(at.into_boxed_path(), None);
-        Ok(self.transport(name, session, Some(cfg)))
+        Ok(self.transport(name, session, Some(cfg), None))
     }
 
     fn transport(
@@ -279,8 +292,10 @@ impl Connector {
         name: &str,
         session: Session,
         persisted: Option<PathBuf>,
+        log: Option<LogTail>,
     ) -> Box<dyn Transport> {
         Box::new(Ssh {
+            log,
             session: Mutex::new(Some(Arc::new(session))),
             marker: self.marker.clone(),
             host: name.to_string(),
@@ -289,16 +304,18 @@ impl Connector {
         })
     }
 
-    /// A new master connection (`idle`: how long it may outlive the run).
+    /// A new master connection (`idle`: how long it may outlive the run), and the tail of its
+    /// debug log when ssh's debug output is on.
     async fn open(
         &self,
+        name: &str,
         p: &SshParams,
         cfg: &std::path::Path,
         control_dir: &std::path::Path,
         idle: Option<std::num::NonZeroUsize>,
-    ) -> Result<Session, TransportError> {
-        if let Some(pw) = &p.password {
-            return super::askpass::launch(p, pw, cfg, control_dir, idle).await;
+    ) -> Result<(Session, Option<LogTail>), TransportError> {
+        if p.password.is_some() || self.debug > 0 {
+            return super::master::launch(name, p, cfg, control_dir, idle, self.debug).await;
         }
         let mut b = SessionBuilder::default();
         b.known_hosts_check(if p.accept_new_host_keys {
@@ -329,7 +346,7 @@ impl Connector {
         }
         b.config_file(cfg);
         match b.connect_mux(&p.address).await {
-            Ok(s) => Ok(s),
+            Ok(s) => Ok((s, None)),
             Err(e) => Err(explain(p, cfg, ssh_reason(&e)).await),
         }
     }
@@ -423,6 +440,8 @@ ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group16-
 diffie-hellman-group18-sha512,diffie-hellman-group14-sha256";
 
 struct Ssh {
+    /// The master's debug log, shown as it grows (`-vvv`).
+    log: Option<LogTail>,
     /// Shared with commands in flight; taken (and closed) by `close`.
     session: Mutex<Option<Arc<Session>>>,
     marker: String,
@@ -481,6 +500,9 @@ impl Transport for Ssh {
                 .await
                 .map_err(|e| self.failed(&e))?;
             super::trace(&self.host, cmd, started);
+            if let Some(log) = &self.log {
+                log.show();
+            }
             Ok(Output {
                 status: out.status.code(),
                 stdout: out.stdout,
@@ -558,6 +580,9 @@ impl Transport for Ssh {
             if let Some(cfg) = &self.persisted {
                 let _ = std::fs::remove_file(cfg);
                 let _ = std::fs::remove_file(&socket);
+            }
+            if let Some(log) = &self.log {
+                log.show();
             }
         })
     }
