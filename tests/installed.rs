@@ -1,8 +1,8 @@
-//! The binary on its own, as `cargo install` leaves it (a copy of the built binary, outside the
-//! checkout), run from a directory holding nothing but an Ansible user's files: an INI `hosts`
-//! file with `group_vars/` and `host_vars/` beside it. The shipped playbooks come from inside
-//! the binary. Listing and checking contact nobody (every host's port is closed, so a contact
-//! would fail the command); a `run` with `--tags` then works against real sshd.
+//! The binary on its own, as `cargo install` leaves it (installed into a temporary root), run
+//! from a directory holding nothing but an Ansible user's files: an INI `hosts` file with
+//! `group_vars/` and `host_vars/` beside it. The shipped playbooks come from inside the binary.
+//! Listing and checking contact nobody (every host's port is closed, so a contact would fail the
+//! command); a `run` with `--tags` then works against real sshd.
 
 mod util;
 
@@ -17,11 +17,37 @@ fn write(root: &Path, rel: &str, text: &str) {
     std::fs::write(p, text).expect("write");
 }
 
-/// The binary copied to `dir/bin`, as an install would place it.
-fn installed(dir: &Path) -> PathBuf {
-    let bin = dir.join("bin/lvslab");
-    std::fs::create_dir_all(dir.join("bin")).expect("bin dir");
-    std::fs::copy(env!("CARGO_BIN_EXE_lvslab"), &bin).expect("copy binary");
+/// lvslab installed by `cargo install --path` into `root` (its `root/bin/lvslab`), from this
+/// checkout and its lock file, offline (the test run has fetched every crate already).
+///
+/// A debug build (`--debug`): a release build of every dependency costs several minutes more on
+/// a 2-core CI machine, and what is tested here (the installed binary does its job with no
+/// checkout beside it) does not depend on the profile. The build has a target directory of its
+/// own inside cargo's, kept between runs, so after the first run an install only rebuilds
+/// lvslab itself; the tests of this file install one after the other (cargo's lock on that
+/// directory), the second one only copying the binary.
+fn installed(root: &Path) -> PathBuf {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("install-target");
+    let out = Command::new(cargo)
+        .args(["install", "--offline", "--locked", "--debug", "--quiet"])
+        .arg("--path")
+        .arg(env!("CARGO_MANIFEST_DIR"))
+        .arg("--root")
+        .arg(root)
+        .arg("--target-dir")
+        .arg(&target)
+        .env_remove("CARGO_TARGET_DIR")
+        .stdin(Stdio::null())
+        .output()
+        .expect("cargo install runs");
+    assert!(
+        out.status.success(),
+        "cargo install failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bin = root.join("bin/lvslab");
+    assert!(bin.is_file(), "cargo install left no {}", bin.display());
     bin
 }
 
