@@ -53,6 +53,14 @@ impl User {
         }
         User { name }
     }
+
+    fn uid(&self) -> u32 {
+        let out = Command::new("id")
+            .args(["-u", &self.name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    }
 }
 
 impl Drop for User {
@@ -269,15 +277,7 @@ fn become_another_user_through_su() {
     assert!(!r.all().contains("Target-pw-2"), "{}", r.all());
     use std::os::unix::fs::MetadataExt;
     let owner = std::fs::metadata(dir.join("by-su")).unwrap().uid();
-    let want = String::from_utf8(
-        Command::new("id")
-            .args(["-u", &target.name])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    assert_eq!(owner.to_string(), want.trim());
+    assert_eq!(owner, target.uid());
 
     let wrong = vars.replace("Target-pw-2", "Not-the-pw-3");
     lab.write(
@@ -363,4 +363,138 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// `become_user` on the play, a task's own `become_user` over it, and the host's
+/// `ansible_become_user` over both (a variable wins over any keyword, as in Ansible).
+#[test]
+fn become_user_keywords_on_play_and_task_and_the_variable_over_them() {
+    let login = User::new("g", "Login-pw-7", Some(false));
+    let target = User::new("h", "Target-pw-8", None);
+    let lab = Lab::new(2);
+    let mut inv = inventory(&lab, &[&login.name, &login.name], true, "");
+    // node02 says whom to become in its own variables.
+    let n2 = format!("    {}:\n", lab.names[1]);
+    inv = inv.replace(&n2, &format!("{n2}      ansible_become_user: root\n"));
+    lab.write("inventory.yml", &inv);
+    for n in &lab.names {
+        let st = Command::new("chown")
+            .arg(&target.name)
+            .arg(lab.node_dir(n))
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    lab.write(
+        "playbooks/kw.yml",
+        &format!(
+            r#"
+- hosts: all
+  become: true
+  become_user: {target}
+  gather_facts: false
+  tasks:
+    - command: id -un
+      register: play_user
+    - name: the task's own become_user
+      command: id -un
+      become_user: root
+      register: task_user
+    - copy: {{dest: "{{{{ node_dir }}}}/by-keyword", content: "x\n"}}
+    - command: id -un
+      become: false
+      register: plain
+    - debug: {{msg: "play={{{{ play_user.stdout }}}} task={{{{ task_user.stdout }}}} plain={{{{ plain.stdout }}}}"}}
+"#,
+            target = target.name
+        ),
+    );
+    let r = lab.lvslab(&["-v", "run", "playbooks/kw.yml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let owner = |n: &str| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(lab.node_dir(n).join("by-keyword"))
+            .expect("file made through become")
+            .uid()
+    };
+    let (n1, n2) = (&lab.names[0], &lab.names[1]);
+    assert!(
+        r.all().contains(&format!(
+            "play={} task=root plain={}",
+            target.name, login.name
+        )),
+        "{n1}: the play's keyword, the task's over it: {}",
+        r.all()
+    );
+    assert_eq!(owner(n1), target.uid());
+    assert!(
+        r.all()
+            .contains(&format!("play=root task=root plain={}", login.name)),
+        "{n2}: ansible_become_user wins over the keywords: {}",
+        r.all()
+    );
+    assert_eq!(owner(n2), 0);
+
+    // A keyword naming no user that can be: exit 2 at load time, where it is written.
+    lab.write(
+        "playbooks/bad.yml",
+        "- hosts: all\n  become_user: \"-u root\"\n  tasks:\n    - command: id\n",
+    );
+    let r = lab.lvslab(&["run", "playbooks/bad.yml"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr.contains("bad.yml:2:16") && r.stderr.contains("invalid become user"),
+        "{}",
+        r.all()
+    );
+}
+
+/// `become_method: su` as a keyword; a wrong password through it is refused at once.
+#[test]
+fn become_method_su_as_a_keyword_and_a_wrong_password_fails_promptly() {
+    let login = User::new("i", "Login-pw-9", None);
+    let target = User::new("j", "Target-pw-10", None);
+    let lab = Lab::new(1);
+    let vars = "    ansible_become_password: {secret_env: LVT_SU_PW}\n";
+    lab.write(
+        "inventory.yml",
+        &inventory(&lab, &[&login.name], true, vars),
+    );
+    lab.write(
+        "playbooks/su.yml",
+        &format!(
+            "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: id -un\n      become: true\n      become_method: su\n      become_user: {}\n      register: who\n    - debug: {{msg: \"as {{{{ who.stdout }}}}\"}}\n",
+            target.name
+        ),
+    );
+    let r = lab.lvslab_env(
+        &[("LVT_SU_PW", "Target-pw-10")],
+        &["run", "playbooks/su.yml"],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.all().contains(&format!("as {}", target.name)),
+        "{}",
+        r.all()
+    );
+    assert!(!r.all().contains("Target-pw-10"), "{}", r.all());
+
+    let started = Instant::now();
+    let r = lab.lvslab_env(
+        &[("LVT_SU_PW", "Wrong-pw-11")],
+        &["run", "playbooks/su.yml"],
+    );
+    let took = started.elapsed();
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        took < Duration::from_secs(20),
+        "refused, not waited on ({took:?})"
+    );
+    assert!(
+        r.all().contains(&format!("su to {}", target.name))
+            && r.all().contains("the password was refused"),
+        "{}",
+        r.all()
+    );
+    assert!(!r.all().contains("Wrong-pw-11"), "{}", r.all());
 }

@@ -648,6 +648,36 @@ fn escalation(
     (escalated, facts)
 }
 
+/// A task that becomes another user than the host's other tasks (`become_user`,
+/// `become_method`): give it an escalation of its own and answers of its own (the host's were
+/// asked as someone else), and return the host's escalation to put back after it.
+fn other_become(
+    sh: &Shared,
+    h: &mut HostRun,
+    play: &crate::playbook::Play,
+    task: &Task,
+    ctx: &Map<String, Json>,
+    sudo: bool,
+) -> Option<Option<Arc<dyn Transport>>> {
+    let hp = sh.plan.hosts.get(&h.name)?;
+    let how = crate::playbook::escalation::resolve(
+        &task.escalation,
+        &play.escalation,
+        ctx,
+        &hp.escalation,
+    );
+    if !sudo || how == hp.escalation {
+        return None;
+    }
+    let own: Arc<dyn Transport> = Arc::new(crate::ssh::Escalated::new(
+        h.transport.clone()?,
+        how,
+        &hp.conn.login(),
+    ));
+    h.probes = Probes::new();
+    Some(h.escalated.replace(own))
+}
+
 /// Per-item result before aggregation.
 struct ItemResult {
     data: Map<String, Json>,
@@ -949,6 +979,7 @@ async fn run_task(sh: &Shared, mut h: HostRun, play: usize, ti: usize, handler: 
         }
     };
     let sudo = crate::plan::login::task_becomes(&ctx, task.sudo, p.sudo);
+    let host_become = other_become(sh, &mut h, p, task, &ctx, sudo);
     prefetch::queries_ahead(sh, &mut h, play, ti, handler).await;
     let mut rs: Vec<(Option<String>, ItemResult)> = Vec::new();
     match &items {
@@ -971,6 +1002,11 @@ async fn run_task(sh: &Shared, mut h: HostRun, play: usize, ti: usize, handler: 
                 }
             }
         }
+    }
+    if let Some(escalated) = host_become {
+        // What the task changed may have made any answer stale: none is kept.
+        h.escalated = escalated;
+        h.probes = Probes::new();
     }
     // Aggregate.
     let any_failed = rs

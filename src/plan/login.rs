@@ -109,11 +109,7 @@ pub(crate) fn become_spec(
     }
     if let Some((name, u)) = first(vars, &["ansible_become_user"]) {
         let u = u.trim().to_string();
-        let ok = !u.is_empty()
-            && !u.starts_with('-')
-            && u.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-$".contains(c));
-        if !ok {
+        if !crate::ssh::valid_user(&u) {
             return Err(located(
                 nodes,
                 name,

@@ -247,6 +247,7 @@ pub(crate) fn ping_playbook() -> Playbook {
             gather_facts: true,
             gather_subset: crate::facts::all_subsets(),
             sudo: false,
+            escalation: Default::default(),
             any_errors_fatal: false,
             overlap: false,
             tags: Vec::new(),

@@ -3,6 +3,7 @@
 //! reported at file:line:column with what was expected; module arguments are checked against
 //! each module's declared arguments here, before anything runs.
 
+pub(crate) mod escalation;
 pub(crate) mod tags;
 mod unsupported;
 
@@ -40,6 +41,8 @@ pub(crate) struct Play {
     /// A host gathers the union of its plays' subsets, once per run.
     pub(crate) gather_subset: Vec<String>,
     pub(crate) sudo: bool,
+    /// `become_user`, `become_method`.
+    pub(crate) escalation: escalation::BecomeKeywords,
     /// A failure on any host of this play stops every host (preflight plays: nothing may
     /// change anywhere when one node cannot carry the configuration).
     pub(crate) any_errors_fatal: bool,
@@ -76,6 +79,8 @@ pub(crate) struct Task {
     pub(crate) changed_when: Option<Node>,
     pub(crate) failed_when: Option<Node>,
     pub(crate) sudo: Option<bool>,
+    /// `become_user`, `become_method` (over the play's).
+    pub(crate) escalation: escalation::BecomeKeywords,
     pub(crate) no_log: bool,
     pub(crate) vars: Vec<(Key, Node)>,
     /// `check_mode: false` runs the task for real even under `--check` (read-only probes);
@@ -92,6 +97,8 @@ const PLAY_KEYS: &[&str] = &[
     "gather_facts",
     "gather_subset",
     "become",
+    "become_user",
+    "become_method",
     "any_errors_fatal",
     "overlap",
     "tags",
@@ -109,6 +116,8 @@ const TASK_KEYS: &[&str] = &[
     "changed_when",
     "failed_when",
     "become",
+    "become_user",
+    "become_method",
     "no_log",
     "check_mode",
     "listen",
@@ -187,6 +196,7 @@ fn parse_play(n: &Node) -> Result<Play, Diag> {
         gather_facts: true,
         gather_subset: crate::facts::all_subsets(),
         sudo: false,
+        escalation: Default::default(),
         any_errors_fatal: false,
         overlap: false,
         tags: Vec::new(),
@@ -214,6 +224,9 @@ fn parse_play(n: &Node) -> Result<Play, Diag> {
             "gather_facts" => play.gather_facts = v.as_bool("true or false")?,
             "gather_subset" => play.gather_subset = gather_subset(v)?,
             "become" => play.sudo = v.as_bool("true or false")?,
+            "become_user" | "become_method" => {
+                play.escalation.take(&k.name, v)?;
+            }
             "any_errors_fatal" => play.any_errors_fatal = v.as_bool("true or false")?,
             "overlap" => play.overlap = v.as_bool("true or false")?,
             "tags" => play.tags = str_or_list(v, "a tag or a list of tags")?,
@@ -324,6 +337,7 @@ fn parse_task(n: &Node) -> Result<Task, Diag> {
         changed_when: None,
         failed_when: None,
         sudo: None,
+        escalation: Default::default(),
         no_log: false,
         vars: Vec::new(),
         check_mode: None,
@@ -382,6 +396,9 @@ fn parse_task(n: &Node) -> Result<Task, Diag> {
             "changed_when" => t.changed_when = Some(v.clone()),
             "failed_when" => t.failed_when = Some(v.clone()),
             "become" => t.sudo = Some(v.as_bool("true or false")?),
+            "become_user" | "become_method" => {
+                t.escalation.take(&k.name, v)?;
+            }
             "no_log" => t.no_log = v.as_bool("true or false")?,
             "check_mode" => t.check_mode = Some(v.as_bool("true or false")?),
             "vars" => t.vars = v.as_map("a mapping of variables")?.to_vec(),

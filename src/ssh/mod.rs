@@ -17,7 +17,7 @@ use std::pin::Pin;
 pub use askpass::answer_if_asked;
 pub use debug_log::set_verbosity;
 pub(crate) use local::Local;
-pub(crate) use privilege::{Become, Escalated, Method};
+pub(crate) use privilege::{valid_user, Become, Escalated, Method};
 pub(crate) use quote::{argv, quote};
 pub(crate) use session::{close_persisted, Connector, SshParams};
 

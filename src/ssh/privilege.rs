@@ -60,6 +60,14 @@ impl Default for Become {
     }
 }
 
+/// A user name `sudo -u` and `su` can be handed (and no option).
+pub(crate) fn valid_user(u: &str) -> bool {
+    !u.is_empty()
+        && !u.starts_with('-')
+        && u.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-$".contains(c))
+}
+
 /// Builtins only: the real uid from /proc (a TCG guest pays for every program started).
 const ROOT_CHECK: &str = "lvslab_u=; while IFS= read -r l; do case $l in Uid:*) set -- $l; lvslab_u=$2; break;; esac; done </proc/self/status\n";
 
