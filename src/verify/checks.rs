@@ -20,7 +20,12 @@ pub struct Check {
 }
 
 impl Check {
-    fn new(host: &str, name: &'static str, ok: bool, detail: impl Into<String>) -> Check {
+    pub(crate) fn new(
+        host: &str,
+        name: &'static str,
+        ok: bool,
+        detail: impl Into<String>,
+    ) -> Check {
         Check {
             host: host.to_string(),
             name,

@@ -154,6 +154,66 @@ pub fn get(
     Ok(r)
 }
 
+/// A connection to the VIP held open with its request unfinished: the real server has accepted
+/// it and waits for the rest, and the director counts it as an active connection to that server
+/// until [`Held::finish`] completes the request and learns from the page where it went.
+pub struct Held {
+    stream: TcpStream,
+    target: SocketAddrV4,
+    from: Ipv4Addr,
+    local: Option<SocketAddrV4>,
+}
+
+/// Open a connection from `source` and send all of a `GET /` but its last line.
+pub fn hold(
+    source: Option<Ipv4Addr>,
+    target: SocketAddrV4,
+    timeout: Duration,
+) -> Result<Held, HttpError> {
+    let (mut stream, local) = open(source, target, timeout)?;
+    let from = source.unwrap_or(Ipv4Addr::UNSPECIFIED);
+    let head = format!(
+        "GET / HTTP/1.0\r\nHost: {}\r\nUser-Agent: lvslab-verify\r\nConnection: close\r\n",
+        target.ip()
+    );
+    stream
+        .write_all(head.as_bytes())
+        .map_err(|err| HttpError::Io {
+            target,
+            from,
+            local,
+            err,
+        })?;
+    Ok(Held {
+        stream,
+        target,
+        from,
+        local,
+    })
+}
+
+impl Held {
+    /// Send the request's last line and read the answer.
+    pub fn finish(mut self) -> Result<Response, HttpError> {
+        let (target, from, local) = (self.target, self.from, self.local);
+        let io = |err| HttpError::Io {
+            target,
+            from,
+            local,
+            err,
+        };
+        self.stream.write_all(b"\r\n").map_err(io)?;
+        let mut raw = Vec::new();
+        self.stream
+            .take(1 << 20)
+            .read_to_end(&mut raw)
+            .map_err(io)?;
+        let mut r = parse_response(&raw).ok_or(HttpError::Malformed { target })?;
+        r.local = local;
+        Ok(r)
+    }
+}
+
 fn parse_response(raw: &[u8]) -> Option<Response> {
     let text = String::from_utf8_lossy(raw);
     let (head, body) = text.split_once("\r\n\r\n")?;

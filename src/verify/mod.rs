@@ -12,5 +12,6 @@ pub mod parse;
 pub mod probe;
 pub mod render;
 pub mod run;
+pub mod schedulers;
 pub mod spec;
 pub mod states;

@@ -13,6 +13,7 @@ use serde_json::{Map, Value as Json};
 
 use super::checks::{self, Check, Probe, Request};
 use super::render::Report;
+use super::schedulers::{self, Pick, Step};
 use super::spec::{self, Spec};
 use super::{arp, http, parse, probe};
 use crate::plan::{self, Conn};
@@ -235,6 +236,7 @@ enum ClientMsg {
     Requests(Vec<Request>, String),
     Held(Vec<SocketAddrV4>),
     Arp(Result<Option<Vec<String>>, String>),
+    Scheduler(Vec<Pick>),
 }
 
 pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
@@ -330,7 +332,11 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
     let (release_tx, release_rx) = mpsc::channel::<()>();
     let client_spec = spec.clone();
     let ns = lab_ns.clone();
-    let client = std::thread::spawn(move || client_side(client_spec, ns, requests, tx, release_rx));
+    let serving = |n: &str| healthy.contains(n);
+    let planned = schedulers::plan(&spec, &serving, client_sources(&spec, ns.as_deref()).len());
+    let steps = planned.clone().unwrap_or_default();
+    let client =
+        std::thread::spawn(move || client_side(client_spec, ns, requests, steps, tx, release_rx));
     let recv = |rx: &mpsc::Receiver<ClientMsg>| rx.recv_timeout(Duration::from_secs(120)).ok();
     let mut client_method = String::new();
     let mut distribution = BTreeMap::new();
@@ -425,6 +431,9 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
             }),
         }
     }
+    if let Some(ClientMsg::Scheduler(picks)) = recv(&rx) {
+        out.push(schedulers::judge(&spec, &serving, &planned, &picks));
+    }
     let _ = client.join();
     // The packets themselves, captured on the lab's switch once the client's own traffic is
     // done, and a ping of the VIP (blocking work: a second or two).
@@ -450,12 +459,23 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
     }
 }
 
+/// The client's source addresses: the lab gives the client several; elsewhere the kernel picks
+/// one.
+fn client_sources(spec: &Spec, ns: Option<&str>) -> Vec<Option<Ipv4Addr>> {
+    if ns.is_some() && !spec.client_addrs.is_empty() {
+        spec.client_addrs.iter().copied().map(Some).collect()
+    } else {
+        vec![None]
+    }
+}
+
 /// The client: requests spread over the source addresses, then connections held open until
-/// released, then an ARP probe for the VIP.
+/// released, then an ARP probe for the VIP, then the scheduler check's connections (`steps`).
 fn client_side(
     spec: Spec,
     ns: Option<String>,
     requests: u32,
+    steps: Vec<Step>,
     tx: mpsc::Sender<ClientMsg>,
     release: mpsc::Receiver<()>,
 ) {
@@ -472,12 +492,7 @@ fn client_side(
             return;
         }
     }
-    // Source addresses: the lab gives the client several; elsewhere the kernel picks one.
-    let sources: Vec<Option<Ipv4Addr>> = if ns.is_some() && !spec.client_addrs.is_empty() {
-        spec.client_addrs.iter().copied().map(Some).collect()
-    } else {
-        vec![None]
-    };
+    let sources = client_sources(&spec, ns.as_deref());
     let method = match (spec.persistence, sources.len()) {
         (0, 1) => "one source address, no persistence".to_string(),
         (0, n) => format!("{n} client source addresses in turn, no persistence"),
@@ -555,5 +570,10 @@ fn client_side(
         Ok(None) => Ok(None),
         Err(e) => Err(format!("cannot list client interfaces: {e}")),
     };
-    let _ = tx.send(ClientMsg::Arp(arp));
+    if tx.send(ClientMsg::Arp(arp)).is_err() {
+        return;
+    }
+    let names: Vec<String> = spec.real_servers.iter().map(|r| r.name.clone()).collect();
+    let picks = schedulers::traffic::run(&steps, &sources, target, &names, STEP);
+    let _ = tx.send(ClientMsg::Scheduler(picks));
 }
