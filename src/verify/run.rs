@@ -354,6 +354,9 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
         distribution = dist;
         client_method = method;
     }
+    if let Some(ClientMsg::Scheduler(picks)) = recv(&rx) {
+        out.push(schedulers::judge(&spec, &serving, &planned, &picks));
+    }
     if let Some(ClientMsg::Held(held)) = recv(&rx) {
         if let Some(a) = &active {
             let mut during = vec![(a.clone(), probe::director_during_traffic())];
@@ -431,9 +434,6 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
             }),
         }
     }
-    if let Some(ClientMsg::Scheduler(picks)) = recv(&rx) {
-        out.push(schedulers::judge(&spec, &serving, &planned, &picks));
-    }
     let _ = client.join();
     // The packets themselves, captured on the lab's switch once the client's own traffic is
     // done, and a ping of the VIP (blocking work: a second or two).
@@ -469,8 +469,9 @@ fn client_sources(spec: &Spec, ns: Option<&str>) -> Vec<Option<Ipv4Addr>> {
     }
 }
 
-/// The client: requests spread over the source addresses, then connections held open until
-/// released, then an ARP probe for the VIP, then the scheduler check's connections (`steps`).
+/// The client: requests spread over the source addresses, then the scheduler check's
+/// connections (`steps`), then connections held open until released, then an ARP probe for the
+/// VIP.
 fn client_side(
     spec: Spec,
     ns: Option<String>,
@@ -533,6 +534,13 @@ fn client_side(
     if tx.send(ClientMsg::Requests(reqs, method)).is_err() {
         return;
     }
+    // The scheduler check's connections, before the held ones below: those load the servers,
+    // and a locality scheduler (lblcr) remembers load for long after.
+    let names: Vec<String> = spec.real_servers.iter().map(|r| r.name.clone()).collect();
+    let picks = schedulers::traffic::run(&steps, &sources, target, &names, STEP);
+    if tx.send(ClientMsg::Scheduler(picks)).is_err() {
+        return;
+    }
     // Held connections: one per source (at least two), each with an unfinished request so the
     // real server has accepted it (apache defers accept until data arrives) and keeps it
     // ESTABLISHED, waiting for the rest of the headers, while the nodes are probed.
@@ -570,10 +578,5 @@ fn client_side(
         Ok(None) => Ok(None),
         Err(e) => Err(format!("cannot list client interfaces: {e}")),
     };
-    if tx.send(ClientMsg::Arp(arp)).is_err() {
-        return;
-    }
-    let names: Vec<String> = spec.real_servers.iter().map(|r| r.name.clone()).collect();
-    let picks = schedulers::traffic::run(&steps, &sources, target, &names, STEP);
-    let _ = tx.send(ClientMsg::Scheduler(picks));
+    let _ = tx.send(ClientMsg::Arp(arp));
 }

@@ -70,6 +70,26 @@ pub fn judge(
         Some(Rule::Overflow) => overflow(picks, &seq, &servers),
         Some(Rule::BySource) => by_source(picks, &seq, servers.len()),
         Some(Rule::ByDestination) => one_server(&seq, "every connection to the one VIP"),
+        Some(Rule::BySet) => {
+            if let Err(e) = one_server(&seq, "every connection to the one VIP") {
+                return Check::new(
+                    "client",
+                    NAME,
+                    true,
+                    format!(
+                        "{}: not judged: {e}, but lblcr gives a destination a set of real \
+                         servers that grows while its members are overloaded (earlier load, \
+                         e.g. an earlier verify's held connections) and shrinks only after \
+                         lblcr_expiration (a day by default); among a set's members it picks the \
+                         least loaded, which the client cannot tell from another rule; \
+                         connections: {}",
+                        spec.scheduler,
+                        shown(picks)
+                    ),
+                );
+            }
+            one_server(&seq, "every connection to the one VIP")
+        }
         None => Err("no rule for this scheduler".into()),
     };
     let ok = verdict.is_ok();
@@ -481,6 +501,15 @@ mod tests {
     fn dh_family_keeps_the_destination_on_one_server() {
         assert!(verdict("lblc", [1, 1], "web-2 web-2 web-2 web-2").ok);
         assert!(!verdict("dh", [1, 1], "web-2 web-2 web-1 web-2").ok);
+        let one = verdict("lblcr", [1, 1], "web-2 web-2 web-2 web-2");
+        assert!(one.ok && !one.detail.contains("not judged"));
+        let set = verdict("lblcr", [1, 1], "web-2 web-1 web-2 web-2");
+        assert!(
+            set.ok
+                && set
+                    .detail
+                    .starts_with("lblcr: not judged: connection 2 went to web-1")
+        );
     }
 
     #[test]

@@ -54,8 +54,11 @@ pub(crate) enum Rule {
     Overflow,
     /// sh, mh: a hash of the source address.
     BySource,
-    /// dh, lblc, lblcr: the destination address (one VIP: one real server).
+    /// dh, lblc: the destination address (one VIP: one real server).
     ByDestination,
+    /// lblcr: the destination's set of real servers, its least loaded member; the set grows
+    /// while its members are overloaded.
+    BySet,
 }
 
 /// The measure of load of the least-connection family.
@@ -82,7 +85,8 @@ pub(crate) fn rule(scheduler: &str) -> Option<Rule> {
         "fo" => Rule::Highest,
         "ovf" => Rule::Overflow,
         "sh" | "mh" => Rule::BySource,
-        "dh" | "lblc" | "lblcr" => Rule::ByDestination,
+        "dh" | "lblc" => Rule::ByDestination,
+        "lblcr" => Rule::BySet,
         _ => return None,
     })
 }
@@ -160,7 +164,7 @@ pub fn plan(
         Rule::BySource => (0..3 * sources)
             .map(|i| Step::Request { source: i })
             .collect(),
-        Rule::ByDestination => requests((2 * n).max(4)),
+        Rule::ByDestination | Rule::BySet => requests((2 * n).max(4)),
     })
 }
 
