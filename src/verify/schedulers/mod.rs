@@ -161,8 +161,12 @@ pub fn plan(
         Rule::Overflow => (0..(total as usize + n).min(MOST_STEPS / 4))
             .map(|i| Step::Hold { source: i })
             .collect(),
-        Rule::BySource => (0..3 * sources)
-            .map(|i| Step::Request { source: i })
+        // Each source twice in a row, then once more in the reverse order: a scheduler that
+        // turns (rr) moves a source, even when the sources' count is a multiple of the servers'.
+        Rule::BySource => (0..sources)
+            .flat_map(|i| [i, i])
+            .chain((0..sources).rev())
+            .map(|source| Step::Request { source })
             .collect(),
         Rule::ByDestination | Rule::BySet => requests((2 * n).max(4)),
     })
@@ -217,7 +221,10 @@ pub(crate) mod tests {
         let lc = plan(&spec("wlc", [2, 1]), &all, 3).unwrap();
         assert!(matches!(lc[0], Step::Hold { .. }) && matches!(lc[1], Step::Request { .. }));
         assert_eq!(plan(&spec("ovf", [2, 1]), &all, 3).unwrap().len(), 5);
-        assert_eq!(plan(&spec("sh", [1, 1]), &all, 3).unwrap().len(), 9);
+        let sh: Vec<Step> = [0, 0, 1, 1, 1, 0]
+            .map(|source| Step::Request { source })
+            .to_vec();
+        assert_eq!(plan(&spec("sh", [1, 1]), &all, 2).unwrap(), sh);
         let mut sticky = spec("rr", [1, 1]);
         sticky.persistence = 50;
         assert!(plan(&sticky, &all, 3)
