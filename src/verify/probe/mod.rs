@@ -1,6 +1,7 @@
 //! The read-only shell scripts verify runs on the nodes: one round trip per node per phase, each
 //! printing `@@section` headers that `facts::sections` splits again (the facts command's format).
-//! Every inventory value that reaches a script is shell-quoted.
+//! Each script is a file of its own in this folder (linted by shellcheck, runnable alone); the
+//! values it needs arrive as quoted arguments, never pasted into its text.
 //!
 //! The scripts use only what a fresh Debian or RHEL node has (iproute2's `ip` and `ss`, /proc,
 //! systemd, bash) plus what setup installs (ipvsadm, keepalived, the web server). Each lists the
@@ -10,15 +11,10 @@
 use super::spec::Spec;
 use crate::ssh::quote;
 
-const ENV: &str = "export LC_ALL=C PATH=/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// Shell printing the `@@missing` section: which of `tools` are not on the node's PATH.
-fn missing(tools: &[&str]) -> String {
-    format!(
-        "echo @@missing; for t in {}; do command -v \"$t\" >/dev/null 2>&1 || echo \"$t\"; done",
-        tools.join(" ")
-    )
-}
+const DIRECTOR: &str = include_str!("director.sh");
+const REAL_SERVER: &str = include_str!("real_server.sh");
+const DIRECTOR_TRAFFIC: &str = include_str!("director_traffic.sh");
+const REAL_SERVER_TRAFFIC: &str = include_str!("real_server_traffic.sh");
 
 /// The programs the director script needs.
 pub const DIRECTOR_TOOLS: &[&str] = &["ip", "ipvsadm", "keepalived", "systemctl", "journalctl"];
@@ -28,86 +24,40 @@ pub const REAL_SERVER_TOOLS: &[&str] = &["ip", "systemctl", "bash", "timeout"];
 pub const DIRECTOR_TRAFFIC_TOOLS: &[&str] = &["ipvsadm", "ss"];
 pub const REAL_SERVER_TRAFFIC_TOOLS: &[&str] = &["ss"];
 
+/// The command line running `script` with `args` (each quoted) and then the `tools` whose
+/// absence it reports.
+fn command(script: &str, args: &[&str], tools: &[&str]) -> String {
+    let words: Vec<String> = args.iter().chain(tools).map(|a| quote(a)).collect();
+    format!("sh -c {} lvslab-verify {}", quote(script), words.join(" "))
+}
+
 /// Director state: addresses, MAC, IPVS table, keepalived.
 pub fn director(spec: &Spec) -> String {
-    let conf = "/etc/keepalived/keepalived.conf";
-    format!(
-        "{ENV}
-{missing}
-echo @@addr; ip -o -4 addr show
-echo @@link; ip -o link show dev {dev}
-echo @@ipvs; ipvsadm -S -n 2>&1
-echo @@ipvs_conns; ipvsadm -Lnc 2>&1
-echo @@keepalived_active; systemctl is-active keepalived 2>&1
-echo @@keepalived_managed; grep -c 'Managed by lvslab' {conf} 2>/dev/null
-echo @@keepalived_test
-if [ ! -e {conf} ]; then echo missing
-else case $(keepalived --help 2>&1) in
-  *--config-test*) keepalived -t -f {conf} >/dev/null 2>&1; echo $?;;
-  *) echo unsupported;;
-esac; fi
-echo @@keepalived_state
-journalctl -u keepalived -n 300 --no-pager -o cat 2>/dev/null | grep -oE 'Entering (MASTER|BACKUP|FAULT) STATE' | tail -n1
-",
-        dev = quote(&spec.lan_interface),
-        conf = quote(conf),
-        missing = missing(DIRECTOR_TOOLS),
+    command(
+        DIRECTOR,
+        &[&spec.lan_interface, "/etc/keepalived/keepalived.conf"],
+        DIRECTOR_TOOLS,
     )
 }
 
-/// Real server state: ARP sysctls, VIP on lo, web server, the page as served locally (over
-/// bash's `/dev/tcp`: a fresh node has no curl). The sysctls are read from /proc/sys, which
-/// needs no procps.
+/// Real server state: ARP sysctls, VIP on lo, web server, the page as served locally on `port`.
 pub fn real_server(spec: &Spec, port: u16) -> String {
-    let keys = ["all", spec.lan_interface.as_str()]
-        .iter()
-        .flat_map(|dev| ["arp_ignore", "arp_announce"].map(|k| format!("{dev}/{k}")))
-        .map(|k| quote(&k))
-        .collect::<Vec<_>>()
-        .join(" ");
-    format!(
-        "{ENV}
-{missing}
-echo @@addr; ip -o -4 addr show
-echo @@link; ip -o link show
-echo @@sysctl; for k in {keys}; do v=$(cat \"/proc/sys/net/ipv4/conf/$k\" 2>&1); printf 'net.ipv4.conf.%s=%s\\n' \"$(echo \"$k\" | tr / .)\" \"$v\"; done
-echo @@web; systemctl show -p Id -p LoadState -p ActiveState apache2 httpd 2>/dev/null | while IFS== read -r k v; do
-  case $k in Id) s=${{v%.service}};; LoadState) l=$v;; ActiveState) [ \"$l\" = loaded ] && echo \"$s $v\";; esac
-done
-echo @@page; timeout 3 bash -c {page} - {port} 2>&1
-",
-        page = quote(PAGE),
-        missing = missing(REAL_SERVER_TOOLS),
+    command(
+        REAL_SERVER,
+        &[&spec.lan_interface, &port.to_string()],
+        REAL_SERVER_TOOLS,
     )
 }
-
-/// GET / from the local web server on port `$1` over bash's `/dev/tcp`; prints the whole
-/// answer (status line, headers, body).
-const PAGE: &str = "exec 3<>\"/dev/tcp/127.0.0.1/$1\" && printf 'GET / HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\\r\\n' >&3 && cat <&3";
 
 /// While the client holds connections open: who sees them (the director's IPVS table and its
 /// TCP sockets, from iproute2's `ss`).
 pub fn director_during_traffic() -> String {
-    format!(
-        "{ENV}
-{}
-echo @@conns; ipvsadm -Lnc 2>&1
-echo @@sockets; ss -Htan 2>&1
-echo @@stats; ipvsadm -Ln --stats 2>&1
-",
-        missing(DIRECTOR_TRAFFIC_TOOLS)
-    )
+    command(DIRECTOR_TRAFFIC, &[], DIRECTOR_TRAFFIC_TOOLS)
 }
 
 /// While the client holds connections open: the real server's TCP sockets.
 pub fn real_server_during_traffic() -> String {
-    format!(
-        "{ENV}
-{}
-echo @@sockets; ss -Htan 2>&1
-",
-        missing(REAL_SERVER_TRAFFIC_TOOLS)
-    )
+    command(REAL_SERVER_TRAFFIC, &[], REAL_SERVER_TRAFFIC_TOOLS)
 }
 
 #[cfg(test)]
@@ -144,7 +94,7 @@ mod tests {
         let vars = map(json!({"lan_interface": "lo", "lvs_vip": "10.77.0.50",
             "lab_client_addresses": ["10.77.0.1"], "ansible_host": "10.77.0.9"}));
         let spec = from_vars(&[("lb", &vars)], &[("web-1", &vars)]).unwrap();
-        let script = real_server(&spec, port).replace("bash timeout;", "bash timeout nosuchtool;");
+        let script = real_server(&spec, port) + " nosuchtool";
         let out = std::process::Command::new("sh")
             .args(["-c", &script])
             .output()
@@ -158,5 +108,25 @@ mod tests {
             "{s:?}"
         );
         assert!(s["missing"].lines().any(|l| l == "nosuchtool"), "{s:?}");
+    }
+
+    /// The director script, run here by `sh`: values arrive as arguments and stay inert (a
+    /// config path with shell in it is only a name that does not exist), and the programs the
+    /// machine lacks are listed.
+    #[test]
+    fn director_script_takes_its_values_as_arguments() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("ran");
+        let conf = format!("/nonexistent/$(touch {})'", marker.display());
+        let cmd = command(DIRECTOR, &["lo", &conf], &["sh", "nosuchtool"]);
+        let out = std::process::Command::new("sh")
+            .args(["-c", &cmd])
+            .output()
+            .unwrap();
+        let s = crate::facts::sections(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(s["missing"].trim(), "nosuchtool", "{s:?}");
+        assert_eq!(s["keepalived_test"].trim(), "missing", "{s:?}");
+        assert!(s["link"].contains("lo:"), "{s:?}");
+        assert!(!marker.exists());
     }
 }

@@ -1,0 +1,24 @@
+#!/bin/sh
+# verify's probe of a real server: addresses, links, the ARP sysctls (from /proc/sys: no procps
+# needed), the web server's unit, and the page as served locally over bash's /dev/tcp (a fresh
+# node has no curl).
+# Arguments: LAN_INTERFACE PORT TOOL... (the programs to report in @@missing).
+export LC_ALL=C PATH=/usr/sbin:/usr/bin:/sbin:/bin
+dev=$1 port=$2
+shift 2
+echo @@missing; for t in "$@"; do command -v "$t" >/dev/null 2>&1 || echo "$t"; done
+echo @@addr; ip -o -4 addr show
+echo @@link; ip -o link show
+echo @@sysctl
+for d in all "$dev"; do
+  for k in arp_ignore arp_announce; do
+    v=$(cat "/proc/sys/net/ipv4/conf/$d/$k" 2>&1)
+    printf 'net.ipv4.conf.%s.%s=%s\n' "$d" "$k" "$v"
+  done
+done
+echo @@web; systemctl show -p Id -p LoadState -p ActiveState apache2 httpd 2>/dev/null | while IFS='=' read -r k v; do
+  case $k in Id) s=${v%.service};; LoadState) l=$v;; ActiveState) [ "$l" = loaded ] && echo "$s $v";; esac
+done
+echo @@page
+# shellcheck disable=SC2016 # $1 is the inner bash's argument
+timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" >&3 && cat <&3' - "$port" 2>&1
