@@ -4,6 +4,8 @@
 //! blocking timeouts this simply. Its sockets are created on the calling thread, so a thread
 //! that entered the lab's network namespace gets sockets inside it.
 
+use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
 use std::time::Duration;
@@ -84,10 +86,12 @@ fn open(
     let socket =
         Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).map_err(|e| fail(e, None))?;
     if let Some(source) = source {
-        defer_port_choice(&socket);
-        socket
-            .bind(&SocketAddr::from(SocketAddrV4::new(source, 0)).into())
-            .map_err(|e| fail(e, None))?;
+        if !bind_outside_table(&socket, source) {
+            defer_port_choice(&socket);
+            socket
+                .bind(&SocketAddr::from(SocketAddrV4::new(source, 0)).into())
+                .map_err(|e| fail(e, None))?;
+        }
     }
     socket
         .connect_timeout(&SocketAddr::from(target).into(), timeout)
@@ -103,6 +107,60 @@ fn open(
     stream.set_read_timeout(Some(timeout)).map_err(io)?;
     stream.set_write_timeout(Some(timeout)).map_err(io)?;
     Ok((stream, local))
+}
+
+thread_local! {
+    /// Client addresses and ports the director's IPVS table holds entries for, set by the
+    /// thread that makes a check's traffic (its sockets are made on that thread).
+    static AVOID: RefCell<BTreeSet<SocketAddrV4>> = const { RefCell::new(BTreeSet::new()) };
+}
+
+/// Connections this thread opens from then on take no client port the director's IPVS table
+/// already holds an entry for. An entry outlives its connection (FIN_WAIT up to two minutes)
+/// and keeps the forwarding method it was made with: a new connection from the same address and
+/// port is forwarded along it, not scheduled, and after a switch of method (TUN to NAT, say)
+/// goes where nothing answers. Ports are what a client cannot control, so the check does.
+pub fn avoid_ports(entries: impl IntoIterator<Item = SocketAddrV4>) {
+    AVOID.with(|a| *a.borrow_mut() = entries.into_iter().collect());
+}
+
+/// Bind `socket` to `source` and a random port of the local port range that is not in
+/// [`avoid_ports`]'s set; false (nothing bound) when the set holds no port of `source` or no
+/// free port was found in a few tries, leaving the choice to the kernel.
+fn bind_outside_table(socket: &Socket, source: Ipv4Addr) -> bool {
+    let avoid: BTreeSet<u16> = AVOID.with(|a| {
+        a.borrow()
+            .iter()
+            .filter(|s| *s.ip() == source)
+            .map(|s| s.port())
+            .collect()
+    });
+    if avoid.is_empty() {
+        return false;
+    }
+    let (low, high) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| {
+            let mut w = t.split_whitespace().map(str::parse::<u16>);
+            Some((w.next()?.ok()?, w.next()?.ok()?))
+        })
+        .filter(|(l, h)| l < h)
+        .unwrap_or((32768, 60999));
+    let seed = {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(source.into());
+        h.finish()
+    };
+    let span = u64::from(high - low) + 1;
+    (0..64u64)
+        .map(|i| low + ((seed.wrapping_add(i.wrapping_mul(7919))) % span) as u16)
+        .filter(|p| !avoid.contains(p))
+        .any(|p| {
+            socket
+                .bind(&SocketAddr::from(SocketAddrV4::new(source, p)).into())
+                .is_ok()
+        })
 }
 
 /// Bind the source address only; the port is chosen at `connect` (IP_BIND_ADDRESS_NO_PORT), as
@@ -241,6 +299,35 @@ mod tests {
         assert_eq!(r.status, 200);
         assert_eq!(r.body, "from node02\n");
         assert!(parse_response(b"garbage").is_none());
+    }
+
+    #[test]
+    fn connections_take_no_port_the_table_holds() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = match listener.local_addr().unwrap() {
+            SocketAddr::V4(a) => a,
+            SocketAddr::V6(_) => unreachable!(),
+        };
+        let lo = Ipv4Addr::LOCALHOST;
+        // Three ports in four taken by (pretend) table entries, on the thread that connects:
+        // the kernel's own choice would land on one within a few connections.
+        let taken: BTreeSet<SocketAddrV4> = (1024..=u16::MAX)
+            .filter(|p| p % 4 != 0)
+            .map(|p| SocketAddrV4::new(lo, p))
+            .collect();
+        let t = taken.clone();
+        let ports = std::thread::spawn(move || {
+            avoid_ports(t);
+            (0..20)
+                .map(|_| {
+                    let (_, local) = open(Some(lo), target, Duration::from_secs(2)).unwrap();
+                    local.unwrap()
+                })
+                .collect::<Vec<_>>()
+        })
+        .join()
+        .unwrap();
+        assert!(ports.iter().all(|p| !taken.contains(p)), "{ports:?}");
     }
 
     #[test]

@@ -335,8 +335,23 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
     let serving = |n: &str| healthy.contains(n);
     let planned = schedulers::plan(&spec, &serving, client_sources(&spec, ns.as_deref()).len());
     let steps = planned.clone().unwrap_or_default();
-    let client =
-        std::thread::spawn(move || client_side(client_spec, ns, requests, steps, tx, release_rx));
+    // The client ports the director's table holds entries for (earlier traffic): new
+    // connections must not take one (see `http::avoid_ports`).
+    let stale: Vec<SocketAddrV4> = active
+        .as_ref()
+        .and_then(|a| first.get(a))
+        .and_then(|p| p.as_ref().ok())
+        .and_then(|p| p.get("ipvs_conns"))
+        .map(|t| super::parse::ipvs_conns(t))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.source)
+        .filter(|s| s.port() != 0)
+        .collect();
+    let client = std::thread::spawn(move || {
+        http::avoid_ports(stale);
+        client_side(client_spec, ns, requests, steps, tx, release_rx)
+    });
     let recv = |rx: &mpsc::Receiver<ClientMsg>| rx.recv_timeout(Duration::from_secs(120)).ok();
     let mut client_method = String::new();
     let mut distribution = BTreeMap::new();
