@@ -6,7 +6,9 @@
 
 use serde_json::{Map, Value as Json};
 
-use super::{context, item_context, loop_items, task_args, HostRun, Shared};
+use super::host::HostRun;
+use super::item::{context, item_context, loop_items, task_args};
+use super::shared::Shared;
 use crate::modules::probe::{self, Probes, Query};
 use crate::modules::Cx;
 use crate::plan::PlannedPlay;

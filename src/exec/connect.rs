@@ -1,0 +1,166 @@
+//! Connecting to a host: its master connection, its escalating transport, and its facts (with
+//! the queries of the tasks ahead riding along).
+
+use std::sync::Arc;
+
+use serde_json::Value as Json;
+
+use super::host::{redact, HostRun};
+use super::shared::Shared;
+use super::{prefetch, Event, Failure, HostResult, Status};
+use crate::plan::Conn;
+use crate::ssh::{Local, Transport};
+
+pub(super) fn unreachable_result(host: &str, task: &str, reason: &str) -> HostResult {
+    HostResult {
+        host: host.to_string(),
+        task: task.to_string(),
+        status: Status::Unreachable,
+        msg: Some(reason.to_string()),
+        diffs: Vec::new(),
+        cmds: Vec::new(),
+        failure: Some(Failure {
+            msg: reason.to_string(),
+            ..Default::default()
+        }),
+        item: None,
+    }
+}
+
+pub(super) async fn connect(sh: &Shared, mut h: HostRun) -> HostRun {
+    let Some(hp) = sh.plan.hosts.get(&h.name) else {
+        return h;
+    };
+    let _ = sh.tx.send(Event::HostStart {
+        host: h.name.clone(),
+        task: "gathering facts".into(),
+    });
+    let t: Arc<dyn Transport> = match &hp.conn {
+        Conn::Local => Arc::new(Local),
+        Conn::Ssh(p) => match sh.connector.connect(&h.name, p).await {
+            Ok(t) => Arc::from(t),
+            Err(e) => {
+                h.done = true;
+                let msg = redact(&e.0, &h.secrets);
+                let _ = sh.tx.send(Event::Result(Box::new(unreachable_result(
+                    &h.name,
+                    "gathering facts",
+                    &msg,
+                ))));
+                return h;
+            }
+        },
+    };
+    if let Ok(mut g) = sh.open.lock() {
+        g.push(t.clone());
+    }
+    let (escalated, facts_escalate) = escalation(sh, &h.name, hp, &t);
+    h.escalated = Some(escalated.clone());
+    // Facts only when a play of this host gathers them (`gather_facts`, default true), and
+    // only the subsets those plays ask for (`gather_subset`).
+    let mut subsets: Vec<String> = Vec::new();
+    let mut gather = false;
+    for pp in sh.plan.plays.iter().filter(|pp| pp.hosts.contains(&h.name)) {
+        let play = sh.plan.play(pp);
+        if play.gather_facts {
+            gather = true;
+            for s in &play.gather_subset {
+                if !subsets.contains(s) {
+                    subsets.push(s.clone());
+                }
+            }
+        }
+    }
+    // The tasks' queries ride along with the facts: without facts they are known already;
+    // with facts, the facts of the host's last run predict them (facts/cache.rs).
+    use crate::modules::probe;
+    let token = probe::token();
+    let reached_as = match &hp.conn {
+        Conn::Ssh(p) => format!("ssh {}:{}", p.address, p.port.unwrap_or(22)),
+        Conn::Local => "local".to_string(),
+    };
+    let mut ahead = if !gather {
+        prefetch::everything(sh, &h).await
+    } else if let Some(last) = crate::facts::cache::load(&h.name, &reached_as) {
+        let mut guess = HostRun::new(&h.name, &hp.state_file, h.secrets.clone());
+        guess.learn(&hp.state_file, &last);
+        prefetch::everything(sh, &guess).await
+    } else {
+        Vec::new()
+    };
+    ahead.retain(|q| q.escalate == facts_escalate);
+    let facts_via = if facts_escalate { escalated } else { t.clone() };
+    let own = if gather {
+        crate::facts::script(&hp.state_file, &subsets)
+    } else {
+        crate::facts::minimal_script(&hp.state_file)
+    };
+    let script = if ahead.is_empty() {
+        own
+    } else {
+        probe::then_queries(&own, &ahead, &token)
+    };
+    match facts_via.exec(&script, None).await {
+        Ok(out) => {
+            let out = if ahead.is_empty() {
+                out
+            } else if let Some((own, answers)) =
+                probe::split_then_queries(&out, &token, ahead.len())
+            {
+                for (q, a) in ahead.iter().zip(answers) {
+                    h.probes.store(q, a);
+                }
+                own
+            } else {
+                out
+            };
+            let text = out.stdout_str();
+            if gather {
+                crate::facts::cache::store(&h.name, &reached_as, &text);
+            }
+            h.learn(&hp.state_file, &text);
+            let summary = crate::facts::summary(&h.facts);
+            let _ = sh.tx.send(Event::Facts {
+                host: h.name.clone(),
+                summary: redact(&summary, &h.secrets),
+                facts: Json::Object(h.facts.clone()),
+            });
+            h.transport = Some(t);
+        }
+        Err(e) => {
+            h.done = true;
+            let _ = sh.tx.send(Event::Result(Box::new(unreachable_result(
+                &h.name,
+                "gathering facts",
+                &redact(&e.0, &h.secrets),
+            ))));
+        }
+    }
+    h
+}
+
+/// The host's escalating transport over `t`, and whether its facts are gathered through it
+/// (as its first play runs its tasks, `become` or not).
+pub(super) fn escalation(
+    sh: &Shared,
+    name: &str,
+    hp: &crate::plan::HostPlan,
+    t: &Arc<dyn Transport>,
+) -> (Arc<dyn Transport>, bool) {
+    let escalated: Arc<dyn Transport> = Arc::new(crate::ssh::Escalated::new(
+        t.clone(),
+        hp.escalation.clone(),
+        &hp.conn.login(),
+    ));
+    let facts = sh
+        .plan
+        .plays
+        .iter()
+        .find(|pp| pp.hosts.iter().any(|n| n == name))
+        .is_some_and(|pp| {
+            let mut vars = hp.vars.clone();
+            vars.extend(sh.plan.extra.clone());
+            crate::plan::login::task_becomes(&vars, None, sh.plan.play(pp).sudo)
+        });
+    (escalated, facts)
+}
