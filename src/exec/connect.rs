@@ -8,7 +8,8 @@ use serde_json::Value as Json;
 use super::host::{redact, HostRun};
 use super::shared::Shared;
 use super::{prefetch, Event, Failure, HostResult, Status};
-use crate::plan::Conn;
+use crate::modules::probe::{self, Query};
+use crate::plan::{Conn, HostPlan};
 use crate::ssh::{Local, Transport};
 
 pub(super) fn unreachable_result(host: &str, task: &str, reason: &str) -> HostResult {
@@ -56,11 +57,25 @@ pub(super) async fn connect(sh: &Shared, mut h: HostRun) -> HostRun {
     }
     let (escalated, facts_escalate) = escalation(sh, &h.name, hp, &t);
     h.escalated = Some(escalated.clone());
-    // Facts only when a play of this host gathers them (`gather_facts`, default true), and
-    // only the subsets those plays ask for (`gather_subset`).
+    let facts_via = if facts_escalate { escalated } else { t.clone() };
+    gather(sh, &mut h, hp, &*facts_via, facts_escalate).await;
+    if !h.done {
+        h.transport = Some(t);
+    }
+    h
+}
+
+/// Whether a play of host `name` gathers facts (`gather_facts`, default true), and the
+/// subsets those plays ask for (`gather_subset`).
+fn wanted_facts(sh: &Shared, name: &str) -> (bool, Vec<String>) {
     let mut subsets: Vec<String> = Vec::new();
     let mut gather = false;
-    for pp in sh.plan.plays.iter().filter(|pp| pp.hosts.contains(&h.name)) {
+    for pp in sh
+        .plan
+        .plays
+        .iter()
+        .filter(|pp| pp.hosts.iter().any(|n| n == name))
+    {
         let play = sh.plan.play(pp);
         if play.gather_facts {
             gather = true;
@@ -71,25 +86,45 @@ pub(super) async fn connect(sh: &Shared, mut h: HostRun) -> HostRun {
             }
         }
     }
-    // The tasks' queries ride along with the facts: without facts they are known already;
-    // with facts, the facts of the host's last run predict them (facts/cache.rs).
-    use crate::modules::probe;
-    let token = probe::token();
-    let reached_as = match &hp.conn {
+    (gather, subsets)
+}
+
+/// How the host was reached, which the facts cached from its last run must match.
+fn reached_as(hp: &HostPlan) -> String {
+    match &hp.conn {
         Conn::Ssh(p) => format!("ssh {}:{}", p.address, p.port.unwrap_or(22)),
         Conn::Local => "local".to_string(),
-    };
-    let mut ahead = if !gather {
-        prefetch::everything(sh, &h).await
-    } else if let Some(last) = crate::facts::cache::load(&h.name, &reached_as) {
+    }
+}
+
+/// The tasks' queries that ride along with the facts: without facts they are known already;
+/// with facts, the facts of the host's last run predict them (facts/cache.rs).
+async fn ahead(sh: &Shared, h: &HostRun, hp: &HostPlan, gather: bool) -> Vec<Query> {
+    if !gather {
+        prefetch::everything(sh, h).await
+    } else if let Some(last) = crate::facts::cache::load(&h.name, &reached_as(hp)) {
         let mut guess = HostRun::new(&h.name, &hp.state_file, h.secrets.clone());
         guess.learn(&hp.state_file, &last);
         prefetch::everything(sh, &guess).await
     } else {
         Vec::new()
-    };
+    }
+}
+
+/// Read the host's facts (or only its state file when no play gathers facts) through
+/// `facts_via`, with the answers of the queries ahead in the same round trip. A host whose
+/// facts cannot be read is unreachable.
+async fn gather(
+    sh: &Shared,
+    h: &mut HostRun,
+    hp: &HostPlan,
+    facts_via: &dyn Transport,
+    facts_escalate: bool,
+) {
+    let (gather, subsets) = wanted_facts(sh, &h.name);
+    let token = probe::token();
+    let mut ahead = ahead(sh, h, hp, gather).await;
     ahead.retain(|q| q.escalate == facts_escalate);
-    let facts_via = if facts_escalate { escalated } else { t.clone() };
     let own = if gather {
         crate::facts::script(&hp.state_file, &subsets)
     } else {
@@ -116,7 +151,7 @@ pub(super) async fn connect(sh: &Shared, mut h: HostRun) -> HostRun {
             };
             let text = out.stdout_str();
             if gather {
-                crate::facts::cache::store(&h.name, &reached_as, &text);
+                crate::facts::cache::store(&h.name, &reached_as(hp), &text);
             }
             h.learn(&hp.state_file, &text);
             let summary = crate::facts::summary(&h.facts);
@@ -125,7 +160,6 @@ pub(super) async fn connect(sh: &Shared, mut h: HostRun) -> HostRun {
                 summary: redact(&summary, &h.secrets),
                 facts: Json::Object(h.facts.clone()),
             });
-            h.transport = Some(t);
         }
         Err(e) => {
             h.done = true;
@@ -136,7 +170,6 @@ pub(super) async fn connect(sh: &Shared, mut h: HostRun) -> HostRun {
             ))));
         }
     }
-    h
 }
 
 /// The host's escalating transport over `t`, and whether its facts are gathered through it

@@ -217,42 +217,47 @@ pub(super) async fn run_item(
             r.failed = Some(e);
         }
     }
-    // changed_when / failed_when see the result under the register name.
-    if task.changed_when.is_some() || task.failed_when.is_some() {
-        let mut c2 = ctx.clone();
-        let mut data = r.data.clone();
-        data.insert("changed".into(), Json::Bool(r.changed));
-        data.insert("failed".into(), Json::Bool(r.failed.is_some()));
-        if let Some(reg) = &task.register {
-            c2.insert(reg.clone(), Json::Object(data.clone()));
-        }
-        for (k, v) in &data {
-            c2.entry(k.clone()).or_insert(v.clone());
-        }
-        if let Some(cw) = &task.changed_when {
-            match cond_ok(sh, std::slice::from_ref(cw), &c2) {
-                Ok(v) => r.changed = v,
-                Err(e) => r.failed = Some(ModuleError::msg(e)),
-            }
-        }
-        if let Some(fw) = &task.failed_when {
-            match cond_ok(sh, std::slice::from_ref(fw), &c2) {
-                Ok(true) => {
-                    if r.failed.is_none() {
-                        r.failed = Some(ModuleError::msg(format!(
-                            "failed_when condition is true: {}",
-                            fw.as_scalar_str("").unwrap_or_default()
-                        )))
-                    }
-                }
-                Ok(false) => {
-                    if r.failed.as_ref().is_some_and(|e| !e.unreachable) {
-                        r.failed = None;
-                    }
-                }
-                Err(e) => r.failed = Some(ModuleError::msg(e)),
-            }
+    judge(sh, task, ctx, &mut r);
+    r
+}
+
+/// `changed_when` and `failed_when`, which see the result under the register name.
+fn judge(sh: &Shared, task: &Task, ctx: &Map<String, Json>, r: &mut ItemResult) {
+    if task.changed_when.is_none() && task.failed_when.is_none() {
+        return;
+    }
+    let mut c2 = ctx.clone();
+    let mut data = r.data.clone();
+    data.insert("changed".into(), Json::Bool(r.changed));
+    data.insert("failed".into(), Json::Bool(r.failed.is_some()));
+    if let Some(reg) = &task.register {
+        c2.insert(reg.clone(), Json::Object(data.clone()));
+    }
+    for (k, v) in &data {
+        c2.entry(k.clone()).or_insert(v.clone());
+    }
+    if let Some(cw) = &task.changed_when {
+        match cond_ok(sh, std::slice::from_ref(cw), &c2) {
+            Ok(v) => r.changed = v,
+            Err(e) => r.failed = Some(ModuleError::msg(e)),
         }
     }
-    r
+    if let Some(fw) = &task.failed_when {
+        match cond_ok(sh, std::slice::from_ref(fw), &c2) {
+            Ok(true) => {
+                if r.failed.is_none() {
+                    r.failed = Some(ModuleError::msg(format!(
+                        "failed_when condition is true: {}",
+                        fw.as_scalar_str("").unwrap_or_default()
+                    )))
+                }
+            }
+            Ok(false) => {
+                if r.failed.as_ref().is_some_and(|e| !e.unreachable) {
+                    r.failed = None;
+                }
+            }
+            Err(e) => r.failed = Some(ModuleError::msg(e)),
+        }
+    }
 }

@@ -77,20 +77,42 @@ pub(super) async fn run_task(
     let sudo = crate::plan::login::task_becomes(&ctx, task.sudo, p.sudo);
     let host_become = other_become(sh, &mut h, p, task, &ctx, sudo);
     prefetch::queries_ahead(sh, &mut h, play, ti, handler).await;
-    let mut rs: Vec<(Option<String>, ItemResult)> = Vec::new();
-    match &items {
+    let rs = run_items(sh, &mut h, task, sudo, &ctx, items.as_deref()).await;
+    if let Some(escalated) = host_become {
+        // What the task changed may have made any answer stale: none is kept.
+        h.escalated = escalated;
+        h.probes = Probes::new();
+    }
+    aggregate(&mut h, &mut result, task, items.as_deref(), rs);
+    finish(sh, h, result, task)
+}
+
+/// One item's result, labelled with its loop item (`None`: the task has no loop).
+type Labelled = (Option<String>, ItemResult);
+
+/// Run the task once, or once per loop item (stopping once the host is unreachable).
+async fn run_items(
+    sh: &Shared,
+    h: &mut HostRun,
+    task: &Task,
+    sudo: bool,
+    ctx: &Map<String, Json>,
+    items: Option<&[Json]>,
+) -> Vec<Labelled> {
+    let mut rs: Vec<Labelled> = Vec::new();
+    match items {
         None => {
-            let r = run_item(sh, &mut h, task, sudo, &ctx, true).await;
+            let r = run_item(sh, h, task, sudo, ctx, true).await;
             rs.push((None, r));
         }
         Some(items) => {
             for (i, it) in items.iter().enumerate() {
-                let c = item_context(sh, &h, task, &ctx, it);
+                let c = item_context(sh, h, task, ctx, it);
                 let label = match it {
                     Json::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                let r = run_item(sh, &mut h, task, sudo, &c, i + 1 == items.len()).await;
+                let r = run_item(sh, h, task, sudo, &c, i + 1 == items.len()).await;
                 let unreachable = r.failed.as_ref().is_some_and(|e| e.unreachable);
                 rs.push((Some(label), r));
                 if unreachable {
@@ -99,12 +121,18 @@ pub(super) async fn run_task(
             }
         }
     }
-    if let Some(escalated) = host_become {
-        // What the task changed may have made any answer stale: none is kept.
-        h.escalated = escalated;
-        h.probes = Probes::new();
-    }
-    // Aggregate.
+    rs
+}
+
+/// The items' results as the task's: its messages, commands and diffs, its status, its
+/// registered value, and what it notifies.
+fn aggregate(
+    h: &mut HostRun,
+    result: &mut HostResult,
+    task: &Task,
+    items: Option<&[Json]>,
+    mut rs: Vec<Labelled>,
+) {
     let any_failed = rs
         .iter()
         .find_map(|(l, r)| r.failed.clone().map(|f| (l.clone(), f)));
@@ -124,30 +152,7 @@ pub(super) async fn run_task(
     if !msgs.is_empty() {
         result.msg = Some(msgs.join("\n"));
     }
-    let reg_value = match &items {
-        None => {
-            let (_, r) = &rs[0];
-            let mut d = r.data.clone();
-            d.insert("changed".into(), Json::Bool(r.changed));
-            d.insert("failed".into(), Json::Bool(r.failed.is_some()));
-            d.insert("skipped".into(), Json::Bool(r.skipped));
-            Json::Object(d)
-        }
-        Some(items) => {
-            let results: Vec<Json> = rs
-                .iter()
-                .zip(items)
-                .map(|((_, r), it)| {
-                    let mut d = r.data.clone();
-                    d.insert(task.loop_var.clone(), it.clone());
-                    d.insert("changed".into(), Json::Bool(r.changed));
-                    d.insert("failed".into(), Json::Bool(r.failed.is_some()));
-                    Json::Object(d)
-                })
-                .collect();
-            serde_json::json!({"results": results, "changed": changed, "failed": any_failed.is_some(), "skipped": all_skipped})
-        }
-    };
+    let reg_value = registered_value(task, items, &rs);
     if let Some(reg) = &task.register {
         h.registered.insert(reg.clone(), reg_value);
     }
@@ -176,7 +181,37 @@ pub(super) async fn run_task(
         result.status = Status::Changed;
         h.notified.extend(task.notify.iter().cloned());
     }
-    finish(sh, h, result, task)
+}
+
+/// What `register:` keeps of the task: the item's result, or every item's under `results`.
+fn registered_value(task: &Task, items: Option<&[Json]>, rs: &[Labelled]) -> Json {
+    let changed = rs.iter().any(|(_, r)| r.changed);
+    let failed = rs.iter().any(|(_, r)| r.failed.is_some());
+    let all_skipped = !rs.is_empty() && rs.iter().all(|(_, r)| r.skipped);
+    match items {
+        None => {
+            let (_, r) = &rs[0];
+            let mut d = r.data.clone();
+            d.insert("changed".into(), Json::Bool(r.changed));
+            d.insert("failed".into(), Json::Bool(r.failed.is_some()));
+            d.insert("skipped".into(), Json::Bool(r.skipped));
+            Json::Object(d)
+        }
+        Some(items) => {
+            let results: Vec<Json> = rs
+                .iter()
+                .zip(items)
+                .map(|((_, r), it)| {
+                    let mut d = r.data.clone();
+                    d.insert(task.loop_var.clone(), it.clone());
+                    d.insert("changed".into(), Json::Bool(r.changed));
+                    d.insert("failed".into(), Json::Bool(r.failed.is_some()));
+                    Json::Object(d)
+                })
+                .collect();
+            serde_json::json!({"results": results, "changed": changed, "failed": failed, "skipped": all_skipped})
+        }
+    }
 }
 
 /// A task that becomes another user than the host's other tasks (`become_user`,
