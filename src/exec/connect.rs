@@ -99,13 +99,13 @@ fn reached_as(hp: &HostPlan) -> String {
 
 /// The tasks' queries that ride along with the facts: without facts they are known already;
 /// with facts, the facts of the host's last run predict them (facts/cache.rs).
-async fn ahead(sh: &Shared, h: &HostRun, hp: &HostPlan, gather: bool) -> Vec<Query> {
+fn ahead(sh: &Shared, h: &HostRun, hp: &HostPlan, gather: bool) -> Vec<Query> {
     if !gather {
-        prefetch::everything(sh, h).await
+        prefetch::everything(sh, h)
     } else if let Some(last) = crate::facts::cache::load(&h.name, &reached_as(hp)) {
         let mut guess = HostRun::new(&h.name, &hp.state_file, h.secrets.clone());
         guess.learn(&hp.state_file, &last);
-        prefetch::everything(sh, &guess).await
+        prefetch::everything(sh, &guess)
     } else {
         Vec::new()
     }
@@ -123,7 +123,7 @@ async fn gather(
 ) {
     let (gather, subsets) = wanted_facts(sh, &h.name);
     let token = probe::token();
-    let mut ahead = ahead(sh, h, hp, gather).await;
+    let mut ahead = ahead(sh, h, hp, gather);
     ahead.retain(|q| q.escalate == facts_escalate);
     let own = if gather {
         crate::facts::script(&hp.state_file, &subsets)

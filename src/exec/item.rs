@@ -7,7 +7,7 @@ use serde_json::{Map, Value as Json};
 
 use super::host::HostRun;
 use super::shared::Shared;
-use crate::modules::{CmdLog, Cx, Diff, ModuleError};
+use crate::modules::{CmdLog, Cx, Diff, ModuleError, View};
 use crate::plan::resolve_templated;
 use crate::playbook::Task;
 use crate::ssh::{Local, Transport};
@@ -114,6 +114,24 @@ pub(super) fn loop_items(
     }
 }
 
+/// What a task's module sees of it before anything is sent (`sudo`: the task becomes another
+/// user).
+pub(super) fn view<'a>(
+    sh: &'a Shared,
+    task: &Task,
+    sudo: bool,
+    ctx: &'a Map<String, Json>,
+) -> View<'a> {
+    View {
+        check: task.check_mode.unwrap_or(sh.opts.check),
+        diff: sh.opts.diff,
+        escalate: sudo,
+        vars: ctx,
+        templates: &sh.plan.templates,
+        search: &sh.plan.search,
+    }
+}
+
 /// What one loop item sees: like Ansible, what earlier items set (`set_fact` accumulating a
 /// list over a loop is the common idiom); `-e` still wins.
 pub(super) fn item_context(
@@ -174,19 +192,14 @@ pub(super) async fn run_item(
         }
     };
     let mut cx = Cx {
+        view: view(sh, task, sudo, ctx),
         transport: &*transport,
-        check: task.check_mode.unwrap_or(sh.opts.check),
-        diff: sh.opts.diff,
-        escalate: sudo,
-        vars: ctx,
-        templates: &sh.plan.templates,
-        search: &sh.plan.search,
         state: &mut h.state,
         probes: &mut h.probes,
         log: Vec::new(),
     };
     cx.probes.start_task(last_item);
-    let res = task.module.run(&args, &mut cx).await;
+    let res = crate::modules::run(task.module, &args, &mut cx).await;
     cx.probes.end_task();
     r.cmds = std::mem::take(&mut cx.log);
     match res {

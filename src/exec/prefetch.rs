@@ -1,19 +1,17 @@
 //! Ask ahead: before a task runs on a host whose answer to the task's query is not at hand, the
-//! queries of this task and of every task still ahead of the host are discovered (each module
-//! runs against a recording context until its first query) and sent in one remote command.
+//! queries of this task and of every task still ahead of the host (what each module says it
+//! asks, `Module::queries`) are sent in one remote command.
 //! On a node that is already right, a whole playbook then costs one round trip per host after
 //! the facts; after a change only the answers about what changed are asked again.
 
 use serde_json::{Map, Value as Json};
 
 use super::host::HostRun;
-use super::item::{context, item_context, loop_items, task_args};
+use super::item::{context, item_context, loop_items, task_args, view};
 use super::shared::Shared;
 use crate::modules::probe::{self, Probes, Query};
-use crate::modules::Cx;
 use crate::plan::PlannedPlay;
 use crate::playbook::Task;
-use crate::ssh::Local;
 
 /// Make sure the answers task `ti` of play `play` will ask for are cached on `h`, fetching them
 /// together with those of the tasks after it.
@@ -33,7 +31,7 @@ pub(super) async fn queries_ahead(
     } else {
         &p.tasks[ti]
     };
-    let mut want = discover(sh, h, play, task).await;
+    let mut want = discover(sh, h, play, task);
     if want.iter().all(|q| h.probes.has(&q.key())) {
         return;
     }
@@ -49,7 +47,7 @@ pub(super) async fn queries_ahead(
     };
     if !handler {
         for t in &p.tasks[ti + 1..] {
-            want.extend(discover(sh, h, play, t).await);
+            want.extend(discover(sh, h, play, t));
         }
     }
     let later = sh
@@ -58,7 +56,7 @@ pub(super) async fn queries_ahead(
         .iter()
         .skip_while(|pp| pp.index != play)
         .skip(1);
-    want.extend(discover_plays(sh, h, later).await);
+    want.extend(discover_plays(sh, h, later));
     let mut want = distinct(want, &h.probes);
     want.retain(|q| q.escalate == escalate);
     if want.is_empty() {
@@ -81,13 +79,13 @@ pub(super) async fn queries_ahead(
 
 /// The queries of every task of every play of `h`, as far as they can be known now (for a run
 /// that gathers no facts, they travel with the first round trip).
-pub(super) async fn everything(sh: &Shared, h: &HostRun) -> Vec<Query> {
-    let want = discover_plays(sh, h, sh.plan.plays.iter()).await;
+pub(super) fn everything(sh: &Shared, h: &HostRun) -> Vec<Query> {
+    let want = discover_plays(sh, h, sh.plan.plays.iter());
     distinct(want, &h.probes)
 }
 
 /// The queries of every task of those of `plays` that `h` is in.
-async fn discover_plays<'a>(
+fn discover_plays<'a>(
     sh: &Shared,
     h: &HostRun,
     plays: impl Iterator<Item = &'a PlannedPlay>,
@@ -95,7 +93,7 @@ async fn discover_plays<'a>(
     let mut want = Vec::new();
     for pp in plays.filter(|pp| pp.hosts.contains(&h.name)) {
         for t in &sh.plan.playbook.plays[pp.index].tasks {
-            want.extend(discover(sh, h, pp.index, t).await);
+            want.extend(discover(sh, h, pp.index, t));
         }
     }
     want
@@ -108,9 +106,9 @@ fn distinct(mut want: Vec<Query>, probes: &Probes) -> Vec<Query> {
     want
 }
 
-/// The queries `task` would make on `h` now, one per loop item whose `when` holds. A task that
+/// The queries `task` would make on `h` now, for each loop item whose `when` holds. A task that
 /// cannot be rendered yet (it needs a value registered by an earlier task) makes none.
-async fn discover(sh: &Shared, h: &HostRun, play: usize, task: &Task) -> Vec<Query> {
+fn discover(sh: &Shared, h: &HostRun, play: usize, task: &Task) -> Vec<Query> {
     if task.module.local_only() {
         return Vec::new();
     }
@@ -132,23 +130,11 @@ async fn discover(sh: &Shared, h: &HostRun, play: usize, task: &Task) -> Vec<Que
             continue;
         };
         let sudo = crate::plan::login::task_becomes(&c, task.sudo, p.sudo);
-        let mut probes = Probes::discovering();
-        let mut state = h.state.clone();
-        let mut cx = Cx {
-            transport: &Local,
-            check: task.check_mode.unwrap_or(sh.opts.check),
-            diff: sh.opts.diff,
-            escalate: sudo,
-            vars: &c,
-            templates: &sh.plan.templates,
-            search: &sh.plan.search,
-            state: &mut state,
-            probes: &mut probes,
-            log: Vec::new(),
-        };
-        // Stops at the first query (or before anything that would be sent).
-        let _ = task.module.run(&args, &mut cx).await;
-        out.extend(probes.take_discovered());
+        let view = view(sh, task, sudo, &c);
+        // A module that refuses its arguments asks nothing: its task fails when it runs.
+        if let Ok(asks) = task.module.queries(&args, &view) {
+            out.extend(asks.iter().map(|a| view.query(a)));
+        }
     }
     out
 }

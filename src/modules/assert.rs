@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value as Json};
 
-use super::{opt, req, Arg, Args, Cx, Module, ModuleError, Outcome, Ty};
+use super::{opt, req, Answers, Arg, Args, Cx, Module, ModuleError, Outcome, Ty};
 use crate::ssh::BoxFuture;
 
 #[derive(Debug)]
@@ -27,9 +27,10 @@ impl Module for Assert {
     fn local_only(&self) -> bool {
         true
     }
-    fn run<'a>(
+    fn apply<'a>(
         &'a self,
         args: &'a Map<String, Json>,
+        _answers: Answers,
         cx: &'a mut Cx<'_>,
     ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
         Box::pin(async move {

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value as Json};
 
 use super::operand::path_word;
-use super::{opt, Arg, Args, Cx, Module, ModuleError, Outcome, Ty};
+use super::{opt, Answers, Arg, Args, Ask, Cx, Module, ModuleError, Outcome, Ty, View};
 use crate::ssh::{argv, quote, BoxFuture};
 use crate::yaml::{Diag, Key, Node};
 
@@ -91,20 +91,36 @@ static SHELL_ARGS: &[Arg] = &[
     opt("executable", Ty::Str),
 ];
 
-/// Shared by both: the creates/removes check, then the run.
-async fn run_line(line: String, a: Args<'_>, cx: &mut Cx<'_>) -> Result<Outcome, ModuleError> {
-    let mut out = Outcome::default();
+/// The check `creates`/`removes` make before the command runs (none without them): it
+/// succeeds when the command is to run.
+fn guard(a: &Args<'_>) -> Option<Ask> {
     let creates = a.str("creates");
     let removes = a.str("removes");
-    if creates.is_some() || removes.is_some() {
-        let mut test = String::from("true");
-        if let Some(c) = &creates {
-            test.push_str(&format!(" && ! test -e {}", quote(&path_word(c))));
-        }
-        if let Some(r) = &removes {
-            test.push_str(&format!(" && test -e {}", quote(&path_word(r))));
-        }
-        if !cx.query(&[], &test).await?.ok() {
+    if creates.is_none() && removes.is_none() {
+        return None;
+    }
+    let mut test = String::from("true");
+    if let Some(c) = &creates {
+        test.push_str(&format!(" && ! test -e {}", quote(&path_word(c))));
+    }
+    if let Some(r) = &removes {
+        test.push_str(&format!(" && test -e {}", quote(&path_word(r))));
+    }
+    Some(Ask::new(&[], test))
+}
+
+/// Shared by both: the creates/removes check's answer, then the run.
+async fn run_line(
+    line: String,
+    a: Args<'_>,
+    mut answers: Answers,
+    cx: &mut Cx<'_>,
+) -> Result<Outcome, ModuleError> {
+    let mut out = Outcome::default();
+    if guard(&a).is_some() {
+        let creates = a.str("creates");
+        let removes = a.str("removes");
+        if !answers.next()?.out().ok() {
             out.msg = Some(match creates {
                 Some(c) => format!("skipped, since {c} exists"),
                 None => format!(
@@ -185,23 +201,41 @@ impl Module for Command {
         }
         Ok(())
     }
-    fn run<'a>(
+    fn queries(&self, args: &Map<String, Json>, _view: &View<'_>) -> Result<Vec<Ask>, ModuleError> {
+        command_line(&Args(args))?;
+        Ok(guard(&Args(args)).into_iter().collect())
+    }
+    fn apply<'a>(
         &'a self,
         args: &'a Map<String, Json>,
+        answers: Answers,
         cx: &'a mut Cx<'_>,
     ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
         Box::pin(async move {
             let a = Args(args);
-            let words = match a.str("cmd") {
-                Some(c) => split_words(&c).map_err(|e| ModuleError::msg(format!("cmd: {e}")))?,
-                None => a.list("argv"),
-            };
-            if words.is_empty() {
-                return Err(ModuleError::msg("empty command"));
-            }
-            run_line(argv(&words), a, cx).await
+            run_line(command_line(&a)?, a, answers, cx).await
         })
     }
+}
+
+/// `command`'s argv as one command line, every word quoted.
+fn command_line(a: &Args<'_>) -> Result<String, ModuleError> {
+    let words = match a.str("cmd") {
+        Some(c) => split_words(&c).map_err(|e| ModuleError::msg(format!("cmd: {e}")))?,
+        None => a.list("argv"),
+    };
+    if words.is_empty() {
+        return Err(ModuleError::msg("empty command"));
+    }
+    Ok(argv(&words))
+}
+
+/// `shell`'s script run by its shell (`executable`, `/bin/sh` by default).
+fn shell_line(a: &Args<'_>) -> Result<String, ModuleError> {
+    let cmd = a.req("cmd")?;
+    let sh = a.str("executable").unwrap_or_else(|| "/bin/sh".into());
+    super::operand::name("executable", &sh)?;
+    Ok(argv(&[sh.as_str(), "-c", cmd.as_str()]))
 }
 
 impl Module for Shell {
@@ -228,17 +262,19 @@ impl Module for Shell {
         }
         Ok(())
     }
-    fn run<'a>(
+    fn queries(&self, args: &Map<String, Json>, _view: &View<'_>) -> Result<Vec<Ask>, ModuleError> {
+        shell_line(&Args(args))?;
+        Ok(guard(&Args(args)).into_iter().collect())
+    }
+    fn apply<'a>(
         &'a self,
         args: &'a Map<String, Json>,
+        answers: Answers,
         cx: &'a mut Cx<'_>,
     ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
         Box::pin(async move {
             let a = Args(args);
-            let cmd = a.req("cmd")?;
-            let sh = a.str("executable").unwrap_or_else(|| "/bin/sh".into());
-            super::operand::name("executable", &sh)?;
-            run_line(argv(&[sh.as_str(), "-c", cmd.as_str()]), a, cx).await
+            run_line(shell_line(&a)?, a, answers, cx).await
         })
     }
 }

@@ -4,7 +4,9 @@
 use serde_json::{Map, Value as Json};
 
 use super::undo::Undo;
-use super::{choice, opt, req, Arg, Args, Cx, Module, ModuleError, Outcome, Ty};
+use super::{
+    choice, opt, req, Answers, Arg, Args, Ask, Cx, Module, ModuleError, Outcome, Ty, View,
+};
 use crate::ssh::{quote, BoxFuture};
 
 #[derive(Debug)]
@@ -18,6 +20,49 @@ static ARGS: &[Arg] = &[
     opt("group", Ty::Str),
 ];
 
+/// What the task asks of the path, checked.
+struct Want {
+    path: String,
+    state: String,
+    mode: Option<u32>,
+    owner: Option<String>,
+    group: Option<String>,
+}
+
+impl Want {
+    fn from_args(args: &Map<String, Json>) -> Result<Want, ModuleError> {
+        let a = Args(args);
+        let path = a.req("path")?;
+        super::operand::abs_path("path", &path)?;
+        let state = a.str("state").unwrap_or_else(|| "file".into());
+        let mode = a.mode()?;
+        let owner = a.str("owner");
+        let group = a.str("group");
+        if let Some(o) = &owner {
+            super::operand::name("owner", o)?;
+        }
+        if let Some(g) = &group {
+            super::operand::name("group", g)?;
+        }
+        Ok(Want {
+            path,
+            state,
+            mode,
+            owner,
+            group,
+        })
+    }
+
+    /// The path's kind and attributes, or `absent`.
+    fn ask(&self) -> Ask {
+        let p = quote(&self.path);
+        Ask::new(
+            &[format!("file:{}", self.path)],
+            format!("if [ -e {p} ] || [ -L {p} ]; then stat -c '%F|%a|%U|%G|%u|%g' {p}; else echo absent; fi"),
+        )
+    }
+}
+
 impl Module for File {
     fn name(&self) -> &'static str {
         "file"
@@ -25,33 +70,25 @@ impl Module for File {
     fn args(&self) -> &'static [Arg] {
         ARGS
     }
-    fn run<'a>(
+    fn queries(&self, args: &Map<String, Json>, _view: &View<'_>) -> Result<Vec<Ask>, ModuleError> {
+        Ok(vec![Want::from_args(args)?.ask()])
+    }
+    fn apply<'a>(
         &'a self,
         args: &'a Map<String, Json>,
+        mut answers: Answers,
         cx: &'a mut Cx<'_>,
     ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
         Box::pin(async move {
-            let a = Args(args);
-            let path = a.req("path")?;
-            super::operand::abs_path("path", &path)?;
-            let state = a.str("state").unwrap_or_else(|| "file".into());
-            let mode = a.mode()?;
-            let owner = a.str("owner");
-            let group = a.str("group");
-            if let Some(o) = &owner {
-                super::operand::name("owner", o)?;
-            }
-            if let Some(g) = &group {
-                super::operand::name("group", g)?;
-            }
+            let Want {
+                path,
+                state,
+                mode,
+                owner,
+                group,
+            } = Want::from_args(args)?;
             let p = quote(&path);
-            let o = cx
-                .query_ok(
-                    &[format!("file:{path}")],
-                    "cannot inspect path",
-                    &format!("if [ -e {p} ] || [ -L {p} ]; then stat -c '%F|%a|%U|%G|%u|%g' {p}; else echo absent; fi"),
-                )
-                .await?;
+            let o = answers.next()?.ok("cannot inspect path")?;
             let line = o.stdout_str();
             let f: Vec<&str> = line.trim().split('|').collect();
             let exists = f.len() == 6;

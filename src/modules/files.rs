@@ -6,7 +6,9 @@
 use serde_json::{Map, Value as Json};
 
 use super::command::split_words;
-use super::{operand, opt, req, Arg, Args, Cx, Diff, Module, ModuleError, Outcome, Ty};
+use super::{
+    operand, opt, req, Answers, Arg, Args, Ask, Cx, Diff, Module, ModuleError, Outcome, Ty, View,
+};
 use crate::ssh::{quote, BoxFuture};
 use crate::yaml::{Diag, Key, Node};
 
@@ -156,16 +158,24 @@ fn by_name(who: &Option<String>) -> bool {
         .is_some_and(|w| !w.chars().all(|c| c.is_ascii_digit()))
 }
 
-/// Check the destination, then (unless check mode) put the file in place.
-pub(crate) async fn put_file(cx: &mut Cx<'_>, mut w: Want) -> Result<Outcome, ModuleError> {
+/// What placing `w` asks: the destination's kind, attributes and content. A file that would
+/// hold a secret under a mode others can read is refused first.
+pub(crate) fn file_queries(mut w: Want) -> Result<Vec<Ask>, ModuleError> {
     secret_mode(&mut w)?;
-    let o = cx
-        .query_ok(
-            &[format!("file:{}", w.dest)],
-            "cannot inspect destination",
-            &stat_script(&w.dest, by_name(&w.owner) || by_name(&w.group)),
-        )
-        .await?;
+    Ok(vec![Ask::new(
+        &[format!("file:{}", w.dest)],
+        stat_script(&w.dest, by_name(&w.owner) || by_name(&w.group)),
+    )])
+}
+
+/// From the answer to [`file_queries`], put the file in place (unless check mode).
+pub(crate) async fn put_file(
+    cx: &mut Cx<'_>,
+    mut w: Want,
+    mut answers: Answers,
+) -> Result<Outcome, ModuleError> {
+    secret_mode(&mut w)?;
+    let o = answers.next()?.ok("cannot inspect destination")?;
     let remote = parse_stat(&o.stdout)?;
     let (existed, content_same, attrs_same) = match &remote {
         Remote::Directory => {
@@ -318,33 +328,43 @@ impl Module for Copy {
         }
         Ok(())
     }
-    fn run<'a>(
+    fn queries(&self, args: &Map<String, Json>, view: &View<'_>) -> Result<Vec<Ask>, ModuleError> {
+        file_queries(copy_want(args, view)?)
+    }
+    fn apply<'a>(
         &'a self,
         args: &'a Map<String, Json>,
+        answers: Answers,
         cx: &'a mut Cx<'_>,
     ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
         Box::pin(async move {
-            let a = Args(args);
-            let content = match a.str("content") {
-                Some(c) => c.into_bytes(),
-                None => {
-                    let src = a.req("src")?;
-                    let found = cx
-                        .search
-                        .find("files", &src)
-                        .ok_or_else(|| ModuleError::msg(format!("source file not found: {src}")))?;
-                    found
-                        .read()
-                        .map_err(|e| {
-                            let path = found.display_path();
-                            ModuleError::msg(format!("cannot read {}: {e}", path.display()))
-                        })?
-                        .into_owned()
-                }
-            };
-            put_file(cx, Want::from_args(&a, content)?).await
+            let w = copy_want(args, cx)?;
+            put_file(cx, w, answers).await
         })
     }
+}
+
+/// The file `copy` places: `content`, or the bytes of `src` found in the search path.
+fn copy_want(args: &Map<String, Json>, view: &View<'_>) -> Result<Want, ModuleError> {
+    let a = Args(args);
+    let content = match a.str("content") {
+        Some(c) => c.into_bytes(),
+        None => {
+            let src = a.req("src")?;
+            let found = view
+                .search
+                .find("files", &src)
+                .ok_or_else(|| ModuleError::msg(format!("source file not found: {src}")))?;
+            found
+                .read()
+                .map_err(|e| {
+                    let path = found.display_path();
+                    ModuleError::msg(format!("cannot read {}: {e}", path.display()))
+                })?
+                .into_owned()
+        }
+    };
+    Want::from_args(&a, content)
 }
 
 #[cfg(test)]

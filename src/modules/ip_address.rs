@@ -4,7 +4,9 @@
 use serde_json::{Map, Value as Json};
 
 use super::undo::Undo;
-use super::{choice, opt, req, Arg, Args, Cx, Module, ModuleError, Outcome, Ty};
+use super::{
+    choice, opt, req, Answers, Arg, Args, Ask, Cx, Module, ModuleError, Outcome, Ty, View,
+};
 use crate::ssh::{argv, BoxFuture};
 
 #[derive(Debug)]
@@ -34,6 +36,47 @@ pub(crate) fn listed(out: &str, address: &str, label: Option<&str>) -> (bool, bo
     (false, false)
 }
 
+/// What the task asks for, checked.
+struct Want {
+    address: String,
+    dev: String,
+    label: Option<String>,
+    present: bool,
+}
+
+impl Want {
+    fn from_args(args: &Map<String, Json>) -> Result<Want, ModuleError> {
+        let a = Args(args);
+        let address = a.req("address")?;
+        if !address.contains('/') {
+            return Err(ModuleError::msg(format!(
+                "address `{address}` needs a prefix length, e.g. {address}/32"
+            )));
+        }
+        let dev = a.req("dev")?;
+        super::operand::name("address", &address)?;
+        super::operand::name("device", &dev)?;
+        let label = a.str("label");
+        if let Some(l) = &label {
+            super::operand::name("label", l)?;
+        }
+        Ok(Want {
+            address,
+            dev,
+            label,
+            present: a.str("state").as_deref() != Some("absent"),
+        })
+    }
+
+    /// The device's addresses.
+    fn ask(&self) -> Ask {
+        Ask::new(
+            &[format!("address:{}", self.dev)],
+            argv(&["ip", "-o", "addr", "show", "dev", &self.dev]),
+        )
+    }
+}
+
 impl Module for IpAddress {
     fn name(&self) -> &'static str {
         "ip_address"
@@ -41,34 +84,25 @@ impl Module for IpAddress {
     fn args(&self) -> &'static [Arg] {
         ARGS
     }
-    fn run<'a>(
+    fn queries(&self, args: &Map<String, Json>, _view: &View<'_>) -> Result<Vec<Ask>, ModuleError> {
+        Ok(vec![Want::from_args(args)?.ask()])
+    }
+    fn apply<'a>(
         &'a self,
         args: &'a Map<String, Json>,
+        mut answers: Answers,
         cx: &'a mut Cx<'_>,
     ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
         Box::pin(async move {
-            let a = Args(args);
-            let address = a.req("address")?;
-            if !address.contains('/') {
-                return Err(ModuleError::msg(format!(
-                    "address `{address}` needs a prefix length, e.g. {address}/32"
-                )));
-            }
-            let dev = a.req("dev")?;
-            super::operand::name("address", &address)?;
-            super::operand::name("device", &dev)?;
-            let label = a.str("label");
-            if let Some(l) = &label {
-                super::operand::name("label", l)?;
-            }
-            let present = a.str("state").as_deref() != Some("absent");
-            let o = cx
-                .query_ok(
-                    &[format!("address:{dev}")],
-                    &format!("cannot list addresses of {dev}"),
-                    &argv(&["ip", "-o", "addr", "show", "dev", &dev]),
-                )
-                .await?;
+            let Want {
+                address,
+                dev,
+                label,
+                present,
+            } = Want::from_args(args)?;
+            let o = answers
+                .next()?
+                .ok(&format!("cannot list addresses of {dev}"))?;
             let (has, label_ok) = listed(&o.stdout_str(), &address, label.as_deref());
             let mut out = Outcome::default();
             let mut s = String::from("set -e\n");

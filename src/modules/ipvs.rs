@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value as Json};
 
 use super::undo::Undo;
-use super::{choice, opt, req, Arg, Args, Cx, Module, ModuleError, Outcome, Ty};
+use super::{
+    choice, opt, req, Answers, Arg, Args, Ask, Cx, Module, ModuleError, Outcome, Ty, View,
+};
 use crate::ssh::{argv, BoxFuture};
 
 #[derive(Debug)]
@@ -156,7 +158,9 @@ impl Want {
     }
 
     /// The read-only command that shows the node's side: the saved table, then the rules file.
-    fn query(&self) -> String {
+    fn ask(&self) -> Ask {
+        let mut keys = vec!["ipvs".to_string()];
+        keys.extend(self.rules_file.iter().map(|f| format!("file:{f}")));
         let mut check = String::from("ipvsadm -S -n");
         if let Some(f) = &self.rules_file {
             let q = crate::ssh::quote(f);
@@ -164,7 +168,7 @@ impl Want {
                 " && echo {FILE_MARK} && if [ -f {q} ]; then echo present; cat {q}; else echo absent; fi"
             ));
         }
-        check
+        Ask::new(&keys, check)
     }
 
     /// The ipvsadm commands (without `ipvsadm`) that take `cur` to what is wanted.
@@ -211,7 +215,7 @@ impl Want {
     }
 }
 
-/// The node's answer to [`Want::query`]: the service as saved, and the rules file's state
+/// The node's answer to [`Want::ask`]: the service as saved, and the rules file's state
 /// (`None` when the task names no file; else whether it existed and is stale).
 fn answer(text: &str, want: &Want) -> (Current, Option<(bool, bool)>) {
     let (saved, file) = match text.split_once(&format!("{FILE_MARK}\n")) {
@@ -269,22 +273,20 @@ impl Module for Ipvs {
     fn args(&self) -> &'static [Arg] {
         ARGS
     }
-    fn run<'a>(
+    fn queries(&self, args: &Map<String, Json>, _view: &View<'_>) -> Result<Vec<Ask>, ModuleError> {
+        Ok(vec![Want::from_args(args)?.ask()])
+    }
+    fn apply<'a>(
         &'a self,
         args: &'a Map<String, Json>,
+        mut answers: Answers,
         cx: &'a mut Cx<'_>,
     ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
         Box::pin(async move {
             let want = Want::from_args(args)?;
-            let mut keys = vec!["ipvs".to_string()];
-            keys.extend(want.rules_file.iter().map(|f| format!("file:{f}")));
-            let o = cx
-                .query_ok(
-                    &keys,
-                    "cannot read IPVS table (is ipvsadm installed?)",
-                    &want.query(),
-                )
-                .await?;
+            let o = answers
+                .next()?
+                .ok("cannot read IPVS table (is ipvsadm installed?)")?;
             let (cur, file) = answer(&o.stdout_str(), &want);
             let cmds = want.changes(&cur);
             let (file_existed, file_stale) = file.unwrap_or((false, false));

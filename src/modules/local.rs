@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value as Json};
 
-use super::{opt, Arg, Args, Cx, Module, ModuleError, Outcome, Ty};
+use super::{opt, Answers, Arg, Args, Cx, Module, ModuleError, Outcome, Ty};
 use crate::ssh::BoxFuture;
 use crate::yaml::{Diag, Key, Node, Value};
 
@@ -46,9 +46,10 @@ impl Module for SetFact {
                 .expected("a mapping of variable names to values")),
         }
     }
-    fn run<'a>(
+    fn apply<'a>(
         &'a self,
         args: &'a Map<String, Json>,
+        _answers: Answers,
         _cx: &'a mut Cx<'_>,
     ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
         Box::pin(async move {
@@ -78,9 +79,10 @@ impl Module for Debug {
     fn local_only(&self) -> bool {
         true
     }
-    fn run<'a>(
+    fn apply<'a>(
         &'a self,
         args: &'a Map<String, Json>,
+        _answers: Answers,
         cx: &'a mut Cx<'_>,
     ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
         Box::pin(async move {
@@ -125,9 +127,10 @@ impl Module for Fail {
     fn local_only(&self) -> bool {
         true
     }
-    fn run<'a>(
+    fn apply<'a>(
         &'a self,
         args: &'a Map<String, Json>,
+        _answers: Answers,
         _cx: &'a mut Cx<'_>,
     ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
         Box::pin(async move {

@@ -1,8 +1,11 @@
 //! Modules: one file each, all behind the [`Module`] trait, dispatched once through
 //! [`lookup`]. Each module declares its arguments (checked at plan time, before any host is
-//! contacted), then at run time first *queries* the node (one round trip where possible) to
-//! decide what would change — which is check mode for free — and only then *applies* (one more
-//! round trip). Modules never print: they return an [`Outcome`] the executor turns into events.
+//! contacted), then at run time says what it *asks* the node ([`Module::queries`]: read-only
+//! commands, nothing sent) apart from what it *does* with the answers ([`Module::apply`]: decide
+//! what would change — which is check mode for free — and only then change it, in one more round
+//! trip). The executor answers the queries, from a batch fetched ahead of the task where it can
+//! (see [`probe`]), so a module never waits on a question it could have asked earlier. Modules
+//! never print: they return an [`Outcome`] the executor turns into events.
 
 mod assert;
 mod command;
@@ -34,9 +37,6 @@ use crate::yaml::{Diag, Key, Node, Value};
 pub(crate) use command::split_words;
 pub(crate) use ipvs::parse_saved;
 pub(crate) use state::NodeState;
-
-/// What a module run for discovery stops with (its result is never used).
-const DISCOVERY_ONLY: &str = "discovery: nothing is sent";
 
 /// Where the node's state file lives unless `lvslab_state_file` says otherwise.
 pub(crate) fn state_default() -> &'static str {
@@ -101,24 +101,103 @@ pub(crate) const fn choice(name: &'static str, choices: &'static [&'static str])
     }
 }
 
-/// Where a module's file lookups happen and which variables it renders with.
-pub(crate) struct Cx<'a> {
-    pub(crate) transport: &'a dyn Transport,
+/// What a module sees of its task before anything is sent: enough to say what it asks.
+pub(crate) struct View<'a> {
     pub(crate) check: bool,
     pub(crate) diff: bool,
-    /// The task becomes another user (`become`): `transport` is the escalating one, and the
-    /// task's queries are answers about the node as that user sees it.
+    /// The task becomes another user (`become`): its queries are answers about the node as
+    /// that user sees it, and its commands run through the escalating transport.
     pub(crate) escalate: bool,
     /// Every variable of the host at this point (inventory, play, facts, registered, -e).
     pub(crate) vars: &'a Map<String, Json>,
     pub(crate) templates: &'a Templates,
     /// Directories searched for `template` and `copy` sources, in order.
     pub(crate) search: &'a crate::assets::Search,
+}
+
+impl View<'_> {
+    /// A fact (`ansible_facts.NAME`).
+    pub(crate) fn fact(&self, name: &str) -> Option<&Json> {
+        self.vars.get("ansible_facts")?.get(name)
+    }
+
+    /// `ask` as this task asks it (escalated or not).
+    pub(crate) fn query(&self, ask: &Ask) -> probe::Query {
+        probe::Query {
+            keys: ask.keys.clone(),
+            line: ask.line.clone(),
+            escalate: self.escalate,
+        }
+    }
+}
+
+/// What a module works with while it applies: its [`View`], the connection, the node's state
+/// file and the answers at hand.
+pub(crate) struct Cx<'a> {
+    pub(crate) view: View<'a>,
+    pub(crate) transport: &'a dyn Transport,
     pub(crate) state: &'a mut NodeState,
     /// Answers to read-only queries, batched ahead of the task (see [`probe`]).
     pub(crate) probes: &'a mut probe::Probes,
     /// Commands run for this task, for `-v` / `-vv`.
     pub(crate) log: Vec<CmdLog>,
+}
+
+impl<'a> std::ops::Deref for Cx<'a> {
+    type Target = View<'a>;
+    fn deref(&self) -> &View<'a> {
+        &self.view
+    }
+}
+
+/// One read-only command a module asks the node, about the resources `keys` (`file:/etc/x`,
+/// `sysctl:NAME`; none: what the module changes may reach anything, see [`probe`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Ask {
+    pub(crate) keys: Vec<String>,
+    pub(crate) line: String,
+}
+
+impl Ask {
+    pub(crate) fn new(keys: &[String], line: impl Into<String>) -> Ask {
+        Ask {
+            keys: keys.to_vec(),
+            line: line.into(),
+        }
+    }
+}
+
+/// The node's answer to one [`Ask`].
+#[derive(Debug, Clone)]
+pub(crate) struct Answer {
+    line: String,
+    out: Output,
+}
+
+impl Answer {
+    /// The answer as it came, whatever its exit status.
+    pub(crate) fn out(self) -> Output {
+        self.out
+    }
+
+    /// The answer, requiring exit status 0; else the failure naming `what`, the command and
+    /// its output.
+    pub(crate) fn ok(self, what: &str) -> Result<Output, ModuleError> {
+        require_ok(what, &self.line, self.out)
+    }
+}
+
+/// The answers to a module's queries, in the order it asked them.
+#[derive(Debug, Default)]
+pub(crate) struct Answers(std::collections::VecDeque<Answer>);
+
+impl Answers {
+    /// The answer to the next query.
+    pub(crate) fn next(&mut self) -> Result<Answer, ModuleError> {
+        self.0
+            .pop_front()
+            .ok_or_else(|| ModuleError::msg("internal: a module read an answer it did not ask"))
+    }
 }
 
 /// One remote command and what it returned.
@@ -197,10 +276,22 @@ pub(crate) trait Module: Sync + std::fmt::Debug {
     fn local_only(&self) -> bool {
         false
     }
-    /// Run with rendered arguments.
-    fn run<'a>(
+    /// What the module asks the node before it decides anything, with these (rendered)
+    /// arguments: read-only commands, in order. Nothing is sent here; an argument the module
+    /// refuses fails the task before anything reaches the node.
+    fn queries(
+        &self,
+        _args: &Map<String, Json>,
+        _view: &View<'_>,
+    ) -> Result<Vec<Ask>, ModuleError> {
+        Ok(Vec::new())
+    }
+    /// Decide from the `answers` to [`Module::queries`] what would change, and (unless check
+    /// mode) change it.
+    fn apply<'a>(
         &'a self,
         args: &'a Map<String, Json>,
+        answers: Answers,
         cx: &'a mut Cx<'_>,
     ) -> BoxFuture<'a, Result<Outcome, ModuleError>>;
 }
@@ -223,6 +314,17 @@ static MODULES: &[&dyn Module] = &[
     &local::Fail,
     &restore::Restore,
 ];
+
+/// Run module `m`: its queries answered, then applied.
+pub(crate) async fn run(
+    m: &dyn Module,
+    args: &Map<String, Json>,
+    cx: &mut Cx<'_>,
+) -> Result<Outcome, ModuleError> {
+    let asks = m.queries(args, &cx.view)?;
+    let answers = cx.answers(&asks).await?;
+    m.apply(args, answers, cx).await
+}
 
 /// The module called `name` (also accepts `ansible.builtin.` names).
 pub(crate) fn lookup(name: &str) -> Option<&'static dyn Module> {
@@ -473,14 +575,6 @@ pub(crate) fn parse_mode(s: &str) -> Option<u32> {
 }
 
 impl Cx<'_> {
-    fn query_of(&self, keys: &[String], cmd: &str) -> probe::Query {
-        probe::Query {
-            keys: keys.to_vec(),
-            line: cmd.to_string(),
-            escalate: self.escalate,
-        }
-    }
-
     async fn send(&mut self, cmd: &str, stdin: Option<&[u8]>) -> Result<Output, ModuleError> {
         let out = self.send_unlogged(cmd, cmd, stdin).await?;
         self.log_out(cmd, &out);
@@ -494,9 +588,6 @@ impl Cx<'_> {
         script: &str,
         stdin: Option<&[u8]>,
     ) -> Result<Output, ModuleError> {
-        if self.probes.is_discovering() {
-            return Err(ModuleError::msg(DISCOVERY_ONLY));
-        }
         self.transport
             .exec(script, stdin)
             .await
@@ -551,42 +642,38 @@ impl Cx<'_> {
         Ok(own)
     }
 
-    /// Run a read-only command about the resources `keys` (empty: the module's changes may
-    /// reach anything). The answer may come from the batch the executor ran ahead of the task.
-    pub(crate) async fn query(
-        &mut self,
-        keys: &[String],
-        cmd: &str,
-    ) -> Result<Output, ModuleError> {
-        let q = self.query_of(keys, cmd);
-        if self.probes.is_discovering() {
-            self.probes.record(q);
-            return Err(ModuleError::msg(DISCOVERY_ONLY));
-        }
-        if let Some(out) = self.probes.answer(keys, &q.key()) {
-            self.log_out(cmd, &out);
-            return Ok(out);
-        }
-        self.send(cmd, None).await
+    /// The answers to `asks`, in order: from the batch the executor ran ahead of the task
+    /// where it holds them; those not answered yet go in one round trip.
+    async fn answers(&mut self, asks: &[Ask]) -> Result<Answers, ModuleError> {
+        let outs = match asks {
+            [] => Vec::new(),
+            [one] => vec![self.ask_one(one).await?],
+            many => self.ask_each(many).await?,
+        };
+        Ok(Answers(
+            asks.iter()
+                .zip(outs)
+                .map(|(a, out)| Answer {
+                    line: a.line.clone(),
+                    out,
+                })
+                .collect(),
+        ))
     }
 
-    /// Several queries at once, each about its own resources, answered in order. All of them
-    /// are known to the executor ahead of the task (discovery stops at a module's first query);
-    /// those not answered yet go in one round trip.
-    pub(crate) async fn query_each(
-        &mut self,
-        queries: &[(Vec<String>, String)],
-    ) -> Result<Vec<Output>, ModuleError> {
-        let qs: Vec<probe::Query> = queries
-            .iter()
-            .map(|(keys, cmd)| self.query_of(keys, cmd))
-            .collect();
-        if self.probes.is_discovering() {
-            for q in qs {
-                self.probes.record(q);
-            }
-            return Err(ModuleError::msg(DISCOVERY_ONLY));
+    /// One query: the cached answer, or the command itself.
+    async fn ask_one(&mut self, ask: &Ask) -> Result<Output, ModuleError> {
+        let q = self.view.query(ask);
+        if let Some(out) = self.probes.answer(&ask.keys, &q.key()) {
+            self.log_out(&ask.line, &out);
+            return Ok(out);
         }
+        self.send(&ask.line, None).await
+    }
+
+    /// Several queries: those not cached yet in one batch.
+    async fn ask_each(&mut self, asks: &[Ask]) -> Result<Vec<Output>, ModuleError> {
+        let qs: Vec<probe::Query> = asks.iter().map(|a| self.view.query(a)).collect();
         let mut missing = Vec::new();
         for q in &qs {
             if !self.probes.has(&q.key()) {
@@ -616,23 +703,12 @@ impl Cx<'_> {
             }
         }
         let mut outs = Vec::new();
-        for ((keys, cmd), q) in queries.iter().zip(&qs) {
-            let out = self.probes.answer(keys, &q.key()).unwrap_or_default();
-            self.log_out(cmd, &out);
+        for (a, q) in asks.iter().zip(&qs) {
+            let out = self.probes.answer(&a.keys, &q.key()).unwrap_or_default();
+            self.log_out(&a.line, &out);
             outs.push(out);
         }
         Ok(outs)
-    }
-
-    /// [`Cx::query`], requiring exit status 0.
-    pub(crate) async fn query_ok(
-        &mut self,
-        keys: &[String],
-        what: &str,
-        cmd: &str,
-    ) -> Result<Output, ModuleError> {
-        let out = self.query(keys, cmd).await?;
-        require_ok(what, cmd, out)
     }
 
     /// Run and require exit status 0.
@@ -644,11 +720,6 @@ impl Cx<'_> {
     ) -> Result<Output, ModuleError> {
         let out = self.exec(cmd, stdin).await?;
         require_ok(what, cmd, out)
-    }
-
-    /// A fact (`ansible_facts.NAME`).
-    pub(crate) fn fact(&self, name: &str) -> Option<&Json> {
-        self.vars.get("ansible_facts")?.get(name)
     }
 }
 

@@ -8,7 +8,7 @@
 use serde_json::{Map, Value as Json};
 
 use super::undo::Undo;
-use super::{choice, req, Arg, Args, Cx, Module, ModuleError, Outcome, Ty};
+use super::{choice, req, Answers, Arg, Args, Ask, Cx, Module, ModuleError, Outcome, Ty, View};
 use crate::ssh::{argv, BoxFuture};
 
 #[derive(Debug)]
@@ -93,6 +93,23 @@ fn action(
     }
 }
 
+/// The packages named (each checked) and the host's package manager.
+fn wanted(args: &Map<String, Json>, view: &View<'_>) -> Result<(Vec<String>, String), ModuleError> {
+    let names = Args(args).list("name");
+    for n in &names {
+        super::operand::name("package", n)?;
+    }
+    let mgr = view
+        .fact("pkg_mgr")
+        .and_then(Json::as_str)
+        .filter(|m| !m.is_empty() && *m != "unknown")
+        .ok_or_else(|| {
+            ModuleError::msg("no supported package manager (apt-get, dnf, yum) on this host")
+        })?
+        .to_string();
+    Ok((names, mgr))
+}
+
 impl Module for Package {
     fn name(&self) -> &'static str {
         "package"
@@ -100,29 +117,21 @@ impl Module for Package {
     fn args(&self) -> &'static [Arg] {
         ARGS
     }
-    fn run<'a>(
+    fn queries(&self, args: &Map<String, Json>, view: &View<'_>) -> Result<Vec<Ask>, ModuleError> {
+        let (_, mgr) = wanted(args, view)?;
+        Ok(vec![Ask::new(&[], query(&mgr))])
+    }
+    fn apply<'a>(
         &'a self,
         args: &'a Map<String, Json>,
+        mut answers: Answers,
         cx: &'a mut Cx<'_>,
     ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
         Box::pin(async move {
             let a = Args(args);
-            let names = a.list("name");
-            for n in &names {
-                super::operand::name("package", n)?;
-            }
+            let (names, mgr) = wanted(args, cx)?;
             let present = !matches!(a.str("state").as_deref(), Some("absent" | "removed"));
-            let mgr = cx
-                .fact("pkg_mgr")
-                .and_then(Json::as_str)
-                .filter(|m| !m.is_empty() && *m != "unknown")
-                .ok_or_else(|| {
-                    ModuleError::msg(
-                        "no supported package manager (apt-get, dnf, yum) on this host",
-                    )
-                })?
-                .to_string();
-            let o = cx.query(&[], &query(&mgr)).await?;
+            let o = answers.next()?.out();
             let have = installed(&o.stdout_str());
             let todo: Vec<String> = names
                 .iter()

@@ -2,8 +2,8 @@
 //! change; on a node that is already right (a rerun, a check) that query is all the task does.
 //! One ssh round trip per query is what made a 30-task playbook slow on a busy node, so the
 //! executor asks the modules of the tasks still ahead which queries they are going to make
-//! (discovery: the module runs until its first query, which is recorded instead of sent), runs
-//! all of them in one remote command, and serves each later query from that batch.
+//! (`Module::queries`, which sends nothing), runs all of them in one remote command, and serves
+//! each later query from that batch.
 //!
 //! A cached answer is only as good as the node it describes: when a module changes the node, the
 //! answers about what it touched are dropped — the queries sharing one of its resource keys
@@ -41,8 +41,6 @@ impl Query {
 #[derive(Debug, Default)]
 pub(crate) struct Probes {
     cache: HashMap<String, (Query, Output)>,
-    /// Discovery: queries are recorded here and not run.
-    discovered: Option<Vec<Query>>,
     /// Keys the current module read (`None`: it read something without keys).
     touched: Option<Vec<String>>,
     mutated: bool,
@@ -59,28 +57,6 @@ pub(crate) struct Probes {
 impl Probes {
     pub(crate) fn new() -> Probes {
         Probes::default()
-    }
-
-    /// A scratch instance for discovery: queries are recorded, never sent.
-    pub(crate) fn discovering() -> Probes {
-        Probes {
-            discovered: Some(Vec::new()),
-            ..Probes::default()
-        }
-    }
-
-    pub(crate) fn is_discovering(&self) -> bool {
-        self.discovered.is_some()
-    }
-
-    pub(crate) fn take_discovered(&mut self) -> Vec<Query> {
-        self.discovered.take().unwrap_or_default()
-    }
-
-    pub(crate) fn record(&mut self, q: Query) {
-        if let Some(d) = &mut self.discovered {
-            d.push(q);
-        }
     }
 
     /// Is the answer of the query with this [`Query::key`] at hand?

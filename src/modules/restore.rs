@@ -6,7 +6,7 @@
 use serde_json::{Map, Value as Json};
 
 use super::undo::{Entry, Undo};
-use super::{opt, Arg, Cx, Module, ModuleError, Outcome, Ty};
+use super::{opt, Answers, Arg, Cx, Module, ModuleError, Outcome, Ty};
 use crate::ssh::{argv, quote, BoxFuture};
 
 #[derive(Debug)]
@@ -219,9 +219,10 @@ impl Module for Restore {
     fn args(&self) -> &'static [Arg] {
         ARGS
     }
-    fn run<'a>(
+    fn apply<'a>(
         &'a self,
         args: &'a Map<String, Json>,
+        _answers: Answers,
         cx: &'a mut Cx<'_>,
     ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
         Box::pin(async move {

@@ -5,7 +5,9 @@
 use serde_json::{Map, Value as Json};
 
 use super::undo::Undo;
-use super::{choice, opt, req, Arg, Args, Cx, Module, ModuleError, Outcome, Ty};
+use super::{
+    choice, opt, req, Answers, Arg, Args, Ask, Cx, Module, ModuleError, Outcome, Ty, View,
+};
 use crate::ssh::{argv, quote, BoxFuture};
 
 #[derive(Debug)]
@@ -17,6 +19,129 @@ static ARGS: &[Arg] = &[
     opt("enabled", Ty::Bool),
 ];
 
+/// What the task asks of the service, checked.
+struct Want {
+    name: String,
+    state: Option<String>,
+    enabled: Option<bool>,
+    /// The node runs systemd (else SysV init scripts).
+    systemd: bool,
+}
+
+impl Want {
+    fn from_args(args: &Map<String, Json>, view: &View<'_>) -> Result<Want, ModuleError> {
+        let a = Args(args);
+        let name = a.req("name")?;
+        super::operand::name("service", &name)?;
+        Ok(Want {
+            state: a.str("state"),
+            enabled: a.bool("enabled")?,
+            systemd: view.fact("service_mgr").and_then(Json::as_str) == Some("systemd"),
+            name,
+        })
+    }
+
+    /// Whether the service is active, then whether it is enabled, a line each.
+    fn ask(&self) -> Ask {
+        let name = &self.name;
+        let n = quote(name);
+        let check = if self.systemd {
+            format!(
+                "{}; {}; true",
+                is_active_line(name, ""),
+                is_enabled_line(name, "")
+            )
+        } else {
+            format!(
+                "if service {n} status >/dev/null 2>&1; then echo active; else echo inactive; fi; \
+                 if ls /etc/rc[2-5].d/S*{n} >/dev/null 2>&1 || ls /etc/rc.d/rc[2-5].d/S*{n} >/dev/null 2>&1; then echo enabled; else echo disabled; fi"
+            )
+        };
+        Ask::new(&[], check)
+    }
+
+    /// `systemctl VERB NAME` or `service NAME VERB`.
+    fn verb(&self, v: &str) -> String {
+        if self.systemd {
+            argv(&["systemctl", v, &self.name])
+        } else {
+            argv(&["service", &self.name, v])
+        }
+    }
+
+    /// The commands that take a service (`active`, `is_enabled`) where the task wants it.
+    fn steps(&self, active: bool, is_enabled: bool) -> Vec<String> {
+        let n = quote(&self.name);
+        let mut steps: Vec<String> = Vec::new();
+        match self.state.as_deref() {
+            Some("started") if !active => steps.push(self.verb("start")),
+            Some("stopped") if active => steps.push(self.verb("stop")),
+            Some("restarted") => steps.push(self.verb("restart")),
+            Some("reloaded") => steps.push(if active {
+                self.verb("reload")
+            } else {
+                self.verb("start")
+            }),
+            _ => {}
+        }
+        if let Some(e) = self.enabled {
+            if e != is_enabled {
+                steps.push(if self.systemd {
+                    super::systemctl_enable(e, &self.name)
+                } else if e {
+                    format!("update-rc.d {n} defaults 2>/dev/null || chkconfig {n} on")
+                } else {
+                    format!("update-rc.d {n} disable 2>/dev/null || chkconfig {n} off")
+                });
+            }
+        }
+        steps
+    }
+
+    /// Record the originals, then run `steps`.
+    fn apply_script(
+        &self,
+        cx: &mut Cx<'_>,
+        steps: &[String],
+        active: bool,
+        is_enabled: bool,
+    ) -> String {
+        let name = &self.name;
+        let mut s = String::from("set -e\n");
+        let init = if self.systemd { "systemd" } else { "sysv" };
+        let mut recs = Vec::new();
+        if self.state.is_some() {
+            recs.push(Undo::Service {
+                name: name.clone(),
+                active,
+                init: init.to_string(),
+            });
+        }
+        if self.enabled.is_some_and(|e| e != is_enabled) {
+            recs.push(Undo::ServiceEnabled {
+                name: name.clone(),
+                enabled: is_enabled,
+                init: init.to_string(),
+            });
+        }
+        s.push_str(&cx.state.record_all(recs, &[]));
+        // Start before enable, each its own `systemctl`: `enable --now` would save a
+        // program (~65 ms on a TCG node) but links first, and the service is what the run
+        // waits for (a director's VRRP election clock starts with keepalived).
+        for st in steps {
+            match ["start", "restart"]
+                .into_iter()
+                .find(|v| *st == self.verb(v))
+            {
+                Some(v) if self.systemd => s.push_str(&super::systemctl_start(v, name)),
+                _ => s.push_str(st),
+            }
+            s.push('\n');
+        }
+        s
+    }
+}
+
 impl Module for Service {
     fn name(&self) -> &'static str {
         "service"
@@ -24,69 +149,25 @@ impl Module for Service {
     fn args(&self) -> &'static [Arg] {
         ARGS
     }
-    fn run<'a>(
+    fn queries(&self, args: &Map<String, Json>, view: &View<'_>) -> Result<Vec<Ask>, ModuleError> {
+        Ok(vec![Want::from_args(args, view)?.ask()])
+    }
+    fn apply<'a>(
         &'a self,
         args: &'a Map<String, Json>,
+        mut answers: Answers,
         cx: &'a mut Cx<'_>,
     ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
         Box::pin(async move {
-            let a = Args(args);
-            let name = a.req("name")?;
-            super::operand::name("service", &name)?;
-            let state = a.str("state");
-            let enabled = a.bool("enabled")?;
-            let systemd = cx.fact("service_mgr").and_then(Json::as_str) == Some("systemd");
-            let n = quote(&name);
-            let check = if systemd {
-                format!(
-                    "{}; {}; true",
-                    is_active_line(&name, ""),
-                    is_enabled_line(&name, "")
-                )
-            } else {
-                format!(
-                    "if service {n} status >/dev/null 2>&1; then echo active; else echo inactive; fi; \
-                     if ls /etc/rc[2-5].d/S*{n} >/dev/null 2>&1 || ls /etc/rc.d/rc[2-5].d/S*{n} >/dev/null 2>&1; then echo enabled; else echo disabled; fi"
-                )
-            };
-            let o = cx.query(&[], &check).await?;
-            let text = o.stdout_str();
+            let want = Want::from_args(args, cx)?;
+            let text = answers.next()?.out().stdout_str();
             let mut lines = text.lines();
             let active = lines.next().map(str::trim) == Some("active");
             let is_enabled = matches!(
                 lines.next().map(str::trim),
                 Some("enabled" | "enabled-runtime" | "static" | "alias" | "indirect")
             );
-            let mut steps: Vec<String> = Vec::new();
-            let verb = |v: &str| -> String {
-                if systemd {
-                    argv(&["systemctl", v, &name])
-                } else {
-                    argv(&["service", &name, v])
-                }
-            };
-            match state.as_deref() {
-                Some("started") if !active => steps.push(verb("start")),
-                Some("stopped") if active => steps.push(verb("stop")),
-                Some("restarted") => steps.push(verb("restart")),
-                Some("reloaded") => steps.push(if active {
-                    verb("reload")
-                } else {
-                    verb("start")
-                }),
-                _ => {}
-            }
-            if let Some(e) = enabled {
-                if e != is_enabled {
-                    steps.push(if systemd {
-                        super::systemctl_enable(e, &name)
-                    } else if e {
-                        format!("update-rc.d {n} defaults 2>/dev/null || chkconfig {n} on")
-                    } else {
-                        format!("update-rc.d {n} disable 2>/dev/null || chkconfig {n} off")
-                    });
-                }
-            }
+            let steps = want.steps(active, is_enabled);
             let mut out = Outcome::default();
             out.data.insert(
                 "state".into(),
@@ -96,7 +177,7 @@ impl Module for Service {
             // would reload it for a changed file can skip (`when: not x.started_now`).
             out.data.insert(
                 "started_now".into(),
-                Json::Bool(!active && state.as_deref().is_some_and(|s| s != "stopped")),
+                Json::Bool(!active && want.state.as_deref().is_some_and(|s| s != "stopped")),
             );
             if steps.is_empty() {
                 return Ok(out);
@@ -106,35 +187,8 @@ impl Module for Service {
             if cx.check {
                 return Ok(out);
             }
-            let mut s = String::from("set -e\n");
-            let init = if systemd { "systemd" } else { "sysv" };
-            let mut recs = Vec::new();
-            if state.is_some() {
-                recs.push(Undo::Service {
-                    name: name.clone(),
-                    active,
-                    init: init.to_string(),
-                });
-            }
-            if enabled.is_some_and(|e| e != is_enabled) {
-                recs.push(Undo::ServiceEnabled {
-                    name: name.clone(),
-                    enabled: is_enabled,
-                    init: init.to_string(),
-                });
-            }
-            s.push_str(&cx.state.record_all(recs, &[]));
-            // Start before enable, each its own `systemctl`: `enable --now` would save a
-            // program (~65 ms on a TCG node) but links first, and the service is what the run
-            // waits for (a director's VRRP election clock starts with keepalived).
-            for st in &steps {
-                match ["start", "restart"].into_iter().find(|v| *st == verb(v)) {
-                    Some(v) if systemd => s.push_str(&super::systemctl_start(v, &name)),
-                    _ => s.push_str(st),
-                }
-                s.push('\n');
-            }
-            cx.exec_ok(&format!("cannot change service {name}"), &s, None)
+            let s = want.apply_script(cx, &steps, active, is_enabled);
+            cx.exec_ok(&format!("cannot change service {}", want.name), &s, None)
                 .await?;
             Ok(out)
         })

@@ -4,7 +4,10 @@
 use serde_json::{Map, Value as Json};
 
 use super::undo::Undo;
-use super::{choice, operand, opt, req, Arg, Args, Cx, Diff, Module, ModuleError, Outcome, Ty};
+use super::{
+    choice, operand, opt, req, Answers, Arg, Args, Ask, Cx, Diff, Module, ModuleError, Outcome, Ty,
+    View,
+};
 use crate::ssh::{quote, BoxFuture};
 
 #[derive(Debug)]
@@ -150,18 +153,18 @@ impl Want {
     /// shell builtins (a program started costs on a slow node); the live value needs a program:
     /// /proc/sys answers a byte-wise `read` (dash's) with its first byte only. `cat` of the
     /// /proc/sys file prints what `sysctl -n` does and starts in two thirds of the time.
-    fn queries(&self) -> [(Vec<String>, String); 2] {
+    fn queries(&self) -> Vec<Ask> {
         let f = quote(&self.file);
-        [
-            (
-                vec![format!("sysctl:{}", self.name)],
+        vec![
+            Ask::new(
+                &[format!("sysctl:{}", self.name)],
                 format!(
                     "if v=$(cat {} 2>/dev/null); then printf 'live %s\\n' \"$v\"; else echo missing; fi",
                     quote(&proc_path(&self.name))
                 ),
             ),
-            (
-                vec![format!("file:{}", self.file)],
+            Ask::new(
+                &[format!("file:{}", self.file)],
                 format!(
                     "if [ -f {f} ]; then echo file; while IFS= read -r l || [ -n \"$l\" ]; do printf '%s\\n' \"$l\"; done <{f}; else echo nofile; fi"
                 ),
@@ -246,19 +249,19 @@ impl Module for Sysctl {
     fn args(&self) -> &'static [Arg] {
         ARGS
     }
-    fn run<'a>(
+    fn queries(&self, args: &Map<String, Json>, _view: &View<'_>) -> Result<Vec<Ask>, ModuleError> {
+        Ok(Want::from_args(&Args(args))?.queries())
+    }
+    fn apply<'a>(
         &'a self,
         args: &'a Map<String, Json>,
+        mut answers: Answers,
         cx: &'a mut Cx<'_>,
     ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
         Box::pin(async move {
             let want = Want::from_args(&Args(args))?;
-            let [(live_keys, live_q), (file_keys, file_q)] = want.queries();
-            let o = cx
-                .query_each(&[(live_keys, live_q.clone()), (file_keys, file_q.clone())])
-                .await?;
-            let live_o = super::require_ok("cannot read sysctl", &live_q, o[0].clone())?;
-            let file_o = super::require_ok("cannot read sysctl file", &file_q, o[1].clone())?;
+            let live_o = answers.next()?.ok("cannot read sysctl")?;
+            let file_o = answers.next()?.ok("cannot read sysctl file")?;
             let node = Node::from_answers(&live_o.stdout_str(), &file_o.stdout_str());
             if want.value.is_some() && node.live.is_none() {
                 return Err(ModuleError::msg(format!(

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value as Json};
 
-use super::{lookup, Cx, ModuleError, NodeState, Outcome};
+use super::{lookup, Cx, ModuleError, NodeState, Outcome, View};
 use crate::ssh::Local;
 use crate::template::Templates;
 
@@ -16,20 +16,23 @@ pub(crate) async fn run_local(
     let m = lookup(name).expect("module exists");
     let t = Templates::new();
     let vars = Map::new();
+    let search = crate::assets::Search::default();
     let mut cx = Cx {
+        view: View {
+            check,
+            diff: true,
+            escalate: false,
+            vars: &vars,
+            templates: &t,
+            search: &search,
+        },
         transport: &Local,
-        check,
-        diff: true,
-        escalate: false,
-        vars: &vars,
-        templates: &t,
-        search: &crate::assets::Search::default(),
         state,
         probes: &mut super::probe::Probes::new(),
         log: Vec::new(),
     };
     let args = args.as_object().cloned().unwrap_or_default();
-    m.run(&args, &mut cx).await
+    super::run(m, &args, &mut cx).await
 }
 
 #[cfg(test)]
@@ -84,6 +87,83 @@ mod tests {
             .block_on(run_local("restore", json!({}), false, &mut st))
             .unwrap();
         assert!(!o.changed);
+    }
+
+    /// A node that answers nothing: every command sent fails.
+    struct Silent;
+
+    impl crate::ssh::Transport for Silent {
+        fn exec<'a>(
+            &'a self,
+            cmd: &'a str,
+            _stdin: Option<&'a [u8]>,
+        ) -> crate::ssh::BoxFuture<'a, Result<crate::ssh::Output, crate::ssh::TransportError>>
+        {
+            let e = crate::ssh::TransportError(format!("sent: {cmd}"));
+            Box::pin(async move { Err(e) })
+        }
+        fn close(&self) -> crate::ssh::BoxFuture<'_, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    #[test]
+    fn a_module_asks_only_what_it_declares_and_applies_from_the_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        std::fs::write(&f, "net.ipv4.ip_forward = 1\n").unwrap();
+        let args = json!({"name": "net.ipv4.ip_forward", "value": "1", "sysctl_file": f});
+        let args = args.as_object().cloned().unwrap();
+        let m = lookup("sysctl").unwrap();
+        let (t, vars, search) = (
+            Templates::new(),
+            Map::new(),
+            crate::assets::Search::default(),
+        );
+        let view = || View {
+            check: false,
+            diff: false,
+            escalate: false,
+            vars: &vars,
+            templates: &t,
+            search: &search,
+        };
+        let asks = m.queries(&args, &view()).unwrap();
+        assert_eq!(asks.len(), 2, "the live value and the file");
+        // Answered ahead (as the executor's batch does), here by a local shell.
+        let mut probes = super::super::probe::Probes::new();
+        for a in &asks {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&a.line)
+                .output()
+                .unwrap();
+            let out = crate::ssh::Output {
+                status: out.status.code(),
+                stdout: out.stdout,
+                stderr: out.stderr,
+            };
+            probes.store(&view().query(a), out);
+        }
+        let mut st = NodeState::default();
+        let mut cx = Cx {
+            view: view(),
+            transport: &Silent,
+            state: &mut st,
+            probes: &mut probes,
+            log: Vec::new(),
+        };
+        let live = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap_or_default();
+        let o = rt().block_on(super::super::run(m, &args, &mut cx));
+        if live.trim() == "1" {
+            let o = o.unwrap();
+            assert!(!o.changed, "nothing to change, nothing sent");
+        } else {
+            // The live value differs: the change itself is all that is sent.
+            let e = o.unwrap_err();
+            assert!(e.msg.starts_with("sent: set -e"), "{}", e.msg);
+        }
+        assert_eq!(cx.log.len(), 2, "both answers read from the batch");
     }
 
     #[test]

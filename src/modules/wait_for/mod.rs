@@ -12,7 +12,7 @@
 
 use serde_json::{Map, Value as Json};
 
-use super::{choice, opt, Arg, Args, Cx, Module, ModuleError, Outcome, Ty};
+use super::{choice, opt, Answers, Arg, Args, Cx, Module, ModuleError, Outcome, Ty};
 use crate::ssh::{quote, BoxFuture};
 use crate::yaml::{Diag, Key, Node};
 
@@ -156,9 +156,10 @@ impl Module for WaitFor {
         }
         Ok(())
     }
-    fn run<'a>(
+    fn apply<'a>(
         &'a self,
         args: &'a Map<String, Json>,
+        _answers: Answers,
         cx: &'a mut Cx<'_>,
     ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
         Box::pin(async move {
