@@ -1,9 +1,60 @@
 //! Hiding secrets in YAML source lines shown by error messages. The line is printed before any
 //! value is known (a syntax error stops loading), so this goes by key: the value of every
 //! secret-named key is masked, in block style (`x_pass: v`) and in flow style
-//! (`{a: 1, x_pass: v, b: 2}`, `[{x_pass: v}]`).
+//! (`{a: 1, x_pass: v, b: 2}`, `[{x_pass: v}]`). An error shows its source line as written
+//! (`12 │ key: value`, a caret line under it); the line is masked here, where the message
+//! leaves the program, and the caret kept within the masked line.
 
 use super::{is_secret_name, MASK};
+
+/// `text` with every source line an error message shows (`N │ line`) passed through `mask`,
+/// and the caret line under it (`  │   ^^^`) kept within the masked line.
+pub(super) fn mask_shown_lines(text: &str, mask: impl Fn(&str) -> String) -> String {
+    let mut out: Vec<String> = Vec::new();
+    // The shown line's length after masking, while the next line may be its caret line.
+    let mut shown: Option<usize> = None;
+    for l in text.split('\n') {
+        if let Some((head, line)) = source_line(l) {
+            let masked = mask(line);
+            shown = Some(masked.chars().count());
+            out.push(format!("{head}{masked}"));
+            continue;
+        }
+        match (shown.take(), caret_line(l)) {
+            (Some(len), Some((head, indent, carets, rest))) => {
+                let avail = len.saturating_sub(indent.chars().count()).max(1);
+                let n = carets.min(avail).max(1);
+                out.push(format!("{head}{indent}{}{rest}", "^".repeat(n)));
+            }
+            _ => out.push(l.to_string()),
+        }
+    }
+    out.join("\n")
+}
+
+/// `N │ line` → (`N │ `, `line`).
+fn source_line(l: &str) -> Option<(&str, &str)> {
+    let (num, line) = l.split_once(" │ ")?;
+    let digits = num.trim_start();
+    (!digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()))
+        .then(|| (&l[..num.len() + " │ ".len()], line))
+}
+
+/// `  │ INDENT^^^REST` → (`  │ `, INDENT, number of carets, REST).
+fn caret_line(l: &str) -> Option<(&str, &str, usize, &str)> {
+    let (pad, after) = l.split_once(" │ ")?;
+    if !pad.chars().all(|c| c == ' ') {
+        return None;
+    }
+    let head = &l[..pad.len() + " │ ".len()];
+    let start = after.find('^')?;
+    let indent = &after[..start];
+    if !indent.chars().all(|c| c == ' ' || c == '\t') {
+        return None;
+    }
+    let carets = after[start..].chars().take_while(|c| *c == '^').count();
+    Some((head, indent, carets, &after[start + carets..]))
+}
 
 /// `line` with the value of every secret-named key replaced by `********`. A secret source
 /// (`{secret_env: NAME}`, `{secret_file: PATH}`) names no secret and is kept.
@@ -97,6 +148,19 @@ fn flow_value_end(b: &[u8], start: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_shows_its_source_line_masked_and_the_caret_within_it() {
+        let shown = "wrong type\n ——▶ t.yml:2:25\n  │\n2 │   keepalived_auth_pass: [long-secret-value]\n  │                         ^^^^^^^^^^^^^^^^^^^\n  = expected a string";
+        let masked = mask_shown_lines(shown, redact_line);
+        assert_eq!(
+            masked,
+            "wrong type\n ——▶ t.yml:2:25\n  │\n2 │   keepalived_auth_pass: ********\n  │                         ^^^^^^^^\n  = expected a string"
+        );
+        // Lines that are not a shown source line pass as they are.
+        let plain = "a │ b: c_pass: x\nx_pass: y";
+        assert_eq!(mask_shown_lines(plain, redact_line), plain);
+    }
 
     #[test]
     fn block_style() {

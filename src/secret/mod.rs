@@ -242,12 +242,14 @@ pub(crate) fn secret_values(vars: &Map<String, Json>) -> Vec<String> {
     out
 }
 
-/// `s` with every known secret value replaced by `********`.
+/// `s` with every known secret value replaced by `********`, and the value of every
+/// secret-named key masked in the source lines an error shows.
 pub fn redact(s: &str) -> String {
-    match REGISTRY.read() {
-        Ok(r) => redact_with(s, &r.values),
-        Err(_) => s.to_string(),
-    }
+    let Ok(r) = REGISTRY.read() else {
+        return s.to_string();
+    };
+    let shown = line::mask_shown_lines(s, |l| redact_with(&redact_line(l), &r.values));
+    redact_with(&shown, &r.values)
 }
 
 /// `s` with each of `values` (longest first) replaced by `********`.
@@ -333,5 +335,31 @@ mod tests {
             "pass ******** / ******** / 10.0.0.50 / ********"
         );
         assert!(forms("x").is_empty());
+    }
+
+    fn parse(text: &str) -> Result<Node, Diag> {
+        crate::yaml::parse(crate::yaml::Source::new(
+            std::path::Path::new("t.yml"),
+            text.to_string(),
+        ))
+    }
+
+    #[test]
+    fn secret_values_hidden_in_the_source_lines_errors_show() {
+        let n = parse("vars:\n  keepalived_auth_pass: [oops]\n").unwrap();
+        let v = n.get("vars").unwrap().get("keepalived_auth_pass").unwrap();
+        let d = v.type_error("a string");
+        assert!(
+            redact(&d.to_string()).contains("2 │   keepalived_auth_pass: ********\n"),
+            "{d}"
+        );
+        // Flow style.
+        let n = parse("h: {a: 1, keepalived_auth_pass: s3cr3t, b: [x]}\n").unwrap();
+        let d = n.get("h").unwrap().get("b").unwrap().type_error("a string");
+        assert!(
+            redact(&d.to_string())
+                .contains("1 │ h: {a: 1, keepalived_auth_pass: ********, b: [x]}\n"),
+            "{d}"
+        );
     }
 }
