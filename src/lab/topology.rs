@@ -90,144 +90,33 @@ impl Topology {
             .unwrap_or("lab")
             .to_string();
         let mut nodes = Vec::with_capacity(hosts.len());
-        let mut lab_name: Option<String> = None;
-        let mut clients: Option<Vec<Ipv4Addr>> = None;
+        let mut lab = LabWide {
+            stem: stem.clone(),
+            name: None,
+            clients: None,
+        };
         for (name, vars) in hosts {
             let host_err = |message: String| TopologyError::Host {
                 path: inventory.to_path_buf(),
                 host: name.clone(),
                 message,
             };
-            if !valid_hostname(name) {
-                return Err(host_err(
-                    "host name must be letters, digits and '-' (it becomes the VM's hostname)"
-                        .into(),
-                ));
-            }
-            let address = match vars.get("ansible_host") {
-                Some(v) => parse_ipv4(v)
-                    .ok_or_else(|| host_err(format!("ansible_host {v} is not an IPv4 address")))?,
-                None => {
-                    return Err(host_err(
-                        "ansible_host is not set (the node's address)".into(),
-                    ))
-                }
-            };
-            let prefix = match vars.get("lan_prefix") {
-                Some(v) => as_u64(v)
-                    .filter(|p| (1..=32).contains(p))
-                    .ok_or_else(|| host_err(format!("lan_prefix {v} is not 1..32")))?
-                    as u8,
-                None => 24,
-            };
-            let interface = match vars.get("lan_interface") {
-                Some(Value::String(s)) if valid_ifname(s) => s.clone(),
-                Some(v) => {
-                    return Err(host_err(format!(
-                        "lan_interface {v} is not an interface name (1-15 of [A-Za-z0-9_.-])"
-                    )))
-                }
-                None => "eth0".to_string(),
-            };
-            let user = match vars.get("ansible_user") {
-                Some(Value::String(s)) if valid_username(s) => s.clone(),
-                Some(v) => return Err(host_err(format!("ansible_user {v} is not a user name"))),
-                None => "root".to_string(),
-            };
-            let port = match vars.get("ansible_port") {
-                Some(v) => as_u64(v)
-                    .filter(|p| (1..=65535).contains(p))
-                    .ok_or_else(|| host_err(format!("ansible_port {v} is not a port")))?
-                    as u16,
-                None => 22,
-            };
-            let memory_mb = match vars.get("lab_memory_mb") {
-                Some(v) => as_u64(v)
-                    .filter(|m| (128..=65536).contains(m))
-                    .ok_or_else(|| host_err(format!("lab_memory_mb {v} is not 128..65536")))?
-                    as u32,
-                None => DEFAULT_MEMORY_MB,
-            };
-            let image = image(vars).map_err(host_err)?;
-            let this_lab = match vars.get("lab_name") {
-                Some(Value::String(s)) => s.clone(),
-                Some(v) => return Err(host_err(format!("lab_name {v} is not a string"))),
-                None => stem.clone(),
-            };
-            match &lab_name {
-                None => lab_name = Some(this_lab),
-                Some(l) if *l != this_lab => {
-                    return Err(host_err(format!(
-                        "lab_name {this_lab:?} differs from {l:?}: one inventory is one lab"
-                    )))
-                }
-                Some(_) => {}
-            }
-            if let Some(v) = vars.get("lab_client_addresses") {
-                let list = match v {
-                    Value::Array(items) => items
-                        .iter()
-                        .map(|i| {
-                            parse_ipv4(i).ok_or_else(|| {
-                                host_err(format!(
-                                    "lab_client_addresses: {i} is not an IPv4 address"
-                                ))
-                            })
-                        })
-                        .collect::<Result<Vec<_>, _>>()?,
-                    Value::String(_) => vec![parse_ipv4(v).ok_or_else(|| {
-                        host_err(format!("lab_client_addresses: {v} is not an IPv4 address"))
-                    })?],
-                    _ => {
-                        return Err(host_err(
-                            "lab_client_addresses must be a list of IPv4 addresses".into(),
-                        ))
-                    }
-                };
-                if clients.is_none() {
-                    clients = Some(list);
-                }
-            }
-            let login = super::login::from_vars(vars, &user, valid_username).map_err(host_err)?;
-            nodes.push(Node {
-                name: name.clone(),
-                address,
-                prefix,
-                interface,
-                user,
-                port,
-                memory_mb,
-                image,
-                login,
-            });
+            nodes.push(node_of(name, vars, &mut lab).map_err(host_err)?);
         }
-        let lab_name = lab_name.unwrap_or(stem);
+        let lab_name = lab.name.unwrap_or(stem);
         if !valid_lab_name(&lab_name) {
             return Err(invalid(format!(
                 "lab name {lab_name:?} must be 1-20 of [a-z0-9-] (set lab_name, or rename the file)"
             )));
         }
-        let client_addresses = clients.unwrap_or_default();
+        let client_addresses = lab.clients.unwrap_or_default();
         if client_addresses.is_empty() {
             return Err(invalid(
                 "lab_client_addresses is not set: the lab's bridge needs the client's address"
                     .into(),
             ));
         }
-        for (i, a) in nodes.iter().enumerate() {
-            if client_addresses.contains(&a.address) {
-                return Err(invalid(format!(
-                    "{} has the address {} of a lab client",
-                    a.name, a.address
-                )));
-            }
-            if let Some(b) = nodes[..i].iter().find(|b| b.address == a.address) {
-                return Err(invalid(format!(
-                    "{} and {} share the address {}",
-                    b.name, a.name, a.address
-                )));
-            }
-        }
+        distinct_addresses(&nodes, &client_addresses).map_err(invalid)?;
         let client_prefix = nodes[0].prefix;
         Ok(Topology {
             lab_name,
@@ -284,6 +173,126 @@ fn parse_ipv4(v: &Value) -> Option<Ipv4Addr> {
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
+}
+
+/// What the hosts' variables say of the whole lab: the first host's word stands, and every
+/// other host must agree on the name.
+struct LabWide {
+    /// The inventory file's stem: the lab's name unless `lab_name` says otherwise.
+    stem: String,
+    name: Option<String>,
+    clients: Option<Vec<Ipv4Addr>>,
+}
+
+/// One host's VM, from its variables, and what they say of the whole lab (Err: what is wrong
+/// with them).
+fn node_of(name: &str, vars: &Map<String, Value>, lab: &mut LabWide) -> Result<Node, String> {
+    if !valid_hostname(name) {
+        return Err(
+            "host name must be letters, digits and '-' (it becomes the VM's hostname)".into(),
+        );
+    }
+    let address = match vars.get("ansible_host") {
+        Some(v) => {
+            parse_ipv4(v).ok_or_else(|| format!("ansible_host {v} is not an IPv4 address"))?
+        }
+        None => return Err("ansible_host is not set (the node's address)".into()),
+    };
+    let prefix = match vars.get("lan_prefix") {
+        Some(v) => as_u64(v)
+            .filter(|p| (1..=32).contains(p))
+            .ok_or_else(|| format!("lan_prefix {v} is not 1..32"))? as u8,
+        None => 24,
+    };
+    let interface = match vars.get("lan_interface") {
+        Some(Value::String(s)) if valid_ifname(s) => s.clone(),
+        Some(v) => {
+            return Err(format!(
+                "lan_interface {v} is not an interface name (1-15 of [A-Za-z0-9_.-])"
+            ))
+        }
+        None => "eth0".to_string(),
+    };
+    let user = match vars.get("ansible_user") {
+        Some(Value::String(s)) if valid_username(s) => s.clone(),
+        Some(v) => return Err(format!("ansible_user {v} is not a user name")),
+        None => "root".to_string(),
+    };
+    let port = match vars.get("ansible_port") {
+        Some(v) => as_u64(v)
+            .filter(|p| (1..=65535).contains(p))
+            .ok_or_else(|| format!("ansible_port {v} is not a port"))? as u16,
+        None => 22,
+    };
+    let memory_mb = match vars.get("lab_memory_mb") {
+        Some(v) => as_u64(v)
+            .filter(|m| (128..=65536).contains(m))
+            .ok_or_else(|| format!("lab_memory_mb {v} is not 128..65536"))?
+            as u32,
+        None => DEFAULT_MEMORY_MB,
+    };
+    let image = image(vars)?;
+    let this_lab = match vars.get("lab_name") {
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => return Err(format!("lab_name {v} is not a string")),
+        None => lab.stem.clone(),
+    };
+    match &lab.name {
+        None => lab.name = Some(this_lab),
+        Some(l) if *l != this_lab => {
+            return Err(format!(
+                "lab_name {this_lab:?} differs from {l:?}: one inventory is one lab"
+            ))
+        }
+        Some(_) => {}
+    }
+    if let Some(v) = vars.get("lab_client_addresses") {
+        let list = client_list(v)?;
+        lab.clients.get_or_insert(list);
+    }
+    let login = super::login::from_vars(vars, &user, valid_username)?;
+    Ok(Node {
+        name: name.to_string(),
+        address,
+        prefix,
+        interface,
+        user,
+        port,
+        memory_mb,
+        image,
+        login,
+    })
+}
+
+/// `lab_client_addresses`: one IPv4 address or a list of them.
+fn client_list(v: &Value) -> Result<Vec<Ipv4Addr>, String> {
+    let one = |i: &Value| {
+        parse_ipv4(i).ok_or_else(|| format!("lab_client_addresses: {i} is not an IPv4 address"))
+    };
+    match v {
+        Value::Array(items) => items.iter().map(one).collect(),
+        Value::String(_) => Ok(vec![one(v)?]),
+        _ => Err("lab_client_addresses must be a list of IPv4 addresses".into()),
+    }
+}
+
+/// No two nodes share an address, and none has a client's.
+fn distinct_addresses(nodes: &[Node], clients: &[Ipv4Addr]) -> Result<(), String> {
+    for (i, a) in nodes.iter().enumerate() {
+        if clients.contains(&a.address) {
+            return Err(format!(
+                "{} has the address {} of a lab client",
+                a.name, a.address
+            ));
+        }
+        if let Some(b) = nodes[..i].iter().find(|b| b.address == a.address) {
+            return Err(format!(
+                "{} and {} share the address {}",
+                b.name, a.name, a.address
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn valid_hostname(s: &str) -> bool {
