@@ -147,32 +147,18 @@ impl Module for File {
                     }
                 }
             }
-            if state != "absent" {
-                let attrs_differ = !exists
-                    || mode.is_some_and(|m| u32::from_str_radix(f[1], 8).ok() != Some(m))
-                    || owner.as_ref().is_some_and(|x| x != f[2] && x != f[4])
-                    || group.as_ref().is_some_and(|x| x != f[3] && x != f[5]);
-                if attrs_differ && (mode.is_some() || owner.is_some() || group.is_some()) {
-                    out.changed = true;
-                    if !cx.check {
-                        if exists {
-                            s.push_str(&cx.state.record(Undo::Meta {
-                                path: path.clone(),
-                                mode: f[1].to_string(),
-                                uid: f[4].to_string(),
-                                gid: f[5].to_string(),
-                            }));
-                        }
-                        if let Some(m) = mode {
-                            s.push_str(&format!("chmod {m:o} {p}\n"));
-                        }
-                        if let Some(o) = &owner {
-                            s.push_str(&format!("chown {} {p}\n", quote(o)));
-                        }
-                        if let Some(g) = &group {
-                            s.push_str(&format!("chgrp {} {p}\n", quote(g)));
-                        }
+            if state != "absent" && want_attrs(&mode, &owner, &group, exists, &f) {
+                out.changed = true;
+                if !cx.check {
+                    if exists {
+                        s.push_str(&cx.state.record(Undo::Meta {
+                            path: path.clone(),
+                            mode: f[1].to_string(),
+                            uid: f[4].to_string(),
+                            gid: f[5].to_string(),
+                        }));
                     }
+                    s.push_str(&attrs_script(&p, mode, &owner, &group));
                 }
             }
             if out.changed && !cx.check {
@@ -181,4 +167,40 @@ impl Module for File {
             Ok(out)
         })
     }
+}
+
+/// Whether the task names attributes the path (`f`: its `stat` fields) does not have yet.
+fn want_attrs(
+    mode: &Option<u32>,
+    owner: &Option<String>,
+    group: &Option<String>,
+    exists: bool,
+    f: &[&str],
+) -> bool {
+    let named = mode.is_some() || owner.is_some() || group.is_some();
+    let differ = !exists
+        || mode.is_some_and(|m| u32::from_str_radix(f[1], 8).ok() != Some(m))
+        || owner.as_ref().is_some_and(|x| x != f[2] && x != f[4])
+        || group.as_ref().is_some_and(|x| x != f[3] && x != f[5]);
+    named && differ
+}
+
+/// The commands giving the path `p` (quoted) the attributes the task names.
+fn attrs_script(
+    p: &str,
+    mode: Option<u32>,
+    owner: &Option<String>,
+    group: &Option<String>,
+) -> String {
+    let mut s = String::new();
+    if let Some(m) = mode {
+        s.push_str(&format!("chmod {m:o} {p}\n"));
+    }
+    if let Some(o) = owner {
+        s.push_str(&format!("chown {} {p}\n", quote(o)));
+    }
+    if let Some(g) = group {
+        s.push_str(&format!("chgrp {} {p}\n", quote(g)));
+    }
+    s
 }

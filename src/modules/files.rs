@@ -158,26 +158,10 @@ fn by_name(who: &Option<String>) -> bool {
         .is_some_and(|w| !w.chars().all(|c| c.is_ascii_digit()))
 }
 
-/// What placing `w` asks: the destination's kind, attributes and content. A file that would
-/// hold a secret under a mode others can read is refused first.
-pub(crate) fn file_queries(mut w: Want) -> Result<Vec<Ask>, ModuleError> {
-    secret_mode(&mut w)?;
-    Ok(vec![Ask::new(
-        &[format!("file:{}", w.dest)],
-        stat_script(&w.dest, by_name(&w.owner) || by_name(&w.group)),
-    )])
-}
-
-/// From the answer to [`file_queries`], put the file in place (unless check mode).
-pub(crate) async fn put_file(
-    cx: &mut Cx<'_>,
-    mut w: Want,
-    mut answers: Answers,
-) -> Result<Outcome, ModuleError> {
-    secret_mode(&mut w)?;
-    let o = answers.next()?.ok("cannot inspect destination")?;
-    let remote = parse_stat(&o.stdout)?;
-    let (existed, content_same, attrs_same) = match &remote {
+/// Whether the destination existed, holds the wanted content, and has the wanted attributes
+/// (Err: it is a directory).
+fn compare(w: &Want, remote: &Remote) -> Result<(bool, bool, bool), ModuleError> {
+    Ok(match remote {
         Remote::Directory => {
             return Err(ModuleError::msg(format!(
                 "destination {} is a directory",
@@ -199,7 +183,29 @@ pub(crate) async fn put_file(
                 && w.owner.as_ref().is_none_or(|x| x == owner || x == uid)
                 && w.group.as_ref().is_none_or(|x| x == group || x == gid),
         ),
-    };
+    })
+}
+
+/// What placing `w` asks: the destination's kind, attributes and content. A file that would
+/// hold a secret under a mode others can read is refused first.
+pub(crate) fn file_queries(mut w: Want) -> Result<Vec<Ask>, ModuleError> {
+    secret_mode(&mut w)?;
+    Ok(vec![Ask::new(
+        &[format!("file:{}", w.dest)],
+        stat_script(&w.dest, by_name(&w.owner) || by_name(&w.group)),
+    )])
+}
+
+/// From the answer to [`file_queries`], put the file in place (unless check mode).
+pub(crate) async fn put_file(
+    cx: &mut Cx<'_>,
+    mut w: Want,
+    mut answers: Answers,
+) -> Result<Outcome, ModuleError> {
+    secret_mode(&mut w)?;
+    let o = answers.next()?.ok("cannot inspect destination")?;
+    let remote = parse_stat(&o.stdout)?;
+    let (existed, content_same, attrs_same) = compare(&w, &remote)?;
     let mut out = Outcome::default();
     out.data.insert("dest".into(), Json::String(w.dest.clone()));
     // lvslab's own: the file did not exist before (a new unit file needs no `daemon-reload`).

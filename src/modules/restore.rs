@@ -91,93 +91,107 @@ pub(crate) fn undo(e: &Entry) -> (String, String) {
             flag,
             service,
             original,
-        } => {
-            let mut lines = vec![format!(
-                "{} 2>/dev/null || true",
-                argv(&["ipvsadm", "-D", flag, service])
-            )];
-            for l in original {
-                let mut w = vec!["ipvsadm"];
-                w.extend(l.split_whitespace());
-                lines.push(argv(&w));
-            }
-            (format!("IPVS service {service}"), lines.join(" && "))
-        }
-        Undo::Service { name, active, init } => {
-            let verb = if *active { "start" } else { "stop" };
-            let line = if init == "systemd" && *active {
-                // As the service module starts (the unit may have been started before its file
-                // changed).
-                super::systemctl_start(verb, name)
-            } else if init == "systemd" {
-                argv(&["systemctl", verb, name])
-            } else {
-                format!("{} >/dev/null 2>&1 || true", argv(&["service", name, verb]))
-            };
-            (
-                format!(
-                    "service {name} back to {}",
-                    if *active { "started" } else { "stopped" }
-                ),
-                line,
-            )
-        }
+        } => ipvs_back(flag, service, original),
+        Undo::Service { name, active, init } => service_back(name, *active, init),
         Undo::ServiceEnabled {
             name,
             enabled,
             init,
-        } => {
-            let line = if init == "systemd" {
-                format!(
-                    "{} >/dev/null 2>&1",
-                    super::systemctl_enable(*enabled, name)
-                )
-            } else if *enabled {
-                format!(
-                    "update-rc.d {n} defaults 2>/dev/null || chkconfig {n} on",
-                    n = quote(name)
-                )
-            } else {
-                format!(
-                    "update-rc.d {n} disable 2>/dev/null || chkconfig {n} off",
-                    n = quote(name)
-                )
-            };
-            (
-                format!(
-                    "service {name} back to {}",
-                    if *enabled { "enabled" } else { "disabled" }
-                ),
-                line,
-            )
-        }
+        } => enablement_back(name, *enabled, init),
         Undo::Package {
             names,
             name,
             manager,
             before,
-        } => {
-            // One record per transaction (`names`); older state files have one per `name`.
-            let names: Vec<&str> = match name {
-                Some(n) if names.is_empty() => vec![n.as_str()],
-                _ => names.iter().map(String::as_str).collect(),
-            };
-            let line = match manager.as_str() {
-                "apt" => {
-                    let before = before.join(" ");
-                    let mut w = vec!["sh", "-c", APT_REMOVE, "lvslab-apt-remove", &before];
-                    w.extend(&names);
-                    argv(&w)
-                }
-                m => {
-                    let mut w = vec![m, "remove", "-y", "-q"];
-                    w.extend(&names);
-                    argv(&w)
-                }
-            };
-            (format!("remove package {}", names.join(" ")), line)
-        }
+        } => package_removal(names, name.as_deref(), manager, before),
     }
+}
+
+/// An IPVS service put back as it was: removed, then its original rules added again.
+fn ipvs_back(flag: &str, service: &str, original: &[String]) -> (String, String) {
+    let mut lines = vec![format!(
+        "{} 2>/dev/null || true",
+        argv(&["ipvsadm", "-D", flag, service])
+    )];
+    for l in original {
+        let mut w = vec!["ipvsadm"];
+        w.extend(l.split_whitespace());
+        lines.push(argv(&w));
+    }
+    (format!("IPVS service {service}"), lines.join(" && "))
+}
+
+/// A service started or stopped again as it was.
+fn service_back(name: &str, active: bool, init: &str) -> (String, String) {
+    let verb = if active { "start" } else { "stop" };
+    let line = if init == "systemd" && active {
+        // As the service module starts (the unit may have been started before its file
+        // changed).
+        super::systemctl_start(verb, name)
+    } else if init == "systemd" {
+        argv(&["systemctl", verb, name])
+    } else {
+        format!("{} >/dev/null 2>&1 || true", argv(&["service", name, verb]))
+    };
+    (
+        format!(
+            "service {name} back to {}",
+            if active { "started" } else { "stopped" }
+        ),
+        line,
+    )
+}
+
+/// A service enabled or disabled again as it was.
+fn enablement_back(name: &str, enabled: bool, init: &str) -> (String, String) {
+    let line = if init == "systemd" {
+        format!("{} >/dev/null 2>&1", super::systemctl_enable(enabled, name))
+    } else if enabled {
+        format!(
+            "update-rc.d {n} defaults 2>/dev/null || chkconfig {n} on",
+            n = quote(name)
+        )
+    } else {
+        format!(
+            "update-rc.d {n} disable 2>/dev/null || chkconfig {n} off",
+            n = quote(name)
+        )
+    };
+    (
+        format!(
+            "service {name} back to {}",
+            if enabled { "enabled" } else { "disabled" }
+        ),
+        line,
+    )
+}
+
+/// The packages of one transaction removed again (apt: what it installed with them too).
+fn package_removal(
+    names: &[String],
+    name: Option<&str>,
+    manager: &str,
+    before: &[String],
+) -> (String, String) {
+    // One record per transaction (`names`); older state files have one per `name`.
+    let names: Vec<&str> = match name {
+        Some(n) if names.is_empty() => vec![n],
+        _ => names.iter().map(String::as_str).collect(),
+    };
+    let line = match manager {
+        "apt" => {
+            let before = before.join(" ");
+            let mut w = vec!["sh", "-c", APT_REMOVE, "lvslab-apt-remove", &before];
+            w.extend(&names);
+            argv(&w)
+        }
+        m => {
+            let mut w = vec![m, "remove", "-y", "-q"];
+            w.extend(&names);
+            argv(&w)
+        }
+    };
+    (format!("remove package {}", names.join(" ")), line)
 }
 
 /// A file systemd reads units from.
