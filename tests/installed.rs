@@ -91,8 +91,15 @@ keepalived_check_path: /
 keepalived_check_status: 200
 ";
 
+/// The tests of this file one at a time: each writes files it then executes (the installed
+/// binary, its sshd's helpers), and a `fork` on another test's thread while such a file is open
+/// for writing makes its exec fail with "Text file busy" (the child holds the write end until
+/// it execs).
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn setup_and_teardown_are_listed_and_checked_from_an_empty_directory() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().expect("tempdir");
     let bin = installed(tmp.path());
     let work = tmp.path().join("mylab");
@@ -173,6 +180,7 @@ fn setup_and_teardown_are_listed_and_checked_from_an_empty_directory() {
 
 #[test]
 fn a_run_with_tags_reaches_sshd_from_an_empty_directory() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let lab = Lab::new(1);
     let bin = installed(lab.path());
     let work = lab.path().join("mylab");
