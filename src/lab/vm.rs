@@ -58,24 +58,17 @@ fn esc(s: &str) -> String {
 
 /// qemu's arguments for a node (without `-daemonize`/`-incoming`, which do not change the VM).
 pub fn qemu_args(spec: &VmSpec) -> Vec<String> {
+    let mut a = machine_args(spec);
+    a.extend(node_config_args(spec));
+    a
+}
+
+/// The machine: memory, kernel and initramfs, the read-only root image and the node's own
+/// disk, its tap, console log, QMP socket and pid file.
+fn machine_args(spec: &VmSpec) -> Vec<String> {
     let n = spec.node;
     let p = spec.paths;
-    let fw = |name: &str, value: &str| {
-        vec![
-            "-fw_cfg".to_string(),
-            format!("name=opt/lvslab/{name},string={}", esc(value)),
-        ]
-    };
-    let fw_file = |name: &str, file: &Path| {
-        vec![
-            "-fw_cfg".to_string(),
-            format!(
-                "name=opt/lvslab/{name},file={}",
-                esc(&file.display().to_string())
-            ),
-        ]
-    };
-    let mut a: Vec<String> = [
+    [
         "-name",
         &format!(
             "{},process={}",
@@ -140,7 +133,30 @@ pub fn qemu_args(spec: &VmSpec) -> Vec<String> {
     ]
     .iter()
     .map(|s| s.to_string())
-    .collect();
+    .collect()
+}
+
+/// What the node's first boot reads to become this inventory host (`fw_cfg` entries under
+/// `opt/lvslab/`): name, interface, address, login and keys.
+fn node_config_args(spec: &VmSpec) -> Vec<String> {
+    let n = spec.node;
+    let p = spec.paths;
+    let fw = |name: &str, value: &str| {
+        vec![
+            "-fw_cfg".to_string(),
+            format!("name=opt/lvslab/{name},string={}", esc(value)),
+        ]
+    };
+    let fw_file = |name: &str, file: &Path| {
+        vec![
+            "-fw_cfg".to_string(),
+            format!(
+                "name=opt/lvslab/{name},file={}",
+                esc(&file.display().to_string())
+            ),
+        ]
+    };
+    let mut a = Vec::new();
     a.extend(fw("hostname", &n.name));
     a.extend(fw("iface", &n.interface));
     a.extend(fw("address", &format!("{}/{}", n.address, n.prefix)));
