@@ -239,51 +239,201 @@ enum ClientMsg {
     Scheduler(Vec<Pick>),
 }
 
+/// What the first probes found, before any client traffic: what every later phase starts from.
+struct Nodes {
+    first: BTreeMap<String, Probe>,
+    /// Whether the directors run keepalived.
+    ha: bool,
+    /// The director holding the VIP.
+    holder: Option<String>,
+    /// The director whose IPVS table is judged: the holder, else the primary.
+    active: Option<String>,
+    /// The real servers that serve their own page.
+    healthy: BTreeSet<String>,
+}
+
+impl Nodes {
+    /// The active director's first probe, when it answered.
+    fn active_probe(&self) -> Option<&BTreeMap<String, String>> {
+        self.active
+            .as_ref()
+            .and_then(|a| self.first.get(a))
+            .and_then(|p| p.as_ref().ok())
+    }
+
+    fn serving(&self, name: &str) -> bool {
+        self.healthy.contains(name)
+    }
+}
+
+/// What client traffic gave: the requests sent, the answers per real server, and how the
+/// client dealt with persistence.
+#[derive(Default)]
+struct Traffic {
+    sent: Vec<Request>,
+    distribution: BTreeMap<String, u32>,
+    client_method: String,
+}
+
+/// The client side, running on its own thread (in the lab namespace when there is one).
+struct Client {
+    rx: mpsc::Receiver<ClientMsg>,
+    /// Tells the client to drop its held connections.
+    release: mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+    /// The scheduler check's connections, as planned.
+    planned: Result<Vec<Step>, String>,
+}
+
+impl Client {
+    fn start(t: &Target, nodes: &Nodes, requests: u32) -> Client {
+        let (spec, active, first) = (&t.spec, &nodes.active, &nodes.first);
+        let (tx, rx) = mpsc::channel::<ClientMsg>();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let client_spec = spec.clone();
+        let ns = t.lab_ns.clone();
+        let serving = |n: &str| nodes.serving(n);
+        let planned = schedulers::plan(spec, &serving, client_sources(spec, ns.as_deref()).len());
+        let steps = planned.clone().unwrap_or_default();
+        // The client ports the director's table holds entries for (earlier traffic): new
+        // connections must not take one (see `http::avoid_ports`).
+        let stale: Vec<SocketAddrV4> = active
+            .as_ref()
+            .and_then(|a| first.get(a))
+            .and_then(|p| p.as_ref().ok())
+            .and_then(|p| p.get("ipvs_conns"))
+            .map(|t| super::parse::ipvs_conns(t))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c.source)
+            .filter(|s| s.port() != 0)
+            .collect();
+        let thread = std::thread::spawn(move || {
+            http::avoid_ports(stale);
+            client_side(client_spec, ns, requests, steps, tx, release_rx)
+        });
+        Client {
+            rx,
+            release: release_tx,
+            thread,
+            planned,
+        }
+    }
+
+    fn recv(&self) -> Option<ClientMsg> {
+        self.rx.recv_timeout(Duration::from_secs(120)).ok()
+    }
+}
+
 pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
-    let Target {
-        spec,
-        conns,
-        directors,
-        reals,
-        lab_ns,
-        ..
-    } = t;
-    let (spec, conns, directors, reals, lab_ns) = (
-        spec.clone(),
-        conns.clone(),
-        directors.clone(),
-        reals.clone(),
-        lab_ns.clone(),
-    );
     let connector = match Connector::new() {
         Ok(c) => c,
-        Err(e) => {
-            return Report {
-                mode: "unknown",
-                client_method: String::new(),
-                checks: vec![Check {
-                    host: "client".into(),
-                    name: "connect",
-                    ok: false,
-                    detail: e.to_string(),
-                }],
-                distribution: BTreeMap::new(),
-                ok: false,
-            }
-        }
+        Err(e) => return unconnected(e.to_string()),
     };
-    let hosts = connect_all(conns, &connector).await;
-    let mut scripts: Vec<(String, String)> = directors
+    let hosts = connect_all(t.conns.clone(), &connector).await;
+    let first = probe_all(&hosts, first_scripts(t)).await;
+    let (nodes, mut out) = node_checks(t, first);
+    let client = Client::start(t, &nodes, requests);
+    let mut traffic = Traffic::default();
+    if let Some(ClientMsg::Requests(reqs, method)) = client.recv() {
+        let pinned = nodes
+            .active_probe()
+            .map(|p| {
+                checks::pinned_sources(&t.spec, p.get("ipvs_conns").map_or("", String::as_str))
+            })
+            .unwrap_or_default();
+        let (cs, dist) = checks::requests(&t.spec, &reqs, &pinned);
+        out.extend(cs);
+        traffic = Traffic {
+            sent: reqs,
+            distribution: dist,
+            client_method: method,
+        };
+    }
+    if let Some(ClientMsg::Scheduler(picks)) = client.recv() {
+        let serving = |n: &str| nodes.serving(n);
+        out.push(schedulers::judge(
+            &t.spec,
+            &serving,
+            &client.planned,
+            &picks,
+        ));
+    }
+    if let Some(ClientMsg::Held(held)) = client.recv() {
+        let g = Gathered {
+            t,
+            hosts: &hosts,
+            nodes: &nodes,
+        };
+        held_connections(&g, &held, &client.release, &traffic.sent, &mut out).await;
+    }
+    if let Some(ClientMsg::Arp(res)) = client.recv() {
+        match res {
+            Ok(Some(macs)) => out.push(arp_check(t, &nodes, &macs)),
+            Ok(None) => traffic
+                .client_method
+                .push_str("; ARP not checked: the controller is not on the VIP's L2 segment"),
+            Err(e) => out.push(Check {
+                host: "client".into(),
+                name: "arp",
+                ok: false,
+                detail: e,
+            }),
+        }
+    }
+    let _ = client.thread.join();
+    out.extend(last_checks(t).await);
+    for t in hosts.values().flatten() {
+        t.release().await;
+    }
+    let ok = out.iter().all(|c| c.ok);
+    Report {
+        mode: if nodes.ha { "ha" } else { "lvs" },
+        client_method: traffic.client_method,
+        checks: out,
+        distribution: traffic.distribution,
+        ok,
+    }
+}
+
+/// The report when no node can be contacted at all (the ssh layer could not start).
+fn unconnected(detail: String) -> Report {
+    Report {
+        mode: "unknown",
+        client_method: String::new(),
+        checks: vec![Check {
+            host: "client".into(),
+            name: "connect",
+            ok: false,
+            detail,
+        }],
+        distribution: BTreeMap::new(),
+        ok: false,
+    }
+}
+
+/// The first probes: every director and real server as it is before any client traffic.
+fn first_scripts(t: &Target) -> Vec<(String, String)> {
+    let spec = &t.spec;
+    let mut scripts: Vec<(String, String)> = t
+        .directors
         .iter()
-        .map(|d| (d.clone(), probe::director(&spec)))
+        .map(|d| (d.clone(), probe::director(spec)))
         .collect();
     scripts.extend(
         spec.real_servers
             .iter()
-            .map(|r| (r.name.clone(), probe::real_server(&spec, r.port))),
+            .map(|r| (r.name.clone(), probe::real_server(spec, r.port))),
     );
-    let first = probe_all(&hosts, scripts).await;
-    let dprobes: Vec<(String, Probe)> = directors
+    scripts
+}
+
+/// Judge the nodes from their first probes: reachability, who holds the VIP, each real server,
+/// the active director's IPVS table and keepalived.
+fn node_checks(t: &Target, first: BTreeMap<String, Probe>) -> (Nodes, Vec<Check>) {
+    let spec = &t.spec;
+    let dprobes: Vec<(String, Probe)> = t
+        .directors
         .iter()
         .map(|d| (d.clone(), first[d].clone()))
         .collect();
@@ -299,12 +449,12 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
         }
     }
     let ha = checks::detect_ha(&dprobes);
-    let (holder_check, holder) = checks::vip_holder(&spec, &dprobes, ha);
+    let (holder_check, holder) = checks::vip_holder(spec, &dprobes, ha);
     out.push(holder_check);
     let mut healthy = BTreeSet::new();
-    for r in &reals {
+    for r in &t.reals {
         if let Some(Ok(p)) = first.get(r) {
-            let cs = checks::real_server(&spec, r, p);
+            let cs = checks::real_server(spec, r, p);
             if cs
                 .iter()
                 .filter(|c| c.name == "web-server" || c.name == "page-names-node")
@@ -320,139 +470,115 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
         .or_else(|| spec.primary_director().map(|d| d.name.clone()));
     if let Some(a) = &active {
         if let Some(Ok(p)) = first.get(a) {
-            out.push(checks::ipvs_table(&spec, a, p, &healthy));
+            out.push(checks::ipvs_table(spec, a, p, &healthy));
         }
     }
     if ha {
-        out.extend(checks::keepalived(&spec, &dprobes));
+        out.extend(checks::keepalived(spec, &dprobes));
     }
+    let nodes = Nodes {
+        first,
+        ha,
+        holder,
+        active,
+        healthy,
+    };
+    (nodes, out)
+}
 
-    // The client side runs on its own thread (in the lab namespace when there is one).
-    let (tx, rx) = mpsc::channel::<ClientMsg>();
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let client_spec = spec.clone();
-    let ns = lab_ns.clone();
-    let serving = |n: &str| healthy.contains(n);
-    let planned = schedulers::plan(&spec, &serving, client_sources(&spec, ns.as_deref()).len());
-    let steps = planned.clone().unwrap_or_default();
-    // The client ports the director's table holds entries for (earlier traffic): new
-    // connections must not take one (see `http::avoid_ports`).
-    let stale: Vec<SocketAddrV4> = active
-        .as_ref()
-        .and_then(|a| first.get(a))
-        .and_then(|p| p.as_ref().ok())
-        .and_then(|p| p.get("ipvs_conns"))
-        .map(|t| super::parse::ipvs_conns(t))
-        .unwrap_or_default()
-        .into_iter()
-        .map(|c| c.source)
-        .filter(|s| s.port() != 0)
+/// What the phases after the first probes look at: the cluster, its connected nodes, and
+/// what the first probes found.
+struct Gathered<'a> {
+    t: &'a Target,
+    hosts: &'a Hosts,
+    nodes: &'a Nodes,
+}
+
+/// While the client holds its connections open, probe the active director and the real
+/// servers (then let the client go) and judge the forwarding; a failed request or persistence
+/// check gets what the director's table showed for its ports.
+async fn held_connections(
+    g: &Gathered<'_>,
+    held: &[SocketAddrV4],
+    release: &mpsc::Sender<()>,
+    sent: &[Request],
+    out: &mut Vec<Check>,
+) {
+    let (spec, reals, first) = (&g.t.spec, &g.t.reals, &g.nodes.first);
+    let Some(a) = &g.nodes.active else {
+        let _ = release.send(());
+        return;
+    };
+    let mut during = vec![(a.clone(), probe::director_during_traffic())];
+    during.extend(
+        reals
+            .iter()
+            .map(|r| (r.clone(), probe::real_server_during_traffic())),
+    );
+    let second = probe_all(g.hosts, during).await;
+    let _ = release.send(());
+    let rprobes: Vec<(String, Probe)> = reals
+        .iter()
+        .map(|r| (r.clone(), second[r].clone()))
         .collect();
-    let client = std::thread::spawn(move || {
-        http::avoid_ports(stale);
-        client_side(client_spec, ns, requests, steps, tx, release_rx)
-    });
-    let recv = |rx: &mpsc::Receiver<ClientMsg>| rx.recv_timeout(Duration::from_secs(120)).ok();
-    let mut client_method = String::new();
-    let mut distribution = BTreeMap::new();
-    let mut sent = Vec::new();
-    if let Some(ClientMsg::Requests(reqs, method)) = recv(&rx) {
-        let pinned = active
-            .as_ref()
-            .and_then(|a| first.get(a))
-            .and_then(|p| p.as_ref().ok())
-            .map(|p| checks::pinned_sources(&spec, p.get("ipvs_conns").map_or("", String::as_str)))
-            .unwrap_or_default();
-        let (cs, dist) = checks::requests(&spec, &reqs, &pinned);
-        out.extend(cs);
-        sent = reqs;
-        distribution = dist;
-        client_method = method;
-    }
-    if let Some(ClientMsg::Scheduler(picks)) = recv(&rx) {
-        out.push(schedulers::judge(&spec, &serving, &planned, &picks));
-    }
-    if let Some(ClientMsg::Held(held)) = recv(&rx) {
-        if let Some(a) = &active {
-            let mut during = vec![(a.clone(), probe::director_during_traffic())];
-            during.extend(
-                reals
-                    .iter()
-                    .map(|r| (r.clone(), probe::real_server_during_traffic())),
-            );
-            let second = probe_all(&hosts, during).await;
-            let _ = release_tx.send(());
-            let rprobes: Vec<(String, Probe)> = reals
-                .iter()
-                .map(|r| (r.clone(), second[r].clone()))
-                .collect();
-            out.extend(checks::forwarding(&spec, &held, a, &second[a], &rprobes));
-            let table = |p: Option<&Probe>, name| {
-                p.and_then(|p| p.as_ref().ok())
-                    .and_then(|p| p.get(name).cloned())
-                    .unwrap_or_default()
-            };
-            let (before, after) = (
-                table(first.get(a), "ipvs_conns"),
-                table(second.get(a), "conns"),
-            );
-            for (check, ports) in [
-                ("requests", checks::failed_ports(&sent)),
-                ("persistence", checks::moved_ports(&spec, &sent)),
-            ] {
-                if let (Some(c), Some(seen)) = (
-                    out.iter_mut().find(|c| c.name == check && !c.ok),
-                    checks::table_entries(&ports, &before, &after),
-                ) {
-                    c.detail = format!("{} — {seen}", c.detail);
-                    if check == "requests" {
-                        if let Some(why) = super::states::explain(&ports, &after, spec.method) {
-                            c.detail = format!("{} — {why}", c.detail);
-                        }
-                    }
+    out.extend(checks::forwarding(spec, held, a, &second[a], &rprobes));
+    let table = |p: Option<&Probe>, name| {
+        p.and_then(|p| p.as_ref().ok())
+            .and_then(|p| p.get(name).cloned())
+            .unwrap_or_default()
+    };
+    let (before, after) = (
+        table(first.get(a), "ipvs_conns"),
+        table(second.get(a), "conns"),
+    );
+    for (check, ports) in [
+        ("requests", checks::failed_ports(sent)),
+        ("persistence", checks::moved_ports(spec, sent)),
+    ] {
+        if let (Some(c), Some(seen)) = (
+            out.iter_mut().find(|c| c.name == check && !c.ok),
+            checks::table_entries(&ports, &before, &after),
+        ) {
+            c.detail = format!("{} — {seen}", c.detail);
+            if check == "requests" {
+                if let Some(why) = super::states::explain(&ports, &after, spec.method) {
+                    c.detail = format!("{} — {why}", c.detail);
                 }
             }
-        } else {
-            let _ = release_tx.send(());
         }
     }
-    if let Some(ClientMsg::Arp(res)) = recv(&rx) {
-        match res {
-            Ok(Some(macs)) => {
-                let mac_of = |n: &str| -> Option<String> {
-                    first
-                        .get(n)?
-                        .as_ref()
-                        .ok()
-                        .and_then(|p| parse::link_mac(p.get("link")?, &spec.lan_interface))
-                };
-                let holder_mac = holder
-                    .as_deref()
-                    .and_then(|h| mac_of(h).map(|m| (h.to_string(), m)));
-                let real_macs: Vec<(String, String)> = reals
-                    .iter()
-                    .filter_map(|r| mac_of(r).map(|m| (r.clone(), m)))
-                    .collect();
-                out.push(checks::arp(
-                    &macs,
-                    holder_mac.as_ref().map(|(h, m)| (h.as_str(), m.as_str())),
-                    &real_macs,
-                ));
-            }
-            Ok(None) => client_method
-                .push_str("; ARP not checked: the controller is not on the VIP's L2 segment"),
-            Err(e) => out.push(Check {
-                host: "client".into(),
-                name: "arp",
-                ok: false,
-                detail: e,
-            }),
-        }
-    }
-    let _ = client.join();
-    // The packets themselves, captured on the lab's switch once the client's own traffic is
-    // done, and a ping of the VIP (blocking work: a second or two).
-    let (s, ns, lab) = (spec.clone(), lab_ns.clone(), t.lab.clone());
+}
+
+/// Judge who answered the client's ARP probe for the VIP against the nodes' MAC addresses.
+fn arp_check(t: &Target, nodes: &Nodes, macs: &[String]) -> Check {
+    let mac_of = |n: &str| -> Option<String> {
+        nodes
+            .first
+            .get(n)?
+            .as_ref()
+            .ok()
+            .and_then(|p| parse::link_mac(p.get("link")?, &t.spec.lan_interface))
+    };
+    let holder_mac = nodes
+        .holder
+        .as_deref()
+        .and_then(|h| mac_of(h).map(|m| (h.to_string(), m)));
+    let real_macs: Vec<(String, String)> = t
+        .reals
+        .iter()
+        .filter_map(|r| mac_of(r).map(|m| (r.clone(), m)))
+        .collect();
+    checks::arp(
+        macs,
+        holder_mac.as_ref().map(|(h, m)| (h.as_str(), m.as_str())),
+        &real_macs,
+    )
+}
+
+/// The packets themselves, captured on the lab's switch once the client's own traffic is
+/// done, and a ping of the VIP (blocking work: a second or two).
+async fn last_checks(t: &Target) -> Vec<Check> {
+    let (s, ns, lab) = (t.spec.clone(), t.lab_ns.clone(), t.lab.clone());
     let last = tokio::task::spawn_blocking(move || {
         vec![
             crate::trace::proof::check(&s, ns.as_deref(), lab.as_ref()),
@@ -460,18 +586,7 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
         ]
     })
     .await;
-    out.extend(last.unwrap_or_else(|e| vec![crate::trace::proof::failed(e.to_string())]));
-    for t in hosts.values().flatten() {
-        t.release().await;
-    }
-    let ok = out.iter().all(|c| c.ok);
-    Report {
-        mode: if ha { "ha" } else { "lvs" },
-        client_method,
-        checks: out,
-        distribution,
-        ok,
-    }
+    last.unwrap_or_else(|e| vec![crate::trace::proof::failed(e.to_string())])
 }
 
 /// The client's source addresses: the lab gives the client several; elsewhere the kernel picks
