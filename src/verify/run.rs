@@ -624,7 +624,31 @@ fn client_side(
         }
     }
     let sources = client_sources(&spec, ns.as_deref());
-    let method = match (spec.persistence, sources.len()) {
+    let method = client_method(spec.persistence, sources.len());
+    let target = spec.service();
+    let reqs = send_requests(&sources, target, requests);
+    if tx.send(ClientMsg::Requests(reqs, method)).is_err() {
+        return;
+    }
+    // The scheduler check's connections, before the held ones below: those load the servers,
+    // and a locality scheduler (lblcr) remembers load for long after.
+    let names: Vec<String> = spec.real_servers.iter().map(|r| r.name.clone()).collect();
+    let picks = schedulers::traffic::run(&steps, &sources, target, &names, STEP);
+    if tx.send(ClientMsg::Scheduler(picks)).is_err() {
+        return;
+    }
+    let (streams, held) = hold_connections(&sources, target);
+    if tx.send(ClientMsg::Held(held)).is_err() {
+        return;
+    }
+    let _ = release.recv_timeout(Duration::from_secs(60));
+    drop(streams);
+    let _ = tx.send(ClientMsg::Arp(arp_probe(spec.vip)));
+}
+
+/// How the request checks deal with persistence, in words.
+fn client_method(persistence: u32, sources: usize) -> String {
+    match (persistence, sources) {
         (0, 1) => "one source address, no persistence".to_string(),
         (0, n) => format!("{n} client source addresses in turn, no persistence"),
         (p, 1) => format!(
@@ -633,8 +657,15 @@ fn client_side(
         (p, n) => format!(
             "persistence {p} s: {n} client source addresses in turn, stickiness checked per source"
         ),
-    };
-    let target = spec.service();
+    }
+}
+
+/// `requests` GETs of the service, spread over the source addresses in turn.
+fn send_requests(
+    sources: &[Option<Ipv4Addr>],
+    target: SocketAddrV4,
+    requests: u32,
+) -> Vec<Request> {
     // A dead VIP would cost a timeout per request: stop after the first few all failed.
     const GIVE_UP: usize = 4;
     let mut reqs: Vec<Request> = Vec::new();
@@ -661,19 +692,17 @@ fn client_side(
             break;
         }
     }
-    if tx.send(ClientMsg::Requests(reqs, method)).is_err() {
-        return;
-    }
-    // The scheduler check's connections, before the held ones below: those load the servers,
-    // and a locality scheduler (lblcr) remembers load for long after.
-    let names: Vec<String> = spec.real_servers.iter().map(|r| r.name.clone()).collect();
-    let picks = schedulers::traffic::run(&steps, &sources, target, &names, STEP);
-    if tx.send(ClientMsg::Scheduler(picks)).is_err() {
-        return;
-    }
-    // Held connections: one per source (at least two), each with an unfinished request so the
-    // real server has accepted it (apache defers accept until data arrives) and keeps it
-    // ESTABLISHED, waiting for the rest of the headers, while the nodes are probed.
+    reqs
+}
+
+/// Held connections: one per source (at least two), each with an unfinished request so the
+/// real server has accepted it (apache defers accept until data arrives) and keeps it
+/// ESTABLISHED, waiting for the rest of the headers, while the nodes are probed. Returns the
+/// open streams and their local addresses.
+fn hold_connections(
+    sources: &[Option<Ipv4Addr>],
+    target: SocketAddrV4,
+) -> (Vec<std::net::TcpStream>, Vec<SocketAddrV4>) {
     let holds: Vec<Option<Ipv4Addr>> = (0..sources.len().max(2))
         .map(|i| sources[i % sources.len()])
         .collect();
@@ -696,17 +725,17 @@ fn client_side(
             _ => None,
         })
         .collect();
-    if tx.send(ClientMsg::Held(held)).is_err() {
-        return;
-    }
-    let _ = release.recv_timeout(Duration::from_secs(60));
-    drop(streams);
-    let arp = match arp::interface_for(spec.vip) {
-        Ok(Some(iface)) => arp::who_has(&iface, spec.vip, 3, Duration::from_millis(300))
+    (streams, held)
+}
+
+/// Who answers an ARP request for the VIP on the client's interface towards it; `None` when
+/// the client is not on the VIP's segment.
+fn arp_probe(vip: Ipv4Addr) -> Result<Option<Vec<String>>, String> {
+    match arp::interface_for(vip) {
+        Ok(Some(iface)) => arp::who_has(&iface, vip, 3, Duration::from_millis(300))
             .map(|m| Some(m.into_iter().collect()))
             .map_err(|e| format!("ARP probe on {}: {e}", iface.name)),
         Ok(None) => Ok(None),
         Err(e) => Err(format!("cannot list client interfaces: {e}")),
-    };
-    let _ = tx.send(ClientMsg::Arp(arp));
+    }
 }
