@@ -434,36 +434,69 @@ pub fn requests(
     pinned: &BTreeMap<Ipv4Addr, u32>,
 ) -> (Vec<Check>, BTreeMap<String, u32>) {
     let names: Vec<String> = spec.real_servers.iter().map(|r| r.name.clone()).collect();
-    let mut dist: BTreeMap<String, u32> = names.iter().map(|n| (n.clone(), 0)).collect();
-    let mut failures = Vec::new();
-    let mut by_source: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    // Which real server answered each source, in order (a template running out moves it once).
-    let mut sequence: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for r in reqs {
-        match &r.result {
-            Ok((200, body)) => match page_names(body, &names) {
-                Some(n) => {
-                    *dist.entry(n.to_string()).or_default() += 1;
-                    let src = r
-                        .source
-                        .map(|s| s.to_string())
-                        .unwrap_or_else(|| "default".into());
-                    by_source
-                        .entry(src.clone())
-                        .or_default()
-                        .insert(n.to_string());
-                    let seq = sequence.entry(src).or_default();
-                    if seq.last().map(String::as_str) != Some(n) {
-                        seq.push(n.to_string());
+    let answers = Answers::tally(reqs, &names);
+    let mut checks = vec![answered(spec, reqs, &answers.failures)];
+    checks.extend(persistence(spec, &answers, pinned));
+    checks.extend(spread(spec, reqs.len(), &answers, pinned));
+    (checks, answers.dist)
+}
+
+/// Who answered the client's requests.
+struct Answers {
+    /// Answers per real server (every real server listed, even with none).
+    dist: BTreeMap<String, u32>,
+    /// What went wrong with each failed request.
+    failures: Vec<String>,
+    /// The real servers that answered each client source address.
+    by_source: BTreeMap<String, BTreeSet<String>>,
+    /// Which real server answered each source, in order (a template running out moves it once).
+    sequence: BTreeMap<String, Vec<String>>,
+}
+
+impl Answers {
+    fn tally(reqs: &[Request], names: &[String]) -> Answers {
+        let mut dist: BTreeMap<String, u32> = names.iter().map(|n| (n.clone(), 0)).collect();
+        let mut failures = Vec::new();
+        let mut by_source: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut sequence: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for r in reqs {
+            match &r.result {
+                Ok((200, body)) => match page_names(body, names) {
+                    Some(n) => {
+                        *dist.entry(n.to_string()).or_default() += 1;
+                        let src = r
+                            .source
+                            .map(|s| s.to_string())
+                            .unwrap_or_else(|| "default".into());
+                        by_source
+                            .entry(src.clone())
+                            .or_default()
+                            .insert(n.to_string());
+                        let seq = sequence.entry(src).or_default();
+                        if seq.last().map(String::as_str) != Some(n) {
+                            seq.push(n.to_string());
+                        }
                     }
-                }
-                None => failures.push(format!("200 from no known real server: {}", snippet(body))),
-            },
-            Ok((status, _)) => failures.push(format!("HTTP {status}")),
-            Err(e) => failures.push(e.clone()),
+                    None => {
+                        failures.push(format!("200 from no known real server: {}", snippet(body)))
+                    }
+                },
+                Ok((status, _)) => failures.push(format!("HTTP {status}")),
+                Err(e) => failures.push(e.clone()),
+            }
+        }
+        Answers {
+            dist,
+            failures,
+            by_source,
+            sequence,
         }
     }
-    let mut checks = vec![Check::new(
+}
+
+/// Whether every request was answered 200 by a known real server.
+fn answered(spec: &Spec, reqs: &[Request], failures: &[String]) -> Check {
+    Check::new(
         "client",
         "requests",
         failures.is_empty() && !reqs.is_empty(),
@@ -487,70 +520,94 @@ pub fn requests(
                     .join("; ")
             )
         },
-    )];
+    )
+}
+
+/// With persistence: whether each client source address stayed on one real server, forgiving
+/// a source whose template from earlier traffic ran out during the check.
+fn persistence(spec: &Spec, answers: &Answers, pinned: &BTreeMap<Ipv4Addr, u32>) -> Option<Check> {
+    let (by_source, sequence) = (&answers.by_source, &answers.sequence);
     let sources = by_source.len();
-    if spec.persistence > 0 && sources > 0 {
-        let template_ran_out = |s: &str| {
-            sequence.get(s).is_some_and(|q| q.len() == 2)
-                && s.parse::<Ipv4Addr>()
-                    .ok()
-                    .and_then(|a| pinned.get(&a))
-                    .is_some_and(|left| *left <= TEMPLATE_ENDING_SECS)
-        };
-        let expired: Vec<String> = by_source
-            .iter()
-            .filter(|(s, rs)| rs.len() > 1 && template_ran_out(s))
-            .map(|(s, _)| s.clone())
-            .collect();
-        let unsticky: Vec<String> = by_source
-            .iter()
-            .filter(|(s, rs)| rs.len() > 1 && !template_ran_out(s))
-            .map(|(s, _)| {
-                // In the order answered, and what the director's table said beforehand: enough
-                // to tell a template that ran out from a scheduler that ignored one.
-                let order = sequence
-                    .get(s)
-                    .map(|q| q.join(" then "))
-                    .unwrap_or_default();
-                let before = match s.parse::<Ipv4Addr>().ok().and_then(|a| pinned.get(&a)) {
-                    Some(left) => format!("template with {left} s left before the check"),
-                    None => "no template before the check".to_string(),
-                };
-                format!("{s} -> {order} ({before})")
-            })
-            .collect();
-        checks.push(Check::new(
-            "client",
-            "persistence",
-            unsticky.is_empty() && sources > 0,
-            if unsticky.is_empty() && expired.is_empty() {
-                format!("persistence {} s: each of {sources} client source address(es) stayed on one real server", spec.persistence)
-            } else if unsticky.is_empty() {
-                format!(
-                    "persistence {} s: each client source address stayed on one real server, except {} \
-                     whose template from earlier traffic ran out during the check (it moved once)",
-                    spec.persistence,
-                    expired.join(", ")
-                )
-            } else {
-                format!("sources moved between real servers: {}", unsticky.join(", "))
-            },
-        ));
+    if !(spec.persistence > 0 && sources > 0) {
+        return None;
     }
-    // Spreading is only promised by the round-robin family, and with persistence only when
-    // there are at least as many sources as real servers.
+    let template_ran_out = |s: &str| {
+        sequence.get(s).is_some_and(|q| q.len() == 2)
+            && s.parse::<Ipv4Addr>()
+                .ok()
+                .and_then(|a| pinned.get(&a))
+                .is_some_and(|left| *left <= TEMPLATE_ENDING_SECS)
+    };
+    let expired: Vec<String> = by_source
+        .iter()
+        .filter(|(s, rs)| rs.len() > 1 && template_ran_out(s))
+        .map(|(s, _)| s.clone())
+        .collect();
+    let unsticky: Vec<String> = by_source
+        .iter()
+        .filter(|(s, rs)| rs.len() > 1 && !template_ran_out(s))
+        .map(|(s, _)| {
+            // In the order answered, and what the director's table said beforehand: enough
+            // to tell a template that ran out from a scheduler that ignored one.
+            let order = sequence
+                .get(s)
+                .map(|q| q.join(" then "))
+                .unwrap_or_default();
+            let before = match s.parse::<Ipv4Addr>().ok().and_then(|a| pinned.get(&a)) {
+                Some(left) => format!("template with {left} s left before the check"),
+                None => "no template before the check".to_string(),
+            };
+            format!("{s} -> {order} ({before})")
+        })
+        .collect();
+    Some(Check::new(
+        "client",
+        "persistence",
+        unsticky.is_empty() && sources > 0,
+        if unsticky.is_empty() && expired.is_empty() {
+            format!("persistence {} s: each of {sources} client source address(es) stayed on one real server", spec.persistence)
+        } else if unsticky.is_empty() {
+            format!(
+                "persistence {} s: each client source address stayed on one real server, except {} \
+                 whose template from earlier traffic ran out during the check (it moved once)",
+                spec.persistence,
+                expired.join(", ")
+            )
+        } else {
+            format!(
+                "sources moved between real servers: {}",
+                unsticky.join(", ")
+            )
+        },
+    ))
+}
+
+/// Whether every real server with weight answered. Spreading is only promised by the
+/// round-robin family, and with persistence only when there are at least as many sources as
+/// real servers and none was already pinned by a template.
+fn spread(
+    spec: &Spec,
+    sent: usize,
+    answers: &Answers,
+    pinned: &BTreeMap<Ipv4Addr, u32>,
+) -> Option<Check> {
+    let (by_source, dist) = (&answers.by_source, &answers.dist);
+    let sources = by_source.len();
     let spreads = matches!(spec.scheduler.as_str(), "rr" | "wrr");
     let enough = if spec.persistence > 0 {
-        sources >= names.len()
+        sources >= spec.real_servers.len()
     } else {
-        reqs.len() >= names.len()
+        sent >= spec.real_servers.len()
     };
+    if !(spreads && enough && answers.failures.is_empty()) {
+        return None;
+    }
     let pinned_sources = by_source
         .keys()
         .filter(|s| s.parse::<Ipv4Addr>().is_ok_and(|a| pinned.contains_key(&a)))
         .count();
-    if spreads && enough && failures.is_empty() && spec.persistence > 0 && pinned_sources > 0 {
-        checks.push(Check::new(
+    if spec.persistence > 0 && pinned_sources > 0 {
+        return Some(Check::new(
             "client",
             "spread",
             true,
@@ -559,35 +616,33 @@ pub fn requests(
                  persistence templates from earlier traffic (ipvsadm -Lnc), so the scheduler did not place them"
             ),
         ));
-    } else if spreads && enough && failures.is_empty() {
-        let idle: Vec<&String> = spec
-            .real_servers
-            .iter()
-            .filter(|r| r.weight > 0 && dist.get(&r.name).copied().unwrap_or(0) == 0)
-            .map(|r| &r.name)
-            .collect();
-        checks.push(Check::new(
-            "client",
-            "spread",
-            idle.is_empty(),
-            if idle.is_empty() {
-                format!(
-                    "every real server answered ({} scheduler, {} source address(es))",
-                    spec.scheduler,
-                    sources.max(1)
-                )
-            } else {
-                format!(
-                    "no answer from {}",
-                    idle.iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            },
-        ));
     }
-    (checks, dist)
+    let idle: Vec<&String> = spec
+        .real_servers
+        .iter()
+        .filter(|r| r.weight > 0 && dist.get(&r.name).copied().unwrap_or(0) == 0)
+        .map(|r| &r.name)
+        .collect();
+    Some(Check::new(
+        "client",
+        "spread",
+        idle.is_empty(),
+        if idle.is_empty() {
+            format!(
+                "every real server answered ({} scheduler, {} source address(es))",
+                spec.scheduler,
+                sources.max(1)
+            )
+        } else {
+            format!(
+                "no answer from {}",
+                idle.iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+    ))
 }
 
 /// Client addresses with a persistence template (an `ipvsadm -Lnc` entry with client port 0)
