@@ -158,40 +158,10 @@ fn version(line: &str) -> Json {
 pub(crate) fn parse(out: &str) -> (Map<String, Json>, String) {
     let s = sections(out);
     let get = |k: &str| s.get(k).cloned().unwrap_or_default();
-    let mut osr = Map::new();
-    for l in get("os_release").lines() {
-        if let Some((k, v)) = l.split_once('=') {
-            osr.insert(k.to_string(), Json::String(v.trim_matches('"').to_string()));
-        }
-    }
-    let id = osr
-        .get("ID")
-        .and_then(Json::as_str)
-        .unwrap_or("")
-        .to_string();
-    let like = osr
-        .get("ID_LIKE")
-        .and_then(Json::as_str)
-        .unwrap_or("")
-        .to_string();
-    let family = if id == "debian" || like.contains("debian") {
-        "Debian".to_string()
-    } else if ["rhel", "centos", "fedora", "rocky", "almalinux"].contains(&id.as_str())
-        || like.contains("rhel")
-        || like.contains("fedora")
-    {
-        "RedHat".to_string()
-    } else {
-        let mut c = id.chars();
-        c.next()
-            .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-            .unwrap_or_default()
-    };
-    let ver = osr
-        .get("VERSION_ID")
-        .and_then(Json::as_str)
-        .unwrap_or("")
-        .to_string();
+    let osr = os_release(&get("os_release"));
+    let field = |k: &str| osr.get(k).and_then(Json::as_str).unwrap_or("").to_string();
+    let (id, like, ver) = (field("ID"), field("ID_LIKE"), field("VERSION_ID"));
+    let family = os_family(&id, &like);
     let major = ver.split('.').next().unwrap_or("").to_string();
     let init = get("init").trim().to_string();
     let service_mgr = match init.as_str() {
@@ -206,57 +176,8 @@ pub(crate) fn parse(out: &str) -> (Map<String, Json>, String) {
         "yum" => "yum",
         _ => "unknown",
     };
-    let mut net: Map<String, Json> = Map::new();
-    let mut names: Vec<Json> = Vec::new();
-    // "IFINDEX NAME MAC" per interface (sysfs), listed here in ifindex order as `ip` does.
-    let mut links: Vec<(u32, String, Json)> = get("link")
-        .lines()
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            let idx = w.next()?.parse().ok()?;
-            let name = w.next()?.to_string();
-            let mac = w.next().map_or(Json::Null, |m| Json::String(m.to_string()));
-            Some((idx, name, mac))
-        })
-        .collect();
-    links.sort_by_key(|l| l.0);
-    for (_, name, mac) in links {
-        names.push(Json::String(name.clone()));
-        net.insert(
-            name.clone(),
-            json!({"device": name, "macaddress": mac, "ipv4": [], "ipv6": []}),
-        );
-    }
-    let mut all4 = Vec::new();
-    for l in get("addr").lines() {
-        let w: Vec<&str> = l.split_whitespace().collect();
-        let (Some(dev), Some(fam), Some(addr)) = (w.get(1), w.get(2), w.get(3)) else {
-            continue;
-        };
-        let key = if *fam == "inet" { "ipv4" } else { "ipv6" };
-        if *fam == "inet" {
-            all4.push(Json::String(
-                addr.split('/').next().unwrap_or("").to_string(),
-            ));
-        }
-        if let Some(Json::Array(a)) = net.get_mut(*dev).and_then(|d| d.get_mut(key)) {
-            a.push(Json::String(addr.to_string()));
-        }
-    }
-    let scheds: Vec<Json> = get("ipvs_sched")
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("ip_vs_"))
-        .filter(|s| !["ftp", "nq_"].contains(s) && !s.is_empty())
-        .map(|s| Json::String(s.to_string()))
-        .collect();
-    // Available: a module file of the running kernel, or already in it (loaded or built in).
-    let mut avail: Vec<Json> = Vec::new();
-    for l in get("ipvs_avail").lines() {
-        let name = l.trim();
-        if name.starts_with("ip_vs") && !avail.iter().any(|a| a == name) {
-            avail.push(Json::String(name.to_string()));
-        }
-    }
+    let (names, net) = interfaces(&get("link"));
+    let (net, all4) = addresses(net, &get("addr"));
     let misc: Vec<String> = get("misc").lines().map(str::to_string).collect();
     let m = |i: usize| Json::String(misc.get(i).cloned().unwrap_or_default());
     let facts = json!({
@@ -277,8 +198,8 @@ pub(crate) fn parse(out: &str) -> (Map<String, Json>, String) {
         "ipvsadm_version": version(first_line(&get("ipvsadm"))),
         "httpd_version": version(first_line(&get("httpd"))),
         "apache2_version": version(first_line(&get("apache2"))),
-        "ip_vs_schedulers": scheds,
-        "ip_vs_modules": avail,
+        "ip_vs_schedulers": ipvs_schedulers(&get("ipvs_sched")),
+        "ip_vs_modules": ipvs_modules(&get("ipvs_avail")),
     });
     let mut facts = facts.as_object().cloned().unwrap_or_default();
     // A subset not gathered leaves its facts undefined (not "absent on the node").
@@ -299,6 +220,105 @@ pub(crate) fn parse(out: &str) -> (Map<String, Json>, String) {
         }
     }
     (facts, get("state"))
+}
+
+/// `/etc/os-release` as its keys and unquoted values.
+fn os_release(text: &str) -> Map<String, Json> {
+    let mut osr = Map::new();
+    for l in text.lines() {
+        if let Some((k, v)) = l.split_once('=') {
+            osr.insert(k.to_string(), Json::String(v.trim_matches('"').to_string()));
+        }
+    }
+    osr
+}
+
+/// Ansible's `os_family` from os-release's `ID` and `ID_LIKE`: the family a distribution
+/// derives from, else its own name capitalised.
+fn os_family(id: &str, like: &str) -> String {
+    if id == "debian" || like.contains("debian") {
+        "Debian".to_string()
+    } else if ["rhel", "centos", "fedora", "rocky", "almalinux"].contains(&id)
+        || like.contains("rhel")
+        || like.contains("fedora")
+    {
+        "RedHat".to_string()
+    } else {
+        let mut c = id.chars();
+        c.next()
+            .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+            .unwrap_or_default()
+    }
+}
+
+/// The interface names and the `network` fact with one entry per interface (no addresses
+/// yet), from "IFINDEX NAME MAC" lines (sysfs), in ifindex order as `ip` lists them.
+fn interfaces(text: &str) -> (Vec<Json>, Map<String, Json>) {
+    let mut net: Map<String, Json> = Map::new();
+    let mut names: Vec<Json> = Vec::new();
+    let mut links: Vec<(u32, String, Json)> = text
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let idx = w.next()?.parse().ok()?;
+            let name = w.next()?.to_string();
+            let mac = w.next().map_or(Json::Null, |m| Json::String(m.to_string()));
+            Some((idx, name, mac))
+        })
+        .collect();
+    links.sort_by_key(|l| l.0);
+    for (_, name, mac) in links {
+        names.push(Json::String(name.clone()));
+        net.insert(
+            name.clone(),
+            json!({"device": name, "macaddress": mac, "ipv4": [], "ipv6": []}),
+        );
+    }
+    (names, net)
+}
+
+/// Each interface's addresses (`ip -o addr` lines) added to the `network` fact, and every
+/// IPv4 address.
+fn addresses(mut net: Map<String, Json>, text: &str) -> (Map<String, Json>, Vec<Json>) {
+    let mut all4 = Vec::new();
+    for l in text.lines() {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        let (Some(dev), Some(fam), Some(addr)) = (w.get(1), w.get(2), w.get(3)) else {
+            continue;
+        };
+        let key = if *fam == "inet" { "ipv4" } else { "ipv6" };
+        if *fam == "inet" {
+            all4.push(Json::String(
+                addr.split('/').next().unwrap_or("").to_string(),
+            ));
+        }
+        if let Some(Json::Array(a)) = net.get_mut(*dev).and_then(|d| d.get_mut(key)) {
+            a.push(Json::String(addr.to_string()));
+        }
+    }
+    (net, all4)
+}
+
+/// The IPVS schedulers the kernel has loaded.
+fn ipvs_schedulers(text: &str) -> Vec<Json> {
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("ip_vs_"))
+        .filter(|s| !["ftp", "nq_"].contains(s) && !s.is_empty())
+        .map(|s| Json::String(s.to_string()))
+        .collect()
+}
+
+/// The IPVS modules available: a module file of the running kernel, or already in it (loaded
+/// or built in).
+fn ipvs_modules(text: &str) -> Vec<Json> {
+    let mut avail: Vec<Json> = Vec::new();
+    for l in text.lines() {
+        let name = l.trim();
+        if name.starts_with("ip_vs") && !avail.iter().any(|a| a == name) {
+            avail.push(Json::String(name.to_string()));
+        }
+    }
+    avail
 }
 
 /// The variables facts contribute: `ansible_facts` and the top-level aliases.
