@@ -442,10 +442,33 @@ impl Cx<'_> {
         if self.answering(self.now(), 15.0).await.is_none() {
             return Err("the VIP does not answer steadily before the drills".into());
         }
-        let (m, b, tm) = (self.master.clone(), self.backup.clone(), self.timers);
-        let hosts = self.hosts;
 
         // 1. Hard stop of the master.
+        self.hard_stop().await?;
+        // 2. The master comes back and preempts.
+        self.master_back().await?;
+        // 3./4. A real server's web server stopped, then started: the health check removes it,
+        // then readmits it. With persistence, the client's sources that were pinned to it move
+        // to the others and stay there while their templates live (persistence_timeout after
+        // their last connection, longer while connections linger): soft state the drill cannot
+        // reset, and does not count as the cluster's state.
+        let rs = self.busiest_real_server();
+        let unit = observe::web_unit(before, &rs.name)
+            .ok_or_else(|| format!("{}: no web server unit found", rs.name))?;
+        self.web_server(&rs, &unit, false).await?;
+        self.web_server(&rs, &unit, true).await?;
+
+        // 5. A clean keepalived stop on the master.
+        self.clean_stop().await?;
+        // 6. keepalived started again: the master preempts.
+        self.keepalived_started().await?;
+        Ok(())
+    }
+
+    /// A hard stop of the master (its VM frozen, or keepalived killed): the backup takes over.
+    async fn hard_stop(&self) -> Result<(), String> {
+        let (m, b, tm) = (self.master.clone(), self.backup.clone(), self.timers);
+        let hosts = self.hosts;
         let mut r = self.begin(format!("hard stop of {m}"));
         let t0 = self.now();
         match self.hard {
@@ -471,8 +494,13 @@ impl Cx<'_> {
         self.service_back(&mut r, "requests answered again", t0, tm.takeover(), at)
             .await;
         self.end(r, t0);
+        Ok(())
+    }
 
-        // 2. The master comes back and preempts.
+    /// The master comes back and preempts.
+    async fn master_back(&self) -> Result<(), String> {
+        let (m, b, tm) = (self.master.clone(), self.backup.clone(), self.timers);
+        let hosts = self.hosts;
         let mut r = self.begin(format!("{m} back"));
         let t1 = self.now();
         let expected = match self.hard {
@@ -501,22 +529,16 @@ impl Cx<'_> {
         self.service_back(&mut r, "requests answered", t1, expected, at)
             .await;
         self.end(r, t1);
+        Ok(())
+    }
 
-        // 3./4. A real server's web server stopped, then started: the health check removes it,
-        // then readmits it. With persistence, the client's sources that were pinned to it move
-        // to the others and stay there while their templates live (persistence_timeout after
-        // their last connection, longer while connections linger): soft state the drill cannot
-        // reset, and does not count as the cluster's state.
-        let rs = self.busiest_real_server();
-        let unit = observe::web_unit(before, &rs.name)
-            .ok_or_else(|| format!("{}: no web server unit found", rs.name))?;
-        self.web_server(&rs, &unit, false).await?;
-        self.web_server(&rs, &unit, true).await?;
-
-        // 5. A clean keepalived stop on the master: it drops the VIP and sends priority 0, and
-        // the backup takes over after its skew. Measured from the moment the master released
-        // the VIP (how long systemctl and keepalived take to get there is the machine's, not
-        // VRRP's), with the whole time from the command shown in the timeline.
+    /// A clean keepalived stop on the master: it drops the VIP and sends priority 0, and the backup
+    /// takes over after its skew. Measured from the moment the master released the VIP (how long
+    /// systemctl and keepalived take to get there is the machine's, not VRRP's), with the whole
+    /// time from the command shown in the timeline.
+    async fn clean_stop(&self) -> Result<(), String> {
+        let (m, b, tm) = (self.master.clone(), self.backup.clone(), self.timers);
+        let hosts = self.hosts;
         let mut r = self.begin(format!("clean keepalived stop on {m}"));
         let t2 = self.now();
         self.event(&mut r, t2, format!("{m}: systemctl stop keepalived"));
@@ -547,9 +569,14 @@ impl Cx<'_> {
         self.service_back(&mut r, "requests answered again", from, tm.clean_stop(), at)
             .await;
         self.end(r, t2);
+        Ok(())
+    }
 
-        // 6. keepalived started again: the master preempts. The clock starts when systemd
-        // reports keepalived ready (its start-up time on a slow machine is not VRRP's).
+    /// keepalived started again: the master preempts. The clock starts when systemd reports
+    /// keepalived ready (its start-up time on a slow machine is not VRRP's).
+    async fn keepalived_started(&self) -> Result<(), String> {
+        let (m, b, tm) = (self.master.clone(), self.backup.clone(), self.timers);
+        let hosts = self.hosts;
         let mut r = self.begin(format!("keepalived started on {m}"));
         let issued = self.now();
         self.event(&mut r, issued, format!("{m}: systemctl start keepalived"));
@@ -576,7 +603,6 @@ impl Cx<'_> {
         self.service_back(&mut r, "requests answered", t3, expected, at)
             .await;
         self.end(r, issued);
-
         Ok(())
     }
 
