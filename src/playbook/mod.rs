@@ -8,9 +8,10 @@ pub(crate) mod tags;
 mod unsupported;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::modules::{self, Module};
-use crate::yaml::{self, Diag, Key, LoadError, Node, Value};
+use crate::yaml::{self, Diag, Key, LoadError, Node, Source, Value};
 
 /// Errors loading a playbook.
 #[derive(Debug, thiserror::Error)]
@@ -317,7 +318,72 @@ fn parse_task(n: &Node) -> Result<Task, Diag> {
     }
     let m = n.as_map(WHAT)?;
     let mut module: Option<(&Key, &Node, &'static dyn Module)> = None;
-    let mut t = Task {
+    let mut t = blank_task(n)?;
+    for (k, v) in m {
+        match k.name.as_str() {
+            "name" => t.name = v.as_scalar_str("a task name (a string)")?,
+            "when" => t.when = conditions(v)?,
+            "notify" => {
+                t.notify = str_or_list(v, "a handler name or a list of them")?;
+                t.notify_node = Some(v.clone());
+            }
+            "listen" => t.listen = str_or_list(v, "a topic name or a list of them")?,
+            "register" => t.register = Some(variable_name(v)?),
+            "tags" => t.tags = str_or_list(v, "a tag or a list of tags")?,
+            "loop" | "with_items" => {
+                if !matches!(v.v, Value::Seq(_) | Value::Str(_)) {
+                    return Err(v.type_error("a list, or a `{{ }}` expression giving one"));
+                }
+                t.loop_ = Some(v.clone())
+            }
+            "loop_control" => {
+                if let Some(name) = loop_var(v, &n.src)? {
+                    t.loop_var = name;
+                }
+            }
+            "ignore_errors" => t.ignore_errors = v.as_bool("true or false")?,
+            "changed_when" => t.changed_when = Some(v.clone()),
+            "failed_when" => t.failed_when = Some(v.clone()),
+            "become" => t.sudo = Some(v.as_bool("true or false")?),
+            "become_user" | "become_method" => {
+                t.escalation.take(&k.name, v)?;
+            }
+            "no_log" => t.no_log = v.as_bool("true or false")?,
+            "check_mode" => t.check_mode = Some(v.as_bool("true or false")?),
+            "vars" => t.vars = v.as_map("a mapping of variables")?.to_vec(),
+            other => {
+                let md = modules::lookup(other).ok_or_else(|| unknown_key(k, &n.src))?;
+                if let Some((prev, _, _)) = module {
+                    return Err(Diag::at_key(
+                        k,
+                        &n.src,
+                        format!("task has two modules: `{}` and `{other}`", prev.name),
+                    )
+                    .expected("exactly one module per task"));
+                }
+                module = Some((k, v, md));
+            }
+        }
+    }
+    let Some((key, args, md)) = module else {
+        return Err(Diag::at(n, "task has no module")
+            .expected(format!("one of: {}", modules::names().join(", "))));
+    };
+    t.module = md;
+    t.module_key = key.clone();
+    t.args = modules::normalize_args(md, key, args)?;
+    if t.name.is_empty() {
+        t.name = key.name.clone();
+    }
+    if t.listen.is_empty() || !t.listen.contains(&t.name) {
+        t.listen.push(t.name.clone());
+    }
+    Ok(t)
+}
+
+/// A task at `n` with every keyword at its default, before its keys are read.
+fn blank_task(n: &Node) -> Result<Task, Diag> {
+    Ok(Task {
         name: String::new(),
         module: modules::lookup("debug").ok_or_else(|| Diag::at(n, "internal: no debug module"))?,
         module_key: Key {
@@ -341,107 +407,48 @@ fn parse_task(n: &Node) -> Result<Task, Diag> {
         no_log: false,
         vars: Vec::new(),
         check_mode: None,
-    };
-    for (k, v) in m {
-        match k.name.as_str() {
-            "name" => t.name = v.as_scalar_str("a task name (a string)")?,
-            "when" => t.when = conditions(v)?,
-            "notify" => {
-                t.notify = str_or_list(v, "a handler name or a list of them")?;
-                t.notify_node = Some(v.clone());
+    })
+}
+
+/// A variable name the task sets (`register`, `loop_var`).
+fn variable_name(v: &Node) -> Result<String, Diag> {
+    let name = v.as_str("a variable name")?;
+    if !crate::names::is_identifier(name) {
+        return Err(Diag::at(v, format!("invalid variable name `{name}`"))
+            .expected("a variable name (letters, digits, `_`)"));
+    }
+    Ok(name.to_string())
+}
+
+/// The loop variable `loop_control` names, if any; its other keys change nothing here.
+fn loop_var(v: &Node, src: &Arc<Source>) -> Result<Option<String>, Diag> {
+    let mut var = None;
+    for (lk, lv) in v.as_map("a mapping with `loop_var` and/or `label`")? {
+        match lk.name.as_str() {
+            "loop_var" => var = Some(variable_name(lv)?),
+            "label" | "pause" | "index_var" => {}
+            other => {
+                return Err(
+                    Diag::at_key(lk, src, format!("unknown loop_control key `{other}`"))
+                        .expected("`loop_var` or `label`"),
+                )
             }
-            "listen" => t.listen = str_or_list(v, "a topic name or a list of them")?,
-            "register" => {
-                let r = v.as_str("a variable name")?;
-                if !crate::names::is_identifier(r) {
-                    return Err(Diag::at(v, format!("invalid variable name `{r}`"))
-                        .expected("a variable name (letters, digits, `_`)"));
-                }
-                t.register = Some(r.to_string())
-            }
-            "tags" => t.tags = str_or_list(v, "a tag or a list of tags")?,
-            "loop" | "with_items" => {
-                if !matches!(v.v, Value::Seq(_) | Value::Str(_)) {
-                    return Err(v.type_error("a list, or a `{{ }}` expression giving one"));
-                }
-                t.loop_ = Some(v.clone())
-            }
-            "loop_control" => {
-                for (lk, lv) in v.as_map("a mapping with `loop_var` and/or `label`")? {
-                    match lk.name.as_str() {
-                        "loop_var" => {
-                            let name = lv.as_str("a variable name")?;
-                            if !crate::names::is_identifier(name) {
-                                return Err(Diag::at(
-                                    lv,
-                                    format!("invalid variable name `{name}`"),
-                                )
-                                .expected("a variable name (letters, digits, `_`)"));
-                            }
-                            t.loop_var = name.to_string();
-                        }
-                        "label" | "pause" | "index_var" => {}
-                        other => {
-                            return Err(Diag::at_key(
-                                lk,
-                                &n.src,
-                                format!("unknown loop_control key `{other}`"),
-                            )
-                            .expected("`loop_var` or `label`"))
-                        }
-                    }
-                }
-            }
-            "ignore_errors" => t.ignore_errors = v.as_bool("true or false")?,
-            "changed_when" => t.changed_when = Some(v.clone()),
-            "failed_when" => t.failed_when = Some(v.clone()),
-            "become" => t.sudo = Some(v.as_bool("true or false")?),
-            "become_user" | "become_method" => {
-                t.escalation.take(&k.name, v)?;
-            }
-            "no_log" => t.no_log = v.as_bool("true or false")?,
-            "check_mode" => t.check_mode = Some(v.as_bool("true or false")?),
-            "vars" => t.vars = v.as_map("a mapping of variables")?.to_vec(),
-            other => match modules::lookup(other) {
-                Some(md) => {
-                    if let Some((prev, _, _)) = module {
-                        return Err(Diag::at_key(
-                            k,
-                            &n.src,
-                            format!("task has two modules: `{}` and `{other}`", prev.name),
-                        )
-                        .expected("exactly one module per task"));
-                    }
-                    module = Some((k, v, md));
-                }
-                None => {
-                    if let Some(d) = unsupported::task_keyword(k, &n.src) {
-                        return Err(d);
-                    }
-                    return Err(Diag::at_key(k, &n.src, format!("unknown module `{other}`"))
-                        .expected(format!(
-                            "a task keyword ({}) or a module ({})",
-                            TASK_KEYS.join(", "),
-                            modules::names().join(", ")
-                        )));
-                }
-            },
         }
     }
-    let Some((key, args, md)) = module else {
-        return Err(Diag::at(n, "task has no module")
-            .expected(format!("one of: {}", modules::names().join(", "))));
-    };
-    t.module = md;
-    t.module_key = key.clone();
-    t.args = modules::normalize_args(md, key, args)?;
-    if t.name.is_empty() {
-        t.name = key.name.clone();
+    Ok(var)
+}
+
+/// A task key that is neither a keyword nor a module: what lvslab does not support, or the
+/// keywords and modules it knows.
+fn unknown_key(k: &Key, src: &Arc<Source>) -> Diag {
+    if let Some(d) = unsupported::task_keyword(k, src) {
+        return d;
     }
-    if t.listen.is_empty() || !t.listen.contains(&t.name) {
-        t.listen.push(t.name.clone());
-    }
-    Ok(t)
+    Diag::at_key(k, src, format!("unknown module `{}`", k.name)).expected(format!(
+        "a task keyword ({}) or a module ({})",
+        TASK_KEYS.join(", "),
+        modules::names().join(", ")
+    ))
 }
 
 #[cfg(test)]
