@@ -320,9 +320,19 @@ fn failing_command_names_host_task_status_and_stderr() {
 
 #[test]
 fn unreachable_host_is_reported_with_ssh_reason() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
+    // A port bound but never listening: connections to it are refused, and no sshd another test
+    // starts meanwhile can take it (a port freed again could be).
+    let reserved =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    reserved
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind");
+    let port = reserved
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .expect("bound address")
+        .port();
     let lab = Lab::with_extra_hosts(
         1,
         &format!("    dead:\n      ansible_host: 127.0.0.1\n      ansible_port: {port}\n"),
