@@ -63,19 +63,6 @@ fn ping_playbook() -> Playbook {
     };
     Playbook {
         path: PathBuf::from("<ping>"),
-        plays: vec![Play {
-            name: "ping".into(),
-            hosts: node,
-            vars: Vec::new(),
-            tasks: Vec::new(),
-            handlers: Vec::new(),
-            gather_facts: true,
-            gather_subset: crate::facts::all_subsets(),
-            sudo: false,
-            escalation: Default::default(),
-            any_errors_fatal: false,
-            overlap: false,
-            tags: Vec::new(),
-        }],
+        plays: vec![Play::new("ping".into(), node)],
     }
 }

@@ -56,6 +56,26 @@ pub(crate) struct Play {
     pub(crate) tags: Vec<String>,
 }
 
+impl Play {
+    /// A play on `hosts` with every keyword at its default (facts gathered, no become).
+    pub(crate) fn new(name: String, hosts: Node) -> Play {
+        Play {
+            name,
+            hosts,
+            vars: Vec::new(),
+            tasks: Vec::new(),
+            handlers: Vec::new(),
+            gather_facts: true,
+            gather_subset: crate::facts::all_subsets(),
+            sudo: false,
+            escalation: Default::default(),
+            any_errors_fatal: false,
+            overlap: false,
+            tags: Vec::new(),
+        }
+    }
+}
+
 /// One task: a module and its (untemplated) arguments, plus keywords.
 #[derive(Debug)]
 pub(crate) struct Task {
@@ -188,20 +208,7 @@ fn parse_play(n: &Node) -> Result<Play, Diag> {
     if !matches!(n.v, Value::Map(_)) {
         return Err(n.type_error("a play (a mapping with `hosts` and `tasks`)"));
     }
-    let mut play = Play {
-        name: String::new(),
-        hosts: n.clone(),
-        vars: Vec::new(),
-        tasks: Vec::new(),
-        handlers: Vec::new(),
-        gather_facts: true,
-        gather_subset: crate::facts::all_subsets(),
-        sudo: false,
-        escalation: Default::default(),
-        any_errors_fatal: false,
-        overlap: false,
-        tags: Vec::new(),
-    };
+    let mut play = Play::new(String::new(), n.clone());
     let mut has_hosts = false;
     for (k, v) in m {
         match k.name.as_str() {
