@@ -50,7 +50,7 @@ pub(super) async fn launch(
     if let Some(t) = &tail {
         t.show();
     }
-    let failed = |reason: String| async { Err(super::session::explain(p, cfg, reason).await) };
+    let failed = |reason: String| async { Err(super::failure::explain(p, cfg, reason).await) };
     match status {
         Ok(Ok(s)) if s.success() => {}
         Ok(Ok(_)) => {

@@ -4,6 +4,7 @@
 
 mod askpass;
 mod debug_log;
+mod failure;
 mod host_key;
 mod local;
 mod master;
