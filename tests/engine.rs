@@ -1075,3 +1075,34 @@ fn ssh_debug_output_with_three_v() {
         .unwrap_or_else(|| panic!("the refusal is reported: {}", r.all()));
     assert!(!reason.contains("debug1"), "{reason}");
 }
+
+#[test]
+fn a_host_that_stops_answering_mid_run_is_reported_with_ssh_s_reason() {
+    // The task freezes the sshd process serving its own connection (this test's sshd's child),
+    // as a host that hangs would, and a sleeper it leaves behind kills that process later. With
+    // one keepalive allowed (5 s apart), ssh gives the host up within ~10 s and logs why.
+    let lab = Lab::with_extra_hosts(
+        1,
+        "  children:\n    g:\n      hosts:\n        node01:\n      vars:\n        \
+         ansible_ssh_common_args: -o ServerAliveCountMax=1\n",
+    );
+    lab.write(
+        "playbooks/p.yml",
+        "- hosts: all\n  tasks:\n    - shell: |\n        p=$$\n        \
+         while [ \"$p\" -gt 1 ]; do\n          \
+         case $(ps -o comm= -p \"$p\") in sshd*) break;; esac\n          \
+         p=$(ps -o ppid= -p \"$p\" | tr -d ' ')\n        done\n        \
+         [ \"$p\" -gt 1 ] || exit 3\n        \
+         (sleep 25; kill -9 \"$p\") >/dev/null 2>&1 </dev/null &\n        \
+         kill -STOP \"$p\"\n        sleep 30\n",
+    );
+    let r = lab.lvslab(&["run", "playbooks/p.yml"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stdout.contains("unreachable: [node01]"), "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("(ssh: Timeout, server 127.0.0.1 not responding.)"),
+        "{}",
+        r.all()
+    );
+}

@@ -1,8 +1,10 @@
 //! Why a connection failed, in words an operator can act on: ssh's own (the error chain, the
 //! master's log) and, for a host key problem, which key was offered and the way out.
 
+use std::path::Path;
 use std::time::Duration;
 
+use super::debug_log::LogTail;
 use super::{host_key, SshParams, TransportError};
 
 /// The error for a master that did not connect: ssh's own words, or for a host key problem
@@ -80,4 +82,46 @@ pub(super) fn ssh_reason(e: &openssh::Error) -> String {
         .filter(|p| !p.is_empty())
         .collect::<Vec<_>>()
         .join(": ")
+}
+
+/// The last of what a master logged besides debug lines (at most three lines): why it ended,
+/// when a connection drops under a command ("Timeout, server … not responding.", "Connection
+/// … closed by remote host.").
+pub(super) fn master_said(log: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(log).ok()?;
+    let said = LogTail::without_debug(&text);
+    let lines: Vec<&str> = said
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let last = lines[lines.len().saturating_sub(3)..].join(" ");
+    (!last.is_empty()).then_some(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dropped_master_says_why_in_its_last_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        std::fs::write(&log, "").unwrap();
+        assert_eq!(master_said(&log), None);
+        std::fs::write(
+            &log,
+            "Warning: Permanently added '10.0.0.1' (ED25519) to the list of known hosts.\n\
+             debug1: client_input_channel_req: channel 0\n\
+             Timeout, server 10.0.0.1 not responding.\n",
+        )
+        .unwrap();
+        let said = master_said(&log).unwrap();
+        assert!(
+            said.ends_with("Timeout, server 10.0.0.1 not responding."),
+            "{said}"
+        );
+        assert!(!said.contains("debug1"), "{said}");
+        assert_eq!(master_said(&dir.path().join("missing")), None);
+    }
 }

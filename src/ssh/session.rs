@@ -96,7 +96,12 @@ impl Persist {
         };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if let Some(key) = name.strip_prefix("config-") {
+            if let Some(key) = name.strip_prefix("log-") {
+                // Its master is gone once its socket is.
+                if !self.dir.join(key).exists() {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            } else if let Some(key) = name.strip_prefix("config-") {
                 // Written before its master connects: only an old one is an orphan.
                 let old = e
                     .metadata()
@@ -127,6 +132,10 @@ impl Persist {
     fn config(&self, key: &str) -> PathBuf {
         self.dir.join(format!("config-{key}"))
     }
+
+    fn log(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("log-{key}"))
+    }
 }
 
 /// End the persisted masters whose ssh config contains `needle` (a lab's proxy command names
@@ -152,6 +161,7 @@ pub(crate) fn close_persisted(needle: &str) {
         }
         let _ = std::fs::remove_file(&socket);
         let _ = std::fs::remove_file(e.path());
+        let _ = std::fs::remove_file(dir.join(format!("log-{key}")));
     }
 }
 
@@ -223,11 +233,8 @@ impl Connector {
         for (k, v) in &p.options {
             text.push_str(&format!("  {k} {v}\n"));
         }
-        if !p
-            .options
-            .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case("KexAlgorithms"))
-        {
+        let set = |name: &str| p.options.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+        if !set("KexAlgorithms") {
             text.push_str(&format!("  KexAlgorithms {KEX}\n"));
         }
         text.push_str("  Include ~/.ssh/config\n  Include /etc/ssh/ssh_config\n");
@@ -250,14 +257,21 @@ impl Connector {
             let cfg = self.dir.path().join(format!("config-{name}"));
             write(&cfg)?;
             let (session, log) = self.open(name, p, &cfg, self.dir.path(), None).await?;
-            return Ok(self.transport(name, session, None, log));
+            // Both kinds of master keep their log beside their socket.
+            let said = session.control_socket().parent().map(|d| d.join("log"));
+            return Ok(self.transport(name, session, None, log, said));
         };
         let key = connection_key(p, &text);
-        let (socket, cfg) = (persist.socket(&key), persist.config(&key));
+        let (socket, cfg, said) = (
+            persist.socket(&key),
+            persist.config(&key),
+            persist.log(&key),
+        );
         if socket.exists() {
             let session = Session::resume_mux(socket.clone().into_boxed_path(), None);
             if session.check().await.is_ok() {
-                return Ok(self.transport(name, session, Some(cfg), None));
+                let said = said.exists().then_some(said);
+                return Ok(self.transport(name, session, Some(cfg), None, said));
             }
             // A master that is gone left its socket: connect afresh.
             let _ = std::fs::remove_file(&socket);
@@ -277,14 +291,20 @@ impl Connector {
         };
         // The crate made the socket in a directory of its own: move it to its stable name (a
         // listening socket keeps working under its new path) and drop that directory.
-        let (ctl, _log) = session.detach();
+        // Its log goes along: it holds why the master ended, should it end mid-run.
+        let ctl = session.detach().0;
+        let old_log = ctl.parent().map(|d| d.join("log"));
         let moved = std::fs::rename(&ctl, &socket).is_ok();
+        let said = match &old_log {
+            Some(l) if moved && std::fs::rename(l, &said).is_ok() => Some(said),
+            _ => old_log.filter(|_| !moved),
+        };
         if let Some(d) = ctl.parent().filter(|d| moved && *d != persist.dir) {
             let _ = std::fs::remove_dir_all(d);
         }
         let at = if moved { socket } else { ctl.to_path_buf() };
         let session = Session::resume_mux(at.into_boxed_path(), None);
-        Ok(self.transport(name, session, Some(cfg), None))
+        Ok(self.transport(name, session, Some(cfg), None, said))
     }
 
     fn transport(
@@ -293,9 +313,11 @@ impl Connector {
         session: Session,
         persisted: Option<PathBuf>,
         log: Option<LogTail>,
+        master_log: Option<PathBuf>,
     ) -> Box<dyn Transport> {
         Box::new(Ssh {
             log,
+            master_log,
             session: Mutex::new(Some(Arc::new(session))),
             marker: self.marker.clone(),
             host: name.to_string(),
@@ -365,6 +387,8 @@ diffie-hellman-group18-sha512,diffie-hellman-group14-sha256";
 struct Ssh {
     /// The master's debug log, shown as it grows (`-vvv`).
     log: Option<LogTail>,
+    /// The master's log file: what it says when the connection ends under a command.
+    master_log: Option<PathBuf>,
     /// Shared with commands in flight; taken (and closed) by `close`.
     session: Mutex<Option<Arc<Session>>>,
     marker: String,
@@ -384,7 +408,11 @@ impl Ssh {
     fn failed(&self, e: &openssh::Error) -> TransportError {
         self.broken
             .store(true, std::sync::atomic::Ordering::Relaxed);
-        TransportError(failure::ssh_reason(e))
+        let reason = failure::ssh_reason(e);
+        match self.master_log.as_deref().and_then(failure::master_said) {
+            Some(said) => TransportError(format!("{reason} (ssh: {said})")),
+            None => TransportError(reason),
+        }
     }
 }
 
@@ -503,6 +531,9 @@ impl Transport for Ssh {
             if let Some(cfg) = &self.persisted {
                 let _ = std::fs::remove_file(cfg);
                 let _ = std::fs::remove_file(&socket);
+                if let Some(l) = &self.master_log {
+                    let _ = std::fs::remove_file(l);
+                }
             }
             if let Some(log) = &self.log {
                 log.show();
