@@ -237,6 +237,9 @@ impl Connector {
         if !set("KexAlgorithms") {
             text.push_str(&format!("  KexAlgorithms {KEX}\n"));
         }
+        if !set("ServerAliveCountMax") {
+            text.push_str(&format!("  ServerAliveCountMax {ALIVE_COUNT_MAX}\n"));
+        }
         text.push_str("  Include ~/.ssh/config\n  Include /etc/ssh/ssh_config\n");
         text
     }
@@ -351,8 +354,8 @@ impl Connector {
             None => ControlPersist::Forever,
         })
         .connect_timeout(Duration::from_secs(10))
-        // A node that dies mid-run (no RST, no FIN) is given up after 3 unanswered
-        // keepalives, ~15 s, and reported unreachable; the other hosts go on.
+        // A node that dies mid-run (no RST, no FIN) is given up after ALIVE_COUNT_MAX
+        // unanswered keepalives and reported unreachable; the other hosts go on.
         .server_alive_interval(Duration::from_secs(5));
         if let Some(port) = p.port {
             b.port(port);
@@ -373,6 +376,11 @@ impl Connector {
         }
     }
 }
+
+/// Keepalives (5 s apart) a master may miss before it gives the host up: 30 s. ssh's default
+/// of 3 (15 s) dropped healthy but starved hosts: a small VM busy purging packages, with
+/// systemd reloading, answered nothing for longer than that.
+const ALIVE_COUNT_MAX: u32 = 6;
 
 /// Key exchange preference: X25519 first. OpenSSH 9's default, the post-quantum hybrid
 /// sntrup761x25519, costs several milliseconds of CPU per connection on each side, which made
