@@ -422,6 +422,27 @@ fn life_cycle(inv: &Path, extras: Extras) {
             "verify back in ha mode failed: {:?}",
             failed_check_details(&doc)
         );
+        // What only NAT and TUN need is gone again, live and on disk (a reboot in DR must not
+        // bring forwarding or a tunnel back).
+        let back = snapshot(inv, &hosts);
+        let only_nat_tun = [
+            "ip_forward ",
+            "/etc/sysctl.d/90-lvslab-nat.conf ",
+            "/etc/sysctl.d/90-lvslab-tun.conf ",
+            "/etc/modules-load.d/lvslab-ipip.conf ",
+            "/etc/systemd/system/lvslab-tun.service ",
+            "/etc/systemd/system/lvslab-nat-route.service ",
+        ];
+        let pick = |snap: &BTreeMap<String, String>, h: &String| -> Vec<String> {
+            snap[h]
+                .lines()
+                .filter(|l| only_nat_tun.iter().any(|p| l.starts_with(p)))
+                .map(str::to_string)
+                .collect()
+        };
+        for h in &hosts {
+            assert_eq!(pick(&back, h), pick(&before, h), "{h} back in DR");
+        }
     }
 
     if extras.keep_packages {
