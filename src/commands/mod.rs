@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::cli::{Cli, ColorArg, Command, LabCommand};
+use crate::secret::prompt::{self, Asked};
 use crate::{exit, lock, Error};
 
 /// The inventory used when neither `-i` nor `LVSLAB_INVENTORY` names one.
@@ -37,6 +38,8 @@ pub struct Global {
     pub json: bool,
     pub forks: usize,
     pub accept_new_host_keys: bool,
+    /// The passwords `-k` / `-K` asked, for every plan of the command.
+    pub(crate) asked: Asked,
 }
 
 impl Global {
@@ -57,6 +60,7 @@ impl Global {
             json: cli.json,
             forks: cli.forks,
             accept_new_host_keys: cli.accept_new_host_keys,
+            asked: Asked::default(),
         }
     }
 }
@@ -64,7 +68,7 @@ impl Global {
 /// Run one command line to completion. Commands that change the nodes hold the inventory's run
 /// lock ([`lock`]) throughout.
 pub fn run(cli: Cli) -> Result<ExitCode, Error> {
-    let g = Global::from_cli(&cli);
+    let mut g = Global::from_cli(&cli);
     crate::ssh::set_verbosity(g.verbose);
     if needs_inventory(&cli.command) && cli.inventory.is_none() && !g.inventory.exists() {
         return Err(Error::NoInventory(g.inventory));
@@ -74,7 +78,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         None => None,
     };
     // `-k` / `-K`: asked once, before anything runs; every plan of the run takes them.
-    crate::secret::prompt::ask(cli.ask_pass, cli.ask_become_pass)
+    g.asked = prompt::ask(cli.ask_pass, cli.ask_become_pass)
         .map_err(|e| crate::plan::PlanError::Usage(e.to_string()))?;
     dispatch(&g, &cli.command)
 }

@@ -89,6 +89,7 @@ pub(crate) fn execute(g: &Global, r: PlaybookRun<'_>) -> Result<ExitCode, Error>
         lvs: r.lvs,
         tags: crate::playbook::tags::TagFilter::new(&r.options.tags, &r.options.skip_tags),
     })?;
+    plan.default_passwords(&g.asked);
     if g.accept_new_host_keys {
         plan.accept_new_host_keys();
     }

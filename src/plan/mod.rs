@@ -131,16 +131,12 @@ impl Plan {
 
     /// The passwords asked with `-k` (login) and `-K` (become), for the hosts whose variables
     /// name none.
-    fn default_passwords(
-        &mut self,
-        login: Option<&crate::secret::Secret>,
-        escalation: Option<&crate::secret::Secret>,
-    ) {
+    pub(crate) fn default_passwords(&mut self, asked: &crate::secret::prompt::Asked) {
         for h in self.hosts.values_mut() {
-            if let (Conn::Ssh(p), Some(pw)) = (&mut h.conn, login) {
+            if let (Conn::Ssh(p), Some(pw)) = (&mut h.conn, &asked.login) {
                 p.password.get_or_insert_with(|| pw.clone());
             }
-            if let Some(pw) = escalation {
+            if let Some(pw) = &asked.escalation {
                 h.escalation.password.get_or_insert_with(|| pw.clone());
             }
         }
@@ -239,7 +235,7 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
         (true, Some(hv)) => lvs::check(inv, hv, &extra)?,
         _ => Vec::new(),
     };
-    let mut plan = Plan {
+    let plan = Plan {
         playbook,
         plays,
         hosts: host_plans,
@@ -251,8 +247,6 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
         warnings,
     };
     check_templates(&plan)?;
-    let (login, escalation) = crate::secret::prompt::asked();
-    plan.default_passwords(login, escalation);
     Ok(plan)
 }
 

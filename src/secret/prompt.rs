@@ -1,43 +1,38 @@
 //! `-k` / `-K`: passwords typed at the terminal, asked once before anything runs (echo off,
-//! read from the controlling terminal, never from a pipe) and kept for the run: plans apply
-//! them to every host whose variables name no password of that kind.
-
-use std::io::{BufRead, Write};
-use std::os::fd::AsRawFd;
-use std::sync::OnceLock;
+//! read from the controlling terminal, never from a pipe) and kept by the command for its run:
+//! plans apply them to every host whose variables name no password of that kind.
 
 use super::Secret;
+use std::io::{BufRead, Write};
+use std::os::fd::AsRawFd;
 
-/// The passwords asked on the command line: (login, become).
-static ASKED: OnceLock<(Option<Secret>, Option<Secret>)> = OnceLock::new();
+/// The passwords asked on the command line.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Asked {
+    /// `-k`: the ssh login password.
+    pub(crate) login: Option<Secret>,
+    /// `-K`: the `become` password.
+    pub(crate) escalation: Option<Secret>,
+}
 
 /// The terminal could not give a password.
 #[derive(Debug, thiserror::Error)]
 #[error("{flag} asks for a password at the terminal, but {reason}")]
-pub struct PromptError {
+pub(crate) struct PromptError {
     flag: &'static str,
     reason: String,
 }
 
 /// Ask the passwords `-k` (`login`) and `-K` (`become`) call for.
-pub fn ask(login: bool, escalation: bool) -> Result<(), PromptError> {
-    let mut got = (None, None);
+pub(crate) fn ask(login: bool, escalation: bool) -> Result<Asked, PromptError> {
+    let mut got = Asked::default();
     if login {
-        got.0 = Some(read_hidden("-k", "SSH password: ")?);
+        got.login = Some(read_hidden("-k", "SSH password: ")?);
     }
     if escalation {
-        got.1 = Some(read_hidden("-K", "BECOME password: ")?);
+        got.escalation = Some(read_hidden("-K", "BECOME password: ")?);
     }
-    let _ = ASKED.set(got);
-    Ok(())
-}
-
-/// What [`ask`] got: (login, become).
-pub(crate) fn asked() -> (Option<&'static Secret>, Option<&'static Secret>) {
-    match ASKED.get() {
-        Some((l, b)) => (l.as_ref(), b.as_ref()),
-        None => (None, None),
-    }
+    Ok(got)
 }
 
 fn read_hidden(flag: &'static str, prompt: &str) -> Result<Secret, PromptError> {
