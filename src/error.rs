@@ -1,7 +1,8 @@
 //! The top-level error: each layer's typed error, and the exit status it maps to. `main` only
-//! formats it.
+//! formats it, as a [`Failure`] that carries what the command knew to be secret.
 
-use crate::{exit, inventory, lab, lock, plan, secret, trace, verify};
+use crate::secret::Redactor;
+use crate::{exit, inventory, lab, lock, plan, trace, verify};
 
 /// The top-level error: each layer's typed error, and the exit status it maps to.
 #[derive(Debug, thiserror::Error)]
@@ -34,12 +35,32 @@ pub enum Error {
     Reporter,
 }
 
-impl Error {
-    /// The message to print: every known secret value redacted.
-    pub fn message(&self) -> String {
-        secret::redact(&self.to_string())
+/// A command that failed: its error, and the secrets it is shown without.
+#[derive(Debug)]
+pub struct Failure {
+    error: Box<Error>,
+    secrets: Redactor,
+}
+
+impl Failure {
+    pub(crate) fn new(error: Error, secrets: Redactor) -> Failure {
+        Failure {
+            error: Box::new(error),
+            secrets,
+        }
     }
 
+    /// The message to print, every secret the command knew masked.
+    pub fn message(&self) -> String {
+        self.secrets.redact(&self.error.to_string())
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        self.error.exit_code()
+    }
+}
+
+impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Lab(e) => e.exit_code(),

@@ -13,7 +13,6 @@ pub fn inventory(text: &str) {
     use crate::inventory::Inventory;
     let loads: [fn(&Path, String) -> _; 2] = [Inventory::from_text, Inventory::from_ini_text];
     for (load, name) in loads.into_iter().zip(["fuzz/inventory.yml", "fuzz/hosts"]) {
-        crate::secret::reset();
         match load(Path::new(name), text.into()) {
             Ok(inv) => {
                 for h in inv.host_names() {
@@ -28,7 +27,7 @@ pub fn inventory(text: &str) {
                 let _ = crate::inventory::list::list(&inv, &Map::new());
             }
             Err(e) => {
-                let _ = crate::secret::redact(&e.to_string());
+                let _ = crate::secret::Redactor::default().redact(&e.to_string());
             }
         }
     }
@@ -36,9 +35,8 @@ pub fn inventory(text: &str) {
 
 /// Load a playbook from `text`; format the error on failure.
 pub fn playbook(text: &str) {
-    crate::secret::reset();
     if let Err(e) = crate::playbook::Playbook::from_text(Path::new("fuzz/play.yml"), text.into()) {
-        let _ = crate::secret::redact(&e.to_string());
+        let _ = crate::secret::Redactor::default().redact(&e.to_string());
     }
 }
 

@@ -30,5 +30,5 @@ pub mod verify;
 pub(crate) mod yaml;
 
 pub use commands::run;
-pub use error::Error;
+pub use error::{Error, Failure};
 pub use ssh::answer_if_asked;

@@ -47,7 +47,7 @@ pub fn run(g: &Global) -> Result<ExitCode, Error> {
     let mut summary: Vec<(String, Duration, bool)> = Vec::new();
     let mut failed = false;
     for (name, step) in steps {
-        let (took, ok) = timed(name, step);
+        let (took, ok) = timed(g, name, step);
         summary.push((name.to_string(), took, ok));
         if !ok {
             failed = true;
@@ -55,7 +55,7 @@ pub fn run(g: &Global) -> Result<ExitCode, Error> {
         }
     }
     if !was_up {
-        let (took, ok) = timed("lab down", || {
+        let (took, ok) = timed(g, "lab down", || {
             lab::down(inv)?;
             Ok(ExitCode::SUCCESS)
         });
@@ -66,14 +66,22 @@ pub fn run(g: &Global) -> Result<ExitCode, Error> {
     Ok(status(!failed))
 }
 
-/// Run one step under its banner: how long it took and whether it succeeded.
-fn timed(name: &str, step: impl FnOnce() -> Result<ExitCode, Error>) -> (Duration, bool) {
+/// Run one step under its banner: how long it took and whether it succeeded. A step's error
+/// is shown as `main` shows a command's.
+fn timed(
+    g: &Global,
+    name: &str,
+    step: impl FnOnce() -> Result<ExitCode, Error>,
+) -> (Duration, bool) {
     eprintln!("\n=== demo: {name} ===");
     let started = Instant::now();
     let ok = match step() {
         Ok(code) => code == ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", e.message());
+            eprintln!(
+                "error: {}",
+                crate::Failure::new(e, g.asked.redactor()).message()
+            );
             false
         }
     };

@@ -31,6 +31,8 @@ pub fn run(g: &Global, a: &InventoryArgs) -> Result<ExitCode, Error> {
     let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut ser = serde_json::Serializer::with_formatter(&mut text, fmt);
     serde::Serialize::serialize(&doc, &mut ser).map_err(|e| Error::Usage(e.to_string()))?;
-    println!("{}", crate::secret::redact(&String::from_utf8_lossy(&text)));
+    let mut secrets = inv.secrets().clone();
+    secrets.add_vars(&extra);
+    println!("{}", secrets.redact(&String::from_utf8_lossy(&text)));
     Ok(ExitCode::from(exit::SUCCESS))
 }

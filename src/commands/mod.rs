@@ -20,7 +20,8 @@ use std::process::ExitCode;
 
 use crate::cli::{Cli, ColorArg, Command, LabCommand};
 use crate::secret::prompt::{self, Asked};
-use crate::{exit, lock, Error};
+use crate::secret::Redactor;
+use crate::{exit, lock, Error, Failure};
 
 /// The inventory used when neither `-i` nor `LVSLAB_INVENTORY` names one.
 pub const DEFAULT_INVENTORY: &str = "inventory/lab.yml";
@@ -66,21 +67,38 @@ impl Global {
 }
 
 /// Run one command line to completion. Commands that change the nodes hold the inventory's run
-/// lock ([`lock`]) throughout.
-pub fn run(cli: Cli) -> Result<ExitCode, Error> {
+/// lock ([`lock`]) throughout. A failure is shown without the passwords asked (the layers that
+/// know other secrets mask them in their own errors).
+pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let mut g = Global::from_cli(&cli);
+    let fail = |e: Error, g: &Global| Failure::new(e, g.asked.redactor());
     crate::ssh::set_verbosity(g.verbose);
     if needs_inventory(&cli.command) && cli.inventory.is_none() && !g.inventory.exists() {
-        return Err(Error::NoInventory(g.inventory));
+        let e = Error::NoInventory(g.inventory.clone());
+        return Err(fail(e, &g));
     }
     let _lock = match lock_name(&cli.command) {
-        Some(what) => lock::acquire(&g.inventory, what)?,
+        Some(what) => lock::acquire(&g.inventory, what).map_err(|e| fail(e.into(), &g))?,
         None => None,
     };
     // `-k` / `-K`: asked once, before anything runs; every plan of the run takes them.
     g.asked = prompt::ask(cli.ask_pass, cli.ask_become_pass)
-        .map_err(|e| crate::plan::PlanError::Usage(e.to_string()))?;
-    dispatch(&g, &cli.command)
+        .map_err(|e| fail(crate::plan::PlanError::Usage(e.to_string()).into(), &g))?;
+    dispatch(&g, &cli.command).map_err(|e| fail(e, &g))
+}
+
+/// What is secret for a command whose layer keeps its plan to itself (`verify`, `trace`): the
+/// inventory's secrets, those of `-e`, the passwords asked. Inputs that do not load hide
+/// nothing more (the layer's own error then says why).
+fn known_secrets(g: &Global, extra_vars: &[String]) -> Redactor {
+    let mut r = g.asked.redactor();
+    if let Ok(inv) = crate::inventory::Inventory::load(&g.inventory) {
+        r.extend(inv.secrets());
+    }
+    if let Ok(extra) = crate::plan::parse_extra(extra_vars) {
+        r.add_vars(&extra);
+    }
+    r
 }
 
 /// What a command is called in the run lock's "held by" message; `None` for commands that

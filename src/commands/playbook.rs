@@ -117,6 +117,7 @@ pub(crate) fn execute(g: &Global, r: PlaybookRun<'_>) -> Result<ExitCode, Error>
             quiet: g.quiet,
         },
         plan.order.clone(),
+        plan.secrets.clone(),
     );
     let opts = exec::Options {
         check: r.options.check,

@@ -2,9 +2,9 @@
 
 use std::process::ExitCode;
 
-use super::{status, Global};
+use super::{known_secrets, status, Global};
 use crate::cli::TraceArgs;
-use crate::{secret, trace, Error};
+use crate::{trace, Error};
 
 /// Trace, print the diagrams (stdout, or stderr under `--json`), exit 1 unless every request
 /// was seen forwarded as configured.
@@ -15,11 +15,12 @@ pub fn run(g: &Global, a: &TraceArgs) -> Result<ExitCode, Error> {
         extra_vars: a.extra_vars.clone(),
     };
     let report = trace::trace(&g.inventory, &opts)?;
-    let text = secret::redact(&trace::render::text(&report));
+    let secrets = known_secrets(g, &a.extra_vars);
+    let text = secrets.redact(&trace::render::text(&report));
     if g.json {
         eprint!("{text}");
         let mut doc = serde_json::to_value(&report).unwrap_or_default();
-        secret::redact_json(&mut doc);
+        secrets.redact_json(&mut doc);
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         print!("{text}");

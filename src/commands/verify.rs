@@ -2,10 +2,10 @@
 
 use std::process::ExitCode;
 
-use super::{status, Global};
+use super::{known_secrets, status, Global};
 use crate::cli::{HardStopArg, VerifyArgs};
 use crate::verify::drill::{self, fault::HardStop};
-use crate::{secret, verify, Error};
+use crate::{verify, Error};
 
 pub fn run(g: &Global, a: &VerifyArgs) -> Result<ExitCode, Error> {
     if !a.failover {
@@ -25,11 +25,12 @@ pub fn run(g: &Global, a: &VerifyArgs) -> Result<ExitCode, Error> {
 /// Gather, evaluate, print the table (stdout, or stderr under `--json`).
 pub fn checks(g: &Global, requests: u32, extra_vars: &[String]) -> Result<ExitCode, Error> {
     let report = verify::run::verify(&g.inventory, requests, extra_vars)?;
-    let table = secret::redact(&verify::render::table(&report));
+    let secrets = known_secrets(g, extra_vars);
+    let table = secrets.redact(&verify::render::table(&report));
     if g.json {
         eprint!("{table}");
         let mut doc = serde_json::to_value(&report).unwrap_or_default();
-        secret::redact_json(&mut doc);
+        secrets.redact_json(&mut doc);
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         print!("{table}");
@@ -46,16 +47,19 @@ pub fn failover(
     opts: drill::Options,
 ) -> Result<ExitCode, Error> {
     let (report, drill) = drill::verify_and_drill(&g.inventory, requests, extra_vars, opts)?;
+    let secrets = known_secrets(g, extra_vars);
     let mut text = verify::render::table(&report);
     if let Some(d) = &drill {
         text.push_str(&drill::render::text(d));
     }
+    let text = secrets.redact(&text);
     let ok = report.ok && drill.as_ref().is_some_and(|d| d.ok);
     if g.json {
         eprint!("{text}");
         let mut doc = serde_json::to_value(&report).unwrap_or_default();
         doc["failover"] = serde_json::to_value(&drill).unwrap_or_default();
         doc["ok"] = serde_json::Value::Bool(ok);
+        secrets.redact_json(&mut doc);
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         print!("{text}");

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::Value as Json;
 
-use super::host::{redact, HostRun};
+use super::host::HostRun;
 use super::shared::Shared;
 use super::{prefetch, Event, Failure, HostResult, Status};
 use crate::modules::probe::{self, Query};
@@ -42,7 +42,7 @@ pub(super) async fn connect(sh: &Shared, mut h: HostRun) -> HostRun {
             Ok(t) => Arc::from(t),
             Err(e) => {
                 h.done = true;
-                let msg = redact(&e.0, &h.secrets);
+                let msg = h.secrets.redact(&e.0);
                 let _ = sh.tx.send(Event::Result(Box::new(unreachable_result(
                     &h.name,
                     "gathering facts",
@@ -157,7 +157,7 @@ async fn gather(
             let summary = crate::facts::summary(&h.facts);
             let _ = sh.tx.send(Event::Facts {
                 host: h.name.clone(),
-                summary: redact(&summary, &h.secrets),
+                summary: h.secrets.redact(&summary),
                 facts: Json::Object(h.facts.clone()),
             });
         }
@@ -166,7 +166,7 @@ async fn gather(
             let _ = sh.tx.send(Event::Result(Box::new(unreachable_result(
                 &h.name,
                 "gathering facts",
-                &redact(&e.0, &h.secrets),
+                &h.secrets.redact(&e.0),
             ))));
         }
     }

@@ -1,4 +1,4 @@
-//! What one host carries through the run, and the secrets its output is cleaned of.
+//! What one host carries through the run, with the secrets its output is cleaned of.
 
 use std::sync::Arc;
 
@@ -6,6 +6,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::modules::probe::Probes;
 use crate::modules::NodeState;
+use crate::secret::Redactor;
 use crate::ssh::Transport;
 
 /// Everything one host carries through the run.
@@ -20,13 +21,14 @@ pub(super) struct HostRun {
     pub(super) probes: Probes,
     pub(super) done: bool,
     pub(super) notified: Vec<String>,
-    pub(super) secrets: Vec<String>,
+    /// The plan's secrets and those of this host's variables as the run learns them.
+    pub(super) secrets: Redactor,
     /// The same connection, every command run as the user tasks `become`.
     pub(super) escalated: Option<Arc<dyn Transport>>,
 }
 
 impl HostRun {
-    pub(super) fn new(name: &str, state_file: &str, secrets: Vec<String>) -> HostRun {
+    pub(super) fn new(name: &str, state_file: &str, secrets: Redactor) -> HostRun {
         HostRun {
             name: name.to_string(),
             transport: None,
@@ -47,20 +49,4 @@ impl HostRun {
         self.state = NodeState::new(state_file, &state);
         self.facts = facts;
     }
-}
-
-/// Replace every secret value in `s`.
-pub(super) fn redact(s: &str, secrets: &[String]) -> String {
-    crate::secret::redact_with(s, secrets)
-}
-
-/// The secret values (and their redacted forms) among `vars`, longest first.
-pub(super) fn secrets_of(vars: &Map<String, Json>) -> Vec<String> {
-    let mut out: Vec<String> = crate::secret::secret_values(vars)
-        .iter()
-        .flat_map(|v| crate::secret::forms(v))
-        .collect();
-    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    out.dedup();
-    out
 }

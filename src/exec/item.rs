@@ -129,6 +129,7 @@ pub(super) fn view<'a>(
         vars: ctx,
         templates: &sh.plan.templates,
         search: &sh.plan.search,
+        secrets: &sh.plan.secrets,
     }
 }
 

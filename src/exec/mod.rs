@@ -27,7 +27,7 @@ use crate::plan::Plan;
 use crate::ssh::{Connector, Transport};
 use connect::unreachable_result;
 pub(crate) use events::{Event, Failure, HostResult, Status};
-use host::{secrets_of, HostRun};
+use host::HostRun;
 use schedule::run_plays;
 use shared::{Common, Shared, Sink};
 
@@ -41,7 +41,7 @@ pub(crate) struct Options {
 
 /// Run the plan. Returns true when interrupted by Ctrl-C.
 pub(crate) async fn run(plan: Arc<Plan>, opts: Options, tx: mpsc::Sender<Event>) -> bool {
-    let connector = match Connector::new() {
+    let connector = match Connector::new().map(|c| c.masking(plan.secrets.clone())) {
         Ok(c) => c,
         Err(e) => {
             for h in &plan.order {
@@ -72,10 +72,9 @@ pub(crate) async fn run(plan: Arc<Plan>, opts: Options, tx: mpsc::Sender<Event>)
         all.extend(plan.extra.clone());
         // Other hosts' secrets too: a template may read them through `hostvars`.
         all.insert("hostvars".into(), plan.hostvars.clone());
-        hosts.insert(
-            name.clone(),
-            HostRun::new(name, &hp.state_file, secrets_of(&all)),
-        );
+        let mut secrets = plan.secrets.clone();
+        secrets.add_vars(&all);
+        hosts.insert(name.clone(), HostRun::new(name, &hp.state_file, secrets));
     }
     let work = run_plays(shared.clone(), &mut hosts, tx.clone());
     // SIGTERM (a service manager, `timeout`, `kill`) stops the run the way Ctrl-C does.

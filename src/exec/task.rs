@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value as Json};
 
-use super::host::{redact, secrets_of, HostRun};
+use super::host::HostRun;
 use super::item::{context, item_context, loop_items, run_item, ItemResult};
 use super::shared::Shared;
 use super::{prefetch, Event, Failure, HostResult, Status};
@@ -44,12 +44,7 @@ pub(super) async fn run_task(
     let ctx = match context(sh, &h, play, task) {
         Ok(c) => {
             // Play vars and set_fact values may hold secrets too.
-            for s in secrets_of(&c) {
-                if !h.secrets.contains(&s) {
-                    h.secrets.push(s);
-                }
-            }
-            h.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+            h.secrets.add_vars(&c);
             c
         }
         Err(e) => {
@@ -263,22 +258,22 @@ pub(super) fn finish(sh: &Shared, h: HostRun, mut r: HostResult, task: &Task) ->
             c.stderr = String::new();
         }
     }
-    r.msg = r.msg.map(|m| redact(&m, s));
-    r.item = r.item.map(|m| redact(&m, s));
+    r.msg = r.msg.map(|m| s.redact(&m));
+    r.item = r.item.map(|m| s.redact(&m));
     for d in &mut r.diffs {
-        d.before = redact(&d.before, s);
-        d.after = redact(&d.after, s);
+        d.before = s.redact(&d.before);
+        d.after = s.redact(&d.after);
     }
     for c in &mut r.cmds {
-        c.cmd = redact(&c.cmd, s);
-        c.stdout = redact(&c.stdout, s);
-        c.stderr = redact(&c.stderr, s);
+        c.cmd = s.redact(&c.cmd);
+        c.stdout = s.redact(&c.stdout);
+        c.stderr = s.redact(&c.stderr);
     }
     if let Some(f) = &mut r.failure {
-        f.msg = redact(&f.msg, s);
-        f.cmd = f.cmd.as_ref().map(|c| redact(c, s));
-        f.stdout = redact(&f.stdout, s);
-        f.stderr = redact(&f.stderr, s);
+        f.msg = s.redact(&f.msg);
+        f.cmd = f.cmd.as_ref().map(|c| s.redact(c));
+        f.stdout = s.redact(&f.stdout);
+        f.stderr = s.redact(&f.stderr);
     }
     let _ = sh.tx.send(Event::Result(Box::new(r)));
     h

@@ -16,7 +16,7 @@ pub(crate) fn host(inv: &Inventory, name: &str, extra: &Map<String, Json>) -> Op
         vars.insert(k.clone(), v.clone());
     }
     let mut doc = Json::Object(vars);
-    crate::secret::redact_json(&mut doc);
+    inv.secrets().redact_json(&mut doc);
     Some(doc)
 }
 

@@ -42,6 +42,21 @@ pub enum InventoryError {
     Invalid(Diag),
     #[error("{0}")]
     Unsupported(String),
+    /// An error that would show a secret known when it happened, as shown with it masked.
+    #[error("{0}")]
+    Masked(String),
+}
+
+impl InventoryError {
+    /// This error, shown with what `secrets` knows masked (itself when that hides nothing).
+    fn masked(self, secrets: &crate::secret::Redactor) -> InventoryError {
+        let shown = self.to_string();
+        let masked = secrets.redact(&shown);
+        if masked == shown {
+            return self;
+        }
+        InventoryError::Masked(masked)
+    }
 }
 
 impl From<Diag> for InventoryError {
@@ -95,6 +110,8 @@ pub struct Inventory {
     vars_dirs: Vec<VarsDir>,
     /// Files in an inventory directory that no format takes (skipped, as Ansible does).
     warnings: Vec<String>,
+    /// Names declared secret and the values of secret variables (see `crate::secret`).
+    secrets: crate::secret::Redactor,
 }
 
 impl Inventory {
@@ -109,26 +126,38 @@ impl Inventory {
         path: &Path,
         playbook_dir: Option<&Path>,
     ) -> Result<Inventory, InventoryError> {
-        let mut inv = Inventory::empty(path);
-        sources::load(&mut inv, path)?;
-        inv.finish(playbook_dir)?;
-        Ok(inv)
+        Inventory::empty(path).loaded(|inv| sources::load(inv, path), playbook_dir)
     }
 
     /// Load a YAML inventory from its text (`path` names it in errors and anchors relative paths).
     pub(crate) fn from_text(path: &Path, text: String) -> Result<Inventory, InventoryError> {
-        let mut inv = Inventory::empty(path);
-        yaml_format::load(&mut inv, Source::new(path, text))?;
-        inv.finish(None)?;
-        Ok(inv)
+        let src = Source::new(path, text);
+        Inventory::empty(path).loaded(|inv| yaml_format::load(inv, src), None)
     }
 
     /// Load an INI inventory from its text (as [`Inventory::from_text`] does for YAML).
     pub(crate) fn from_ini_text(path: &Path, text: String) -> Result<Inventory, InventoryError> {
-        let mut inv = Inventory::empty(path);
-        ini::load(&mut inv, Source::new(path, text))?;
-        inv.finish(None)?;
-        Ok(inv)
+        let src = Source::new(path, text);
+        Inventory::empty(path).loaded(|inv| Ok(ini::load(inv, src)?), None)
+    }
+
+    /// This inventory once `load` has read its sources and [`Inventory::finish`] the rest. An
+    /// error leaves with the secrets known by then masked: its caller may keep no redactor.
+    fn loaded(
+        mut self,
+        load: impl FnOnce(&mut Inventory) -> Result<(), InventoryError>,
+        playbook_dir: Option<&Path>,
+    ) -> Result<Inventory, InventoryError> {
+        match load(&mut self).and_then(|()| self.finish(playbook_dir)) {
+            Ok(()) => Ok(self),
+            Err(e) => Err(e.masked(&self.secrets)),
+        }
+    }
+
+    /// What the inventory holds that is secret: the names it declares secret and the values
+    /// of its secret variables.
+    pub(crate) fn secrets(&self) -> &crate::secret::Redactor {
+        &self.secrets
     }
 
     fn empty(path: &Path) -> Inventory {
@@ -138,6 +167,7 @@ impl Inventory {
             groups: Vec::new(),
             vars_dirs: Vec::new(),
             warnings: Vec::new(),
+            secrets: Default::default(),
         };
         inv.add_group("all", None);
         inv.add_group("ungrouped", None);
@@ -188,7 +218,7 @@ impl Inventory {
             .chain(self.hosts.iter().map(|h| &h.vars))
             .chain(files)
         {
-            crate::secret::declare_names(vars)?;
+            self.secrets.declare_names(vars)?;
         }
         let groups = self.groups.iter_mut().map(|g| &mut g.vars);
         let hosts = self.hosts.iter_mut().map(|h| &mut h.vars);
@@ -197,8 +227,8 @@ impl Inventory {
             .iter_mut()
             .flat_map(|d| d.groups.values_mut().chain(d.hosts.values_mut()));
         for vars in groups.chain(hosts).chain(files) {
-            crate::secret::resolve_sources(vars)?;
-            crate::secret::add_named(vars)?;
+            crate::secret::resolve_sources(vars, &mut self.secrets)?;
+            self.secrets.add_named(vars)?;
         }
         Ok(())
     }

@@ -253,3 +253,19 @@ fn untyped_file_that_looks_like_yaml_reports_the_yaml_error() {
         .to_string();
     assert!(e.starts_with("cannot split the host line"), "{e}");
 }
+
+/// What the inventory declares secret masks its own errors, though whoever prints them keeps
+/// no redactor: the name listed in `lvslab_secret_vars` hides the value on the line shown, and
+/// the values known hide themselves wherever they are quoted.
+#[test]
+fn load_errors_leave_with_the_inventorys_secrets_masked() {
+    let e = inv("all:\n  vars:\n    lvslab_secret_vars: [db_conn]\n    db_conn: z\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("secret `db_conn` is 1 character long"), "{e}");
+    assert!(e.contains("4 │     db_conn: ********\n"), "{e}");
+    let i = inv("all:\n  vars:\n    lvslab_secret_vars: api_*\n    api_key: Ap1K3yValue\n  hosts:\n    h1: {}\n")
+        .unwrap();
+    assert!(i.secrets().is_secret_name("api_key"));
+    assert_eq!(i.secrets().redact("key=Ap1K3yValue"), "key=********");
+}

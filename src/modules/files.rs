@@ -135,8 +135,8 @@ fn text(b: &[u8]) -> String {
 /// A file holding a secret is readable by its owner (and group at most): mode 0600 unless the
 /// task names one, and a named mode that lets others read it (or the group write it) is
 /// refused rather than silently weakened or widened.
-fn secret_mode(w: &mut Want) -> Result<(), ModuleError> {
-    if !crate::secret::contains_secret(&w.content) {
+fn secret_mode(w: &mut Want, secrets: &crate::secret::Redactor) -> Result<(), ModuleError> {
+    if !secrets.contains_secret(&w.content) {
         return Ok(());
     }
     match w.mode {
@@ -188,8 +188,8 @@ fn compare(w: &Want, remote: &Remote) -> Result<(bool, bool, bool), ModuleError>
 
 /// What placing `w` asks: the destination's kind, attributes and content. A file that would
 /// hold a secret under a mode others can read is refused first.
-pub(crate) fn file_queries(mut w: Want) -> Result<Vec<Ask>, ModuleError> {
-    secret_mode(&mut w)?;
+pub(crate) fn file_queries(mut w: Want, view: &View<'_>) -> Result<Vec<Ask>, ModuleError> {
+    secret_mode(&mut w, view.secrets)?;
     Ok(vec![Ask::new(
         &[format!("file:{}", w.dest)],
         stat_script(&w.dest, by_name(&w.owner) || by_name(&w.group)),
@@ -202,7 +202,7 @@ pub(crate) async fn put_file(
     mut w: Want,
     mut answers: Answers,
 ) -> Result<Outcome, ModuleError> {
-    secret_mode(&mut w)?;
+    secret_mode(&mut w, cx.secrets)?;
     let o = answers.next()?.ok("cannot inspect destination")?;
     let remote = parse_stat(&o.stdout)?;
     let (existed, content_same, attrs_same) = compare(&w, &remote)?;
@@ -335,7 +335,7 @@ impl Module for Copy {
         Ok(())
     }
     fn queries(&self, args: &Map<String, Json>, view: &View<'_>) -> Result<Vec<Ask>, ModuleError> {
-        file_queries(copy_want(args, view)?)
+        file_queries(copy_want(args, view)?, view)
     }
     fn apply<'a>(
         &'a self,

@@ -113,6 +113,8 @@ pub(crate) struct View<'a> {
     pub(crate) templates: &'a Templates,
     /// Directories searched for `template` and `copy` sources, in order.
     pub(crate) search: &'a crate::assets::Search,
+    /// What the run knows to be secret (a file holding it is written private).
+    pub(crate) secrets: &'a crate::secret::Redactor,
 }
 
 impl View<'_> {

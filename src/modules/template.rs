@@ -30,7 +30,7 @@ impl Module for Template {
         ARGS
     }
     fn queries(&self, args: &Map<String, Json>, view: &View<'_>) -> Result<Vec<Ask>, ModuleError> {
-        file_queries(rendered(args, view)?)
+        file_queries(rendered(args, view)?, view)
     }
     fn apply<'a>(
         &'a self,

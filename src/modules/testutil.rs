@@ -17,6 +17,7 @@ pub(crate) async fn run_local(
     let t = Templates::new();
     let vars = Map::new();
     let search = crate::assets::Search::default();
+    let secrets = crate::secret::Redactor::default();
     let mut cx = Cx {
         view: View {
             check,
@@ -25,6 +26,7 @@ pub(crate) async fn run_local(
             vars: &vars,
             templates: &t,
             search: &search,
+            secrets: &secrets,
         },
         transport: &Local,
         state,
@@ -120,6 +122,7 @@ mod tests {
             Map::new(),
             crate::assets::Search::default(),
         );
+        let secrets = crate::secret::Redactor::default();
         let view = || View {
             check: false,
             diff: false,
@@ -127,6 +130,7 @@ mod tests {
             vars: &vars,
             templates: &t,
             search: &search,
+            secrets: &secrets,
         };
         let asks = m.queries(&args, &view()).unwrap();
         assert_eq!(asks.len(), 2, "the live value and the file");

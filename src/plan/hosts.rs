@@ -122,6 +122,7 @@ pub(super) fn host_plan(
     c: &Common<'_>,
     name: &str,
     defaults: Option<&Map<String, Json>>,
+    secrets: &mut crate::secret::Redactor,
 ) -> Result<HostPlan, PlanError> {
     let nodes = c.inv.host_var_nodes(name).unwrap_or_default();
     let mut conn = connection(c.inv, name, &nodes, c.route)?;
@@ -143,10 +144,16 @@ pub(super) fn host_plan(
     }
     let mut escalation = crate::ssh::Become::default();
     if let Ok(ctx) = &resolved {
-        crate::secret::add_vars(ctx);
+        secrets.add_vars(ctx);
         escalation = login::become_spec(ctx, &nodes)?;
+        if let Some(pw) = &escalation.password {
+            secrets.add_value(pw.expose());
+        }
         if let Conn::Ssh(p) = &mut conn {
             p.password = login::login_password(ctx, &nodes)?;
+            if let Some(pw) = &p.password {
+                secrets.add_value(pw.expose());
+            }
             // `-e ansible_user=NAME` wins, as in Ansible.
             if let Some(Json::String(u)) = c.extra.get("ansible_user") {
                 p.user = Some(u.clone());

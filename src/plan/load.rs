@@ -49,7 +49,7 @@ fn beside(playbook: &Path, builtin: bool) -> Search {
 /// Print the plan's warnings (stderr; before any output of the run).
 pub(crate) fn print_warnings(plan: &Plan) {
     for w in &plan.warnings {
-        eprintln!("warning: {}", crate::secret::redact(&w.to_string()));
+        eprintln!("warning: {}", plan.secrets.redact(&w.to_string()));
     }
 }
 

@@ -119,6 +119,8 @@ struct Check<'a> {
     inv: &'a Inventory,
     hostvars: &'a Map<String, Json>,
     extra: &'a Map<String, Json>,
+    /// Which `-e` names are secret (their values are masked in errors).
+    secrets: &'a crate::secret::Redactor,
     nodes: HashMap<String, HashMap<String, &'a Node>>,
 }
 
@@ -159,7 +161,7 @@ impl<'a> Check<'a> {
             (None, false) => self.host_fail(host, &msg, &expected),
             (None, true) => LvsError::Extra {
                 key: v.var.to_string(),
-                value: match super::is_secret(v.var) {
+                value: match self.secrets.is_secret_name(v.var) {
                     true => "********".into(),
                     false => v.text(),
                 },
@@ -263,6 +265,7 @@ pub(crate) fn check(
     inv: &Inventory,
     hostvars: &Map<String, Json>,
     extra: &Map<String, Json>,
+    secrets: &crate::secret::Redactor,
 ) -> Result<Vec<Warning>, LvsError> {
     let (Some(directors), Some(reals)) =
         (inv.group_hosts("directors"), inv.group_hosts("realservers"))
@@ -278,6 +281,7 @@ pub(crate) fn check(
         inv,
         hostvars,
         extra,
+        secrets,
         nodes,
     };
     let lvs_nodes: Vec<&str> = inv

@@ -25,6 +25,7 @@ use crate::assets::{Search, Shipped};
 use crate::inventory::{Inventory, InventoryError};
 use crate::playbook::tags::TagFilter;
 use crate::playbook::{Play, Playbook, PlaybookError};
+use crate::secret::{prompt::Asked, Redactor};
 use crate::ssh::SshParams;
 use crate::template::Templates;
 use crate::yaml::Diag;
@@ -35,7 +36,7 @@ use check::{check_templates, runtime_names};
 pub(crate) use extra::parse_extra;
 use load::load_playbook;
 pub(crate) use load::{print_inventory_warnings, print_warnings};
-pub(crate) use vars::{has_template, is_secret, resolve_templated};
+pub(crate) use vars::{has_template, resolve_templated};
 
 /// Errors found while planning: all are invalid input (exit 2), and nothing was contacted.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +53,21 @@ pub enum PlanError {
     Lvs(#[from] lvs::LvsError),
     #[error(transparent)]
     Load(#[from] crate::yaml::LoadError),
+    /// An error that would show a secret known when it happened, as shown with it masked.
+    #[error("{0}")]
+    Masked(String),
+}
+
+impl PlanError {
+    /// This error, shown with what `secrets` knows masked (itself when that hides nothing).
+    fn masked(self, secrets: &Redactor) -> PlanError {
+        let shown = self.to_string();
+        let masked = secrets.redact(&shown);
+        if masked == shown {
+            return self;
+        }
+        PlanError::Masked(masked)
+    }
 }
 
 /// How to reach a host.
@@ -103,6 +119,8 @@ pub(crate) struct Plan {
     pub(crate) hostvars: Json,
     /// Things that work, but not as the operator may think (printed before the run).
     pub(crate) warnings: Vec<lvs::Warning>,
+    /// What is secret in this run: every output of it is masked with this.
+    pub(crate) secrets: Redactor,
 }
 
 impl std::fmt::Debug for Plan {
@@ -131,7 +149,7 @@ impl Plan {
 
     /// The passwords asked with `-k` (login) and `-K` (become), for the hosts whose variables
     /// name none.
-    pub(crate) fn default_passwords(&mut self, asked: &crate::secret::prompt::Asked) {
+    pub(crate) fn default_passwords(&mut self, asked: &Asked) {
         for h in self.hosts.values_mut() {
             if let (Conn::Ssh(p), Some(pw)) = (&mut h.conn, &asked.login) {
                 p.password.get_or_insert_with(|| pw.clone());
@@ -140,6 +158,7 @@ impl Plan {
                 h.escalation.password.get_or_insert_with(|| pw.clone());
             }
         }
+        self.secrets.extend(&asked.redactor());
     }
 }
 
@@ -185,17 +204,27 @@ impl PlaybookSource<'_> {
     }
 }
 
-/// Build and validate the plan.
+/// Build and validate the plan. Its secrets start as the inventory's; an error leaves with
+/// those known by then masked (its caller may keep no redactor).
 pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
+    let mut secrets = req.inventory.secrets().clone();
+    match build_with(req, &mut secrets) {
+        Ok(plan) => Ok(Plan { secrets, ..plan }),
+        Err(e) => Err(e.masked(&secrets)),
+    }
+}
+
+/// [`build`], telling `secrets` of every secret it meets.
+fn build_with(req: &Request<'_>, secrets: &mut Redactor) -> Result<Plan, PlanError> {
     let inv = req.inventory;
     let extra = parse_extra(req.extra_vars)?;
     let (mut playbook, search) = load_playbook(req.playbook)?;
     keep_tagged(&mut playbook, &req.tags);
     for play in &mut playbook.plays {
-        crate::secret::declare_names(&play.vars)?;
-        crate::secret::resolve_sources(&mut play.vars)?;
+        secrets.declare_names(&play.vars)?;
+        crate::secret::resolve_sources(&mut play.vars, secrets)?;
         for t in play.tasks.iter_mut().chain(play.handlers.iter_mut()) {
-            crate::secret::resolve_sources(&mut t.vars)?;
+            crate::secret::resolve_sources(&mut t.vars, secrets)?;
         }
     }
     let (plays, targeted) = hosts::target(inv, &playbook, req.limit)?;
@@ -227,12 +256,12 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
     };
     let mut host_plans = BTreeMap::new();
     for name in &targeted {
-        let hp = hosts::host_plan(&common, name, defaults.get(name))?;
+        let hp = hosts::host_plan(&common, name, defaults.get(name), secrets)?;
         host_plans.insert(name.clone(), hp);
     }
-    register_secrets(&extra, &playbook)?;
+    register_secrets(&extra, &playbook, secrets)?;
     let warnings = match (req.lvs, hostvars.as_object()) {
-        (true, Some(hv)) => lvs::check(inv, hv, &extra)?,
+        (true, Some(hv)) => lvs::check(inv, hv, &extra, secrets)?,
         _ => Vec::new(),
     };
     let plan = Plan {
@@ -245,6 +274,7 @@ pub(crate) fn build(req: &Request<'_>) -> Result<Plan, PlanError> {
         templates,
         hostvars,
         warnings,
+        secrets: Redactor::default(),
     };
     check_templates(&plan)?;
     Ok(plan)
@@ -263,19 +293,23 @@ fn keep_tagged(playbook: &mut Playbook, tags: &TagFilter) {
 
 /// Remember the secret values of `-e` and of the plays' and tasks' variables, refusing one
 /// too short to hide.
-fn register_secrets(extra: &Map<String, Json>, playbook: &Playbook) -> Result<(), PlanError> {
+fn register_secrets(
+    extra: &Map<String, Json>,
+    playbook: &Playbook,
+    secrets: &mut Redactor,
+) -> Result<(), PlanError> {
     for (k, v) in extra {
-        if let (true, Json::String(s)) = (is_secret(k), v) {
+        if let (true, Json::String(s)) = (secrets.is_secret_name(k), v) {
             crate::secret::check_length(k, s).map_err(|(msg, expected)| {
                 PlanError::Usage(format!("-e {k}: {msg}; expected {expected}"))
             })?;
-            crate::secret::add_value(s);
+            secrets.add_value(s);
         }
     }
     for play in &playbook.plays {
-        crate::secret::add_named(&play.vars)?;
+        secrets.add_named(&play.vars)?;
         for t in play.tasks.iter().chain(&play.handlers) {
-            crate::secret::add_named(&t.vars)?;
+            secrets.add_named(&t.vars)?;
         }
     }
     Ok(())

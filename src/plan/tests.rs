@@ -344,3 +344,33 @@ fn undefined_name_in_an_inventory_variable() {
     )
     .unwrap();
 }
+
+/// A plan that fails leaves with the secrets known by then masked in its error (the caller
+/// may keep no redactor); one that builds owns them.
+#[test]
+fn plan_errors_mask_the_secrets_known_and_the_plan_owns_them() {
+    let f = Fixture::new(
+        "all:\n  vars:\n    vip: 10.0.0.50\n    db_password: pl4n-s3cret\n  hosts:\n    h1: {}\n",
+    );
+    let e = f
+        .plan(
+            "- hosts: all\n  tasks:\n    - command: echo pl4n-s3cret {{ vipp }}\n",
+            None,
+            &[],
+        )
+        .unwrap_err();
+    assert!(e.starts_with("undefined variable `vipp`"), "{e}");
+    assert!(e.contains("echo ******** {{"), "{e}");
+    assert!(!e.contains("pl4n-s3cret"), "{e}");
+    let p = f
+        .plan(
+            "- hosts: all\n  tasks: []\n",
+            None,
+            &["x_token=from-the-line"],
+        )
+        .unwrap();
+    assert_eq!(
+        p.secrets.redact("pl4n-s3cret from-the-line"),
+        "******** ********"
+    );
+}

@@ -1,16 +1,10 @@
 //! Variable resolution and secrets. Values may be templates referring to other variables
 //! (`vip_cidr: "{{ lvs_vip }}/32"`): they are rendered in passes until nothing changes; values
-//! that need facts or registered results stay templated until run time. Which variables are
-//! secrets is decided in `crate::secret`.
+//! that need facts or registered results stay templated until run time.
 
 use serde_json::{Map, Value as Json};
 
 use crate::template::{is_templated, TemplateError, Templates};
-
-/// Is a variable with this name a secret? (See `crate::secret`.)
-pub(crate) fn is_secret(name: &str) -> bool {
-    crate::secret::is_secret_name(name)
-}
 
 pub(crate) fn has_template(v: &Json) -> bool {
     match v {
@@ -72,15 +66,6 @@ pub(crate) fn resolve_templated(
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn secrets_by_suffix() {
-        assert!(is_secret("keepalived_auth_pass"));
-        assert!(is_secret("db_password"));
-        assert!(is_secret("api_token"));
-        assert!(!is_secret("lvs_vip"));
-        assert!(!is_secret("passive"));
-    }
 
     #[test]
     fn resolves_chains_and_leaves_runtime_ones() {

@@ -2,8 +2,9 @@
 //! task, elapsed) with results printed above; otherwise plain lines. `--diff` adds unified
 //! diffs, `-v` the remote commands, `-vv` their output. At the end: the recap and, with
 //! `--json`, one JSON document on stdout (human output then goes to stderr). Only this module
-//! writes to the terminal, and everything it writes is redacted (`crate::secret`) on the way out:
-//! the executor already redacts by variable, this catches a secret value under any name.
+//! writes to the terminal, and everything it writes is masked on the way out with the plan's
+//! secrets (a `crate::secret::Redactor` it is handed): the executor already redacts by
+//! variable, this catches a secret value under any name.
 
 mod color;
 
@@ -17,6 +18,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Map, Value as Json};
 
 use crate::exec::{Event, HostResult, Status};
+use crate::secret::Redactor;
 use color::Palette;
 
 /// How to render.
@@ -73,12 +75,15 @@ struct Reporter {
     interrupted: bool,
     /// Why a host became unreachable (first time), for the recap.
     lost: BTreeMap<String, String>,
+    /// What every line and the JSON document are masked with.
+    secrets: Redactor,
 }
 
 /// Start the reporter thread for hosts `order`.
 pub(crate) fn spawn(
     opts: ReportOptions,
     order: Vec<String>,
+    secrets: Redactor,
 ) -> (mpsc::Sender<Event>, JoinHandle<Summary>) {
     let (tx, rx) = mpsc::channel();
     let handle = std::thread::spawn(move || {
@@ -100,6 +105,7 @@ pub(crate) fn spawn(
             facts: Map::new(),
             interrupted: false,
             lost: BTreeMap::new(),
+            secrets,
         };
         for ev in rx {
             r.event(ev);
@@ -165,7 +171,7 @@ fn failure_text(r: &HostResult, paint: Palette) -> String {
 impl Reporter {
     /// Every human line leaves through here, redacted (secret values, whatever their name).
     fn line(&mut self, s: &str) {
-        let s = crate::secret::redact(s);
+        let s = self.secrets.redact(s);
         match &self.mp {
             Some(mp) => {
                 let _ = mp.println(s);
@@ -377,7 +383,7 @@ impl Reporter {
             if self.opts.command == "ping" {
                 doc["facts"] = Json::Object(self.facts.clone());
             }
-            crate::secret::redact_json(&mut doc);
+            self.secrets.redact_json(&mut doc);
             let mut so = std::io::stdout();
             let _ = writeln!(
                 so,

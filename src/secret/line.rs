@@ -5,7 +5,7 @@
 //! (`12 │ key: value`, a caret line under it); the line is masked here, where the message
 //! leaves the program, and the caret kept within the masked line.
 
-use super::{is_secret_name, MASK};
+use super::MASK;
 
 /// `text` with every source line an error message shows (`N │ line`) passed through `mask`,
 /// and the caret line under it (`  │   ^^^`) kept within the masked line.
@@ -56,9 +56,9 @@ fn caret_line(l: &str) -> Option<(&str, &str, usize, &str)> {
     Some((head, indent, carets, &after[start + carets..]))
 }
 
-/// `line` with the value of every secret-named key replaced by `********`. A secret source
-/// (`{secret_env: NAME}`, `{secret_file: PATH}`) names no secret and is kept.
-pub(crate) fn redact_line(line: &str) -> String {
+/// `line` with the value of every key `is_secret` names replaced by `********`. A secret
+/// source (`{secret_env: NAME}`, `{secret_file: PATH}`) names no secret and is kept.
+pub(super) fn redact_line(line: &str, is_secret: impl Fn(&str) -> bool) -> String {
     let b = line.as_bytes();
     let mut out = String::with_capacity(line.len());
     let mut copied = 0;
@@ -90,7 +90,7 @@ pub(crate) fn redact_line(line: &str) -> String {
                     b.len()
                 };
                 let value = line[vstart..vend].trim();
-                if is_secret_name(key) && !value.is_empty() && !value.starts_with("{secret_") {
+                if is_secret(key) && !value.is_empty() && !value.starts_with("{secret_") {
                     out.push_str(&line[copied..vstart]);
                     out.push_str(MASK);
                     // Keep what separates the value from the next entry.
@@ -148,6 +148,11 @@ fn flow_value_end(b: &[u8], start: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// By the built-in suffixes alone.
+    fn redact_line(line: &str) -> String {
+        super::redact_line(line, super::super::secret_by_suffix)
+    }
 
     #[test]
     fn an_error_shows_its_source_line_masked_and_the_caret_within_it() {

@@ -2,7 +2,7 @@
 //! read from the controlling terminal, never from a pipe) and kept by the command for its run:
 //! plans apply them to every host whose variables name no password of that kind.
 
-use super::Secret;
+use super::{Redactor, Secret};
 use std::io::{BufRead, Write};
 use std::os::fd::AsRawFd;
 
@@ -13,6 +13,17 @@ pub(crate) struct Asked {
     pub(crate) login: Option<Secret>,
     /// `-K`: the `become` password.
     pub(crate) escalation: Option<Secret>,
+}
+
+impl Asked {
+    /// What is secret about them: their values.
+    pub(crate) fn redactor(&self) -> Redactor {
+        let mut r = Redactor::default();
+        for pw in self.login.iter().chain(&self.escalation) {
+            r.add_value(pw.expose());
+        }
+        r
+    }
 }
 
 /// The terminal could not give a password.

@@ -9,13 +9,16 @@ use std::path::{Path, PathBuf};
 use crate::yaml::{Diag, Key, Node, Value};
 
 /// Replace every `{secret_env: ...}`/`{secret_file: ...}` variable value in `vars` by the secret
-/// it names, registering the secret for redaction.
-pub(crate) fn resolve_sources(vars: &mut [(Key, Node)]) -> Result<(), Diag> {
+/// it names, and tell `secrets` of it.
+pub(crate) fn resolve_sources(
+    vars: &mut [(Key, Node)],
+    secrets: &mut super::Redactor,
+) -> Result<(), Diag> {
     for (key, node) in vars.iter_mut() {
         let Some(secret) = read_source(key, node)? else {
             continue;
         };
-        super::add_value(&secret);
+        secrets.add_value(&secret);
         node.v = Value::Str(secret);
     }
     Ok(())
@@ -138,7 +141,8 @@ mod tests {
     fn vars(text: &str, path: &Path) -> Result<Vec<String>, String> {
         let n = parse(Source::new(path, text.to_string())).map_err(|e| e.to_string())?;
         let mut v = n.get("vars").unwrap().as_map("").unwrap().to_vec();
-        resolve_sources(&mut v).map_err(|e| e.to_string())?;
+        resolve_sources(&mut v, &mut super::super::Redactor::default())
+            .map_err(|e| e.to_string())?;
         Ok(v.iter().map(|(_, n)| n.to_json().to_string()).collect())
     }
 

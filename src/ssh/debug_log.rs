@@ -1,12 +1,14 @@
 //! ssh's own debug output (`-vvv` and up), as `ansible-playbook -vvvv` shows it: the master
 //! ssh of each host logs to a file (`-E`), and what it wrote is copied to stderr, each line
-//! under the host's name and with every known secret value masked (ssh's debug log quotes
+//! under the host's name and with the run's secret values masked (ssh's debug log quotes
 //! the commands it sends, which may carry a rendered secret; passwords themselves never pass
 //! through it: the login's goes to ssh's askpass, become's over the command's stdin).
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use crate::secret::Redactor;
 
 /// How much of ssh's debug output a run shows: 0 none, 1-3 as `ssh -v` .. `ssh -vvv`.
 static LEVEL: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
@@ -27,14 +29,17 @@ pub(crate) struct LogTail {
     path: PathBuf,
     /// Bytes shown so far (only whole lines are shown).
     shown: Mutex<u64>,
+    /// What every line shown is masked with.
+    secrets: Arc<Redactor>,
 }
 
 impl LogTail {
-    pub(crate) fn new(host: &str, path: &Path) -> LogTail {
+    pub(crate) fn new(host: &str, path: &Path, secrets: Arc<Redactor>) -> LogTail {
         LogTail {
             host: host.to_string(),
             path: path.to_path_buf(),
             shown: Mutex::new(0),
+            secrets,
         }
     }
 
@@ -61,7 +66,7 @@ impl LogTail {
             out.push_str(&format!(
                 "<{}> ssh: {}\n",
                 self.host,
-                crate::secret::redact(line)
+                self.secrets.redact(line)
             ));
         }
         eprint!("{out}");
@@ -103,7 +108,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
         std::fs::write(&path, "debug1: one\ndebug1: tw").unwrap();
-        let t = LogTail::new("h", &path);
+        let t = LogTail::new("h", &path, Arc::default());
         t.show();
         assert_eq!(*t.shown.lock().unwrap(), "debug1: one\n".len() as u64);
         std::fs::write(&path, "debug1: one\ndebug1: two\n").unwrap();

@@ -6,16 +6,18 @@
 //! to it through the crate's native mux.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use openssh::Session;
 
 use super::debug_log::LogTail;
 use super::{askpass, SshParams, TransportError};
+use crate::secret::Redactor;
 
 /// Start the master for `p` (with `p.password`, a password login) and attach to it. `debug`:
 /// ssh's own debug level (0 none, 1-3 as `ssh -v`..`-vvv`), its log shown on stderr under
-/// `host`; the returned tail shows what the master logs later.
+/// `host` and masked with `secrets`; the returned tail shows what the master logs later.
 pub(super) async fn launch(
     host: &str,
     p: &SshParams,
@@ -23,6 +25,7 @@ pub(super) async fn launch(
     control_dir: &Path,
     idle: Option<std::num::NonZeroUsize>,
     debug: u8,
+    secrets: &Arc<Redactor>,
 ) -> Result<(Session, Option<LogTail>), TransportError> {
     let err = |what: &str, e: std::io::Error| TransportError(format!("{what}: {e}"));
     let dir = tempfile::Builder::new()
@@ -46,7 +49,7 @@ pub(super) async fn launch(
     if let Some(f) = &pw_file {
         let _ = std::fs::remove_file(f);
     }
-    let tail = (debug > 0).then(|| LogTail::new(host, &log));
+    let tail = (debug > 0).then(|| LogTail::new(host, &log, secrets.clone()));
     if let Some(t) = &tail {
         t.show();
     }

@@ -33,9 +33,14 @@ pub(crate) fn trace_start() -> std::time::Instant {
 }
 
 /// `LVSLAB_TRACE=1`: one stderr line per remote command (host; seconds; when it started,
-/// counted from the first command; first line, secrets redacted), to see where a run's time
-/// goes and which commands are on its critical path; `LVSLAB_TRACE=2`: the whole command.
-pub(crate) fn trace(host: &str, cmd: &str, started: std::time::Instant) {
+/// counted from the first command; first line, masked with `secrets`), to see where a run's
+/// time goes and which commands are on its critical path; `LVSLAB_TRACE=2`: the whole command.
+pub(crate) fn trace(
+    host: &str,
+    cmd: &str,
+    started: std::time::Instant,
+    secrets: &crate::secret::Redactor,
+) {
     static LEVEL: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
     let level = *LEVEL.get_or_init(|| {
         std::env::var("LVSLAB_TRACE")
@@ -47,9 +52,10 @@ pub(crate) fn trace(host: &str, cmd: &str, started: std::time::Instant) {
         return;
     }
     let shown = if level >= 2 {
-        crate::secret::redact(cmd)
+        secrets.redact(cmd)
     } else {
-        crate::secret::redact(cmd.lines().next().unwrap_or(""))
+        secrets
+            .redact(cmd.lines().next().unwrap_or(""))
             .chars()
             .take(90)
             .collect::<String>()

@@ -12,6 +12,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::debug_log::LogTail;
 use super::{failure, BoxFuture, Output, Transport, TransportError};
+use crate::secret::Redactor;
 
 /// How to reach one host (from its inventory variables and the lab route).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +40,8 @@ pub(crate) struct Connector {
     persist: Option<Persist>,
     /// ssh's own debug level (`-vvv` and up), its log shown on stderr.
     debug: u8,
+    /// What ssh's debug log and the command trace are masked with.
+    secrets: Arc<Redactor>,
 }
 
 /// Connections that outlive their run, as Ansible's `ControlPersist=60s` does: the next run
@@ -219,7 +222,14 @@ impl Connector {
                 .filter(|_| debug == 0)
                 .inspect(Persist::sweep),
             debug,
+            secrets: Arc::default(),
         })
+    }
+
+    /// Mask `secrets` in what the connections show (ssh's debug log, the command trace).
+    pub(crate) fn masking(self, secrets: Redactor) -> Connector {
+        let secrets = Arc::new(secrets);
+        Connector { secrets, ..self }
     }
 
     /// The ssh config for a host: ProxyCommand and the key exchange have no SessionBuilder
@@ -326,6 +336,7 @@ impl Connector {
             host: name.to_string(),
             persisted,
             broken: std::sync::atomic::AtomicBool::new(false),
+            secrets: self.secrets.clone(),
         })
     }
 
@@ -340,7 +351,8 @@ impl Connector {
         idle: Option<std::num::NonZeroUsize>,
     ) -> Result<(Session, Option<LogTail>), TransportError> {
         if p.password.is_some() || self.debug > 0 {
-            return super::master::launch(name, p, cfg, control_dir, idle, self.debug).await;
+            let (debug, secrets) = (self.debug, &self.secrets);
+            return super::master::launch(name, p, cfg, control_dir, idle, debug, secrets).await;
         }
         let mut b = SessionBuilder::default();
         b.known_hosts_check(if p.accept_new_host_keys {
@@ -405,6 +417,7 @@ struct Ssh {
     persisted: Option<PathBuf>,
     /// A command failed at the transport: the master is not worth keeping.
     broken: std::sync::atomic::AtomicBool,
+    secrets: Arc<Redactor>,
 }
 
 impl Ssh {
@@ -458,7 +471,7 @@ impl Transport for Ssh {
                 .wait_with_output()
                 .await
                 .map_err(|e| self.failed(&e))?;
-            super::trace(&self.host, cmd, started);
+            super::trace(&self.host, cmd, started, &self.secrets);
             if let Some(log) = &self.log {
                 log.show();
             }

@@ -97,7 +97,7 @@ impl fmt::Display for Diag {
         let line_no = self.pos.line.to_string();
         let pad = " ".repeat(line_no.len());
         // Shown as written: what it may hold of a secret is masked where output leaves the
-        // program (secret::redact), which knows the secrets.
+        // program, by the redactor of the command that knows the secrets.
         let line = self.src.line(self.pos.line);
         writeln!(f, "{}", self.msg)?;
         writeln!(f, "{pad}——▶ {}", self.location())?;
