@@ -21,6 +21,7 @@ pub(crate) mod modules;
 pub(crate) mod names;
 pub mod plan;
 pub(crate) mod playbook;
+pub(crate) mod quote;
 pub(crate) mod report;
 pub(crate) mod secret;
 pub(crate) mod ssh;

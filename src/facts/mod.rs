@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value as Json};
 
-use crate::ssh::quote;
+use crate::quote::quote;
 
 /// Top-level variable names facts provide (known at plan time to exist at run time).
 pub(crate) const FACT_VARS: &[&str] = &[

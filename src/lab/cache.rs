@@ -493,7 +493,7 @@ fn fetch_kernel(dir: &Path, package: &str, rootfs: &Path) -> Result<(), LabError
             "-c",
             &format!(
                 "cd {inside} && apt-get download -q {}",
-                crate::ssh::quote(package)
+                crate::quote::quote(package)
             ),
         ]),
         "downloading the kernel package",

@@ -88,12 +88,13 @@ pub fn run(
     // (the password, when sudo asks one, on stdin).
     let (remote, input) = match (&node.login.lab_user, node.login.password_line()) {
         (Some(u), pw) if *u == node.user && node.login.sudo_asks => (
-            format!("sudo -S -p '' sh -c {}", crate::ssh::quote(remote)),
+            format!("sudo -S -p '' sh -c {}", crate::quote::quote(remote)),
             pw,
         ),
-        (Some(u), _) if *u == node.user => {
-            (format!("sudo -n sh -c {}", crate::ssh::quote(remote)), None)
-        }
+        (Some(u), _) if *u == node.user => (
+            format!("sudo -n sh -c {}", crate::quote::quote(remote)),
+            None,
+        ),
         _ => (remote.to_string(), None),
     };
     c.args(["-o", "BatchMode=yes", "--", &remote])

@@ -5,7 +5,8 @@ use serde_json::{Map, Value as Json};
 
 use super::operand::path_word;
 use super::{opt, Answers, Arg, Args, Ask, Cx, Module, ModuleError, Outcome, Ty, View};
-use crate::ssh::{argv, quote, BoxFuture};
+use crate::quote::{argv, quote};
+use crate::ssh::BoxFuture;
 use crate::yaml::{Diag, Key, Node};
 
 #[derive(Debug)]

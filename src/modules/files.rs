@@ -9,7 +9,8 @@ use super::command::split_words;
 use super::{
     operand, opt, req, Answers, Arg, Args, Ask, Cx, Diff, Module, ModuleError, Outcome, Ty, View,
 };
-use crate::ssh::{quote, BoxFuture};
+use crate::quote::quote;
+use crate::ssh::BoxFuture;
 use crate::yaml::{Diag, Key, Node};
 
 #[derive(Debug)]

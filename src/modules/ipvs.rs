@@ -10,7 +10,8 @@ use super::undo::Undo;
 use super::{
     choice, opt, req, Answers, Arg, Args, Ask, Cx, Module, ModuleError, Outcome, Ty, View,
 };
-use crate::ssh::{argv, BoxFuture};
+use crate::quote::argv;
+use crate::ssh::BoxFuture;
 
 #[derive(Debug)]
 pub(crate) struct Ipvs;
@@ -163,7 +164,7 @@ impl Want {
         keys.extend(self.rules_file.iter().map(|f| format!("file:{f}")));
         let mut check = String::from("ipvsadm -S -n");
         if let Some(f) = &self.rules_file {
-            let q = crate::ssh::quote(f);
+            let q = crate::quote::quote(f);
             check.push_str(&format!(
                 " && echo {FILE_MARK} && if [ -f {q} ]; then echo present; cat {q}; else echo absent; fi"
             ));
@@ -254,7 +255,7 @@ fn apply_script(
         script.push('\n');
     }
     if let Some(f) = &want.rules_file {
-        let q = crate::ssh::quote(f);
+        let q = crate::quote::quote(f);
         script.push_str(&format!(
             "mkdir -p \"$(dirname {q})\"\nipvsadm -S -n > {q}.lvslab-tmp\nmv -f {q}.lvslab-tmp {q}\n"
         ));

@@ -748,7 +748,7 @@ pub(crate) mod testutil;
 /// normally found on start (systemd retries a unit it could not find once its unit directories
 /// changed), so a playbook that just wrote a new unit need not pay a `daemon-reload` up front.
 pub(crate) fn systemctl_start(verb: &str, name: &str) -> String {
-    let start = crate::ssh::argv(&["systemctl", verb, name]);
+    let start = crate::quote::argv(&["systemctl", verb, name]);
     format!("{start} 2>/dev/null || {{ systemctl daemon-reload && {start}; }}")
 }
 
@@ -762,14 +762,14 @@ pub(crate) fn systemctl_enable(enable: bool, name: &str) -> String {
     let verb = if enable { "enable" } else { "disable" };
     let mut cmd = format!(
         "SYSTEMCTL_SKIP_SYSV=1 {} 2>/dev/null || {}",
-        crate::ssh::argv(&["systemctl", "--no-reload", verb, name]),
-        crate::ssh::argv(&["systemctl", verb, name])
+        crate::quote::argv(&["systemctl", "--no-reload", verb, name]),
+        crate::quote::argv(&["systemctl", verb, name])
     );
     if !enable {
         // A unit whose file is gone is as disabled as it gets (a restore run twice).
         cmd.push_str(&format!(
             " || ! systemctl cat {} >/dev/null 2>&1",
-            crate::ssh::quote(name)
+            crate::quote::quote(name)
         ));
     }
     cmd

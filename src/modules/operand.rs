@@ -1,4 +1,4 @@
-//! Rules for values that become operands of remote commands. Quoting (`ssh::quote`) keeps a
+//! Rules for values that become operands of remote commands. Quoting (`quote::quote`) keeps a
 //! value from becoming shell syntax, but a quoted `-rf` is still an option to `rm`, and a
 //! newline in a sysctl value is a second line in the sysctl file. These checks refuse such
 //! values with a clear error before any command is built.

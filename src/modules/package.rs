@@ -9,7 +9,8 @@ use serde_json::{Map, Value as Json};
 
 use super::undo::Undo;
 use super::{choice, req, Answers, Arg, Args, Ask, Cx, Module, ModuleError, Outcome, Ty, View};
-use crate::ssh::{argv, BoxFuture};
+use crate::quote::argv;
+use crate::ssh::BoxFuture;
 
 #[derive(Debug)]
 pub(crate) struct Package;

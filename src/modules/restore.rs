@@ -7,7 +7,8 @@ use serde_json::{Map, Value as Json};
 
 use super::undo::{Entry, Undo};
 use super::{opt, Answers, Arg, Cx, Module, ModuleError, Outcome, Ty};
-use crate::ssh::{argv, quote, BoxFuture};
+use crate::quote::{argv, quote};
+use crate::ssh::BoxFuture;
 
 #[derive(Debug)]
 pub(crate) struct Restore;

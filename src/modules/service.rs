@@ -8,7 +8,8 @@ use super::undo::Undo;
 use super::{
     choice, opt, req, Answers, Arg, Args, Ask, Cx, Module, ModuleError, Outcome, Ty, View,
 };
-use crate::ssh::{argv, quote, BoxFuture};
+use crate::quote::{argv, quote};
+use crate::ssh::BoxFuture;
 
 #[derive(Debug)]
 pub(crate) struct Service;

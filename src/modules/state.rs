@@ -7,7 +7,7 @@ use serde_json::{json, Value as Json};
 
 use super::undo::{Entry, Record, Undo};
 
-use crate::ssh::quote;
+use crate::quote::quote;
 
 /// Default location of the state file on a node.
 pub(crate) const DEFAULT_STATE_FILE: &str = "/var/lib/lvslab/state.json";

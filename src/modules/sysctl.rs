@@ -8,7 +8,8 @@ use super::{
     choice, operand, opt, req, Answers, Arg, Args, Ask, Cx, Diff, Module, ModuleError, Outcome, Ty,
     View,
 };
-use crate::ssh::{quote, BoxFuture};
+use crate::quote::quote;
+use crate::ssh::BoxFuture;
 
 #[derive(Debug)]
 pub(crate) struct Sysctl;

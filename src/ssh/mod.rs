@@ -1,6 +1,6 @@
 //! How commands reach a host: the [`Transport`] trait, its ssh implementation (openssh with one
 //! ControlMaster per host, reused by every task) and a local one (module logic tests, and
-//! `ansible_connection: local`), plus the one quoting function every remote word goes through.
+//! `ansible_connection: local`). Every remote word goes through the `quote` module's quoting.
 
 mod askpass;
 mod debug_log;
@@ -9,17 +9,16 @@ mod host_key;
 mod local;
 mod master;
 mod privilege;
-mod quote;
 mod session;
 
 use std::future::Future;
 use std::pin::Pin;
 
+pub(crate) use crate::quote::quote;
 pub use askpass::answer_if_asked;
 pub use debug_log::set_verbosity;
 pub(crate) use local::Local;
 pub(crate) use privilege::{valid_user, Become, Escalated, Method};
-pub(crate) use quote::{argv, quote};
 pub(crate) use session::{close_persisted, Connector, SshParams};
 
 /// The moment the first remote command started: trace lines count from it.

@@ -14,7 +14,8 @@
 
 use std::sync::Arc;
 
-use super::{quote, BoxFuture, Output, Transport, TransportError};
+use super::{BoxFuture, Output, Transport, TransportError};
+use crate::quote::quote;
 use crate::secret::Secret;
 
 /// How to become the target user.

@@ -450,7 +450,7 @@ impl Transport for Ssh {
             // Always POSIX sh (whatever the login shell), tagged with the run's marker as $0;
             // `exec` keeps it the session's process-group leader, so Ctrl-C can end the group.
             let started = super::trace_start();
-            let line = format!("exec sh -c {} {}", super::quote(cmd), self.marker);
+            let line = format!("exec sh -c {} {}", crate::quote::quote(cmd), self.marker);
             let mut c = session.raw_command(&line);
             c.stdin(if stdin.is_some() {
                 Stdio::piped()
@@ -493,7 +493,7 @@ impl Transport for Ssh {
             let pattern = format!("{head}[{}]{}", &tail[..1], &tail[1..]);
             let script = format!(
                 "for p in $(pgrep -f {pat}); do g=$(ps -o pgid= -p \"$p\" | tr -d ' '); kill -TERM -- \"-$g\" 2>/dev/null || kill -TERM \"$p\" 2>/dev/null; done; true",
-                pat = super::quote(&pattern)
+                pat = crate::quote::quote(&pattern)
             );
             let run = async {
                 let _ = session.raw_command(&script).output().await;

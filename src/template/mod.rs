@@ -124,7 +124,7 @@ impl Templates {
         env.add_filter("bool", to_bool);
         // Already a shell word: marked safe so shell escaping (below) leaves it alone.
         env.add_filter("quote", |s: String| {
-            Value::from_safe_string(crate::ssh::quote(&s))
+            Value::from_safe_string(crate::quote::quote(&s))
         });
         env.set_auto_escape_callback(|name| {
             if name == SHELL_TEMPLATE {
@@ -136,7 +136,7 @@ impl Templates {
         env.set_formatter(|out, state, value| {
             limits::check_printable(value)?;
             if state.auto_escape() == AutoEscape::Custom("shell") && !value.is_safe() {
-                out.write_str(&crate::ssh::quote(&value.to_string()))?;
+                out.write_str(&crate::quote::quote(&value.to_string()))?;
                 Ok(())
             } else {
                 minijinja::escape_formatter(out, state, value)

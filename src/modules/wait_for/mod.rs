@@ -13,7 +13,8 @@
 use serde_json::{Map, Value as Json};
 
 use super::{choice, opt, Answers, Arg, Args, Cx, Module, ModuleError, Outcome, Ty};
-use crate::ssh::{quote, BoxFuture};
+use crate::quote::quote;
+use crate::ssh::BoxFuture;
 use crate::yaml::{Diag, Key, Node};
 
 #[derive(Debug)]
