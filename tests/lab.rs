@@ -184,8 +184,33 @@ fn check_ipvs(inv: &Inv) {
     );
 }
 
-/// After `lab down`: no qemu of the lab, no namespace, no tap or bridge anywhere.
+/// The pids of `lvslab lab proxy` processes (ssh's ProxyCommand) for this inventory.
+fn proxies(inv: &Inv) -> Vec<String> {
+    let path = std::path::absolute(&inv.path).expect("absolute inventory path");
+    let needle = format!("\0{}\0lab\0proxy\0", path.display());
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle))
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// After `lab down`: no qemu of the lab, no namespace, no tap or bridge anywhere, and (within
+/// a few seconds, as the ssh masters that used them close) no proxy into the lab.
 fn check_gone(inv: &Inv) {
+    let mut left = proxies(inv);
+    for _ in 0..40 {
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        left = proxies(inv);
+    }
+    assert!(left.is_empty(), "lab proxies still running: pids {left:?}");
     let marker = format!("lvslab-{}-", inv.lab);
     for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
         if let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) {

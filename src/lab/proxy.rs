@@ -47,6 +47,11 @@ pub fn run(inventory: &Path, host: &str, port: u16) -> Result<(), LabError> {
             }
         }
         let _ = up.shutdown(Shutdown::Write);
+        // ssh closed our stdin: it is done with the connection. A live node answers the FIN
+        // at once and the copy below ends; a node that went away (`lab down`) never will,
+        // and this process would wait on it forever.
+        std::thread::sleep(Duration::from_secs(5));
+        std::process::exit(0);
     });
     let mut down = stream;
     let mut stdout = std::io::stdout().lock();
