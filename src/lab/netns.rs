@@ -121,7 +121,11 @@ pub fn destroy(topo: &Topology) -> Result<(), LabError> {
     if link_exists(&ns, BRIDGE) {
         ip(&["-n", &ns, "link", "del", BRIDGE])?;
     }
-    ip(&["netns", "del", &ns])
+    match ip(&["netns", "del", &ns]) {
+        // Another `lab down` of the same lab removed it meanwhile: gone is what was asked.
+        Err(_) if !exists(&ns) => Ok(()),
+        r => r,
+    }
 }
 
 /// Move the calling thread into the network namespace `name` (setns is per thread).
