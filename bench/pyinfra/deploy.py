@@ -19,7 +19,8 @@ RECORD = "/var/lib/lvslab-bench"
 d = host.data
 q = shlex.quote
 groups = {g: [h.name for h in inventory.get_group(g)] for g in ("directors", "realservers")}
-hostvars = {h.name: h.data.dict() for h in inventory}
+# lvslab's default for a real server's port: the service's port.
+hostvars = {h.name: {"lvs_rs_port": h.data.lvs_port, **h.data.dict()} for h in inventory}
 tvars = {**d.dict(), "inventory_hostname": host.name, "groups": groups, "hostvars": hostvars}
 is_director = host.name in groups["directors"]
 
