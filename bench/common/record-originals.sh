@@ -1,9 +1,11 @@
 #!/bin/sh
 # Run on a node by the Ansible and pyinfra benchmark playbooks before their first change: records
 # what setup is about to change (ARP sysctls, the services it starts, the files it writes) in
-# /var/lib/lvslab-bench/orig.json, and copies the files that exist under
-# /var/lib/lvslab-bench/files/, so their teardown puts the node back exactly as found — what
-# lvslab's own state records do. Usage: record-originals.sh LAN_INTERFACE
+# /var/lib/lvslab-bench/orig.json, copies the files that exist under
+# /var/lib/lvslab-bench/files/, and lists the installed packages in
+# /var/lib/lvslab-bench/packages (one a line), so their teardown puts the node back exactly as
+# found, packages included — what lvslab's own state records do.
+# Usage: record-originals.sh LAN_INTERFACE
 # Does nothing when the record exists (a second setup must not record its own changes).
 set -eu
 export LC_ALL=C PATH=/usr/sbin:/usr/bin:/sbin:/bin
@@ -12,6 +14,11 @@ dir=/var/lib/lvslab-bench
 iface=$1
 case "$iface" in *[!A-Za-z0-9_.:-]*|'') echo "bad interface name" >&2; exit 2 ;; esac
 mkdir -p "$dir/files"
+# Installed only: a package removed but not purged ("config-files") is not setup's to purge.
+# An empty list would have teardown purge every package: a failed query stops here.
+pkgs=$(dpkg-query -W -f '${db:Status-Status} ${Package}\n')
+printf '%s\n' "$pkgs" | sed -n 's/^installed //p' > "$dir/packages"
+[ -s "$dir/packages" ] || { echo "no installed packages listed by dpkg-query" >&2; exit 1; }
 {
     printf '{"sysctl": {'
     sep=

@@ -1,14 +1,15 @@
 # Back to the node as found before deploy.py, from what it recorded on the node
 # (../common/record-originals.sh): services stopped/disabled if they were, the VIP off lo, files
-# restored or removed, ARP sysctls back to their recorded values, the record removed. A node
-# never set up, or torn down twice, is left unchanged.
+# restored or removed, ARP sysctls back to their recorded values, the packages installed since
+# purged with the dependencies nothing needs any more, the record removed. A node never set up,
+# or torn down twice, is left unchanged.
 import json
 import shlex
 
 from pyinfra import host, inventory
 from pyinfra.facts.files import File
 from pyinfra.facts.server import Command
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import apt, files, server, systemd
 
 RECORD = "/var/lib/lvslab-bench"
 q = shlex.quote
@@ -44,4 +45,15 @@ if raw:
         systemd.daemon_reload(name="systemd forgets the removed unit", _if=removed_unit.did_change)
     for key, value in orig["sysctl"].items():
         server.sysctl(name=f"{key} back to {value}", key=key, value=int(value))
+    now = host.get_fact(Command, "dpkg-query -W -f '${db:Status-Status} ${Package}\\n'")
+    then = set(host.get_fact(Command, f"cat {RECORD}/packages").split())
+    added = {line.split()[1] for line in now.splitlines() if line.startswith("installed ")} - then
+    if added:
+        apt.packages(
+            name="Packages installed since, purged with the dependencies nothing needs any more",
+            packages=sorted(added),
+            present=False,
+            purge=True,
+            extra_uninstall_args="--auto-remove",
+        )
     files.directory(name="The record itself", path=RECORD, present=False)
