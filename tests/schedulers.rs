@@ -40,19 +40,32 @@ fn cluster(inv: &Path) -> Cluster {
 
 /// The scheduler check of a verify report: (passed, detail).
 fn scheduler_check(doc: &Value) -> (bool, String) {
+    check(doc, "scheduler")
+}
+
+/// A check of a verify report by name: (passed, detail).
+fn check(doc: &Value, name: &str) -> (bool, String) {
     let c = doc["checks"]
         .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["name"] == "scheduler"))
-        .unwrap_or_else(|| panic!("verify ran no scheduler check: {doc:#}"));
+        .and_then(|cs| cs.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("verify ran no {name} check: {doc:#}"));
     (
         c["ok"] == true,
         c["detail"].as_str().unwrap_or_default().to_string(),
     )
 }
 
-/// `lvslab --json verify -e EXTRA`, once: (exit status 0, the report).
+/// `lvslab --json verify -e EXTRA...`, once: (exit status 0, the report).
 fn verify_once(inv: &Path, extra: &str) -> Value {
-    let out = lvslab(inv, &["--json", "verify", "-e", extra]);
+    verify_with(inv, &[extra])
+}
+
+fn verify_with(inv: &Path, extras: &[&str]) -> Value {
+    let mut args = vec!["--json", "verify"];
+    for e in extras {
+        args.extend(["-e", e]);
+    }
+    let out = lvslab(inv, &args);
     let doc: Value = serde_json::from_slice(&out.stdout).expect("verify prints one JSON document");
     assert_eq!(out.status.success(), doc["ok"] == true);
     doc
@@ -139,5 +152,38 @@ fn every_scheduler_shows_its_rule_and_a_wrong_table_fails() {
         let (passed, detail) = scheduler_check(&doc);
         assert!(!passed, "{s} expected, rr in the table: {detail}");
     }
+    persistence_expires(&inv, &service, &director);
     ok(&inv, &["teardown"]);
+}
+
+/// A short persistence timeout, above the seconds an IPVS entry of a reset connection stays
+/// (CLOSE, 10 s): verify sees one source stick, its template expire on time and the next
+/// connection scheduled afresh. Then the director keeps templates longer than the inventory
+/// says (changed by hand): the expiry check fails and says so.
+fn persistence_expires(inv: &Path, service: &str, director: &str) {
+    const SHORT: u32 = 13;
+    let (rr, p) = (
+        "lvs_scheduler=rr",
+        format!("lvs_persistence_timeout={SHORT}"),
+    );
+    ok(inv, &["setup", "-e", rr, "-e", &p]);
+    let doc = verify_with(inv, &[rr, &p]);
+    let (passed, detail) = check(&doc, "persistence-expiry");
+    assert!(
+        passed && !detail.contains("not judged") && detail.contains("scheduled afresh"),
+        "persistence {SHORT} s: {detail}"
+    );
+    assert_eq!(doc["ok"], true, "{:?}", failed_check_details(&doc));
+
+    ipvsadm(
+        inv,
+        director,
+        &["-E", "-t", service, "-s", "rr", "-p", "19"].map(String::from),
+    );
+    let doc = verify_with(inv, &[rr, &p]);
+    let (passed, detail) = check(&doc, "persistence-expiry");
+    assert!(
+        !passed && detail.contains("longer than the configured persistence"),
+        "a 19 s template where {SHORT} s is configured: {detail}"
+    );
 }

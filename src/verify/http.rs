@@ -194,6 +194,33 @@ pub fn get(
     timeout: Duration,
 ) -> Result<Response, HttpError> {
     let (mut stream, local) = open(source, target, timeout)?;
+    exchange(&mut stream, local, source, target, path)
+}
+
+/// [`get`], then end the connection with a reset instead of a FIN. The director's IPVS entry
+/// of a reset connection is gone within seconds (CLOSE state), where a closed one stays up to
+/// two minutes (FIN_WAIT, TIME_WAIT); an entry that stays keeps its persistence template alive.
+pub fn get_then_reset(
+    source: Option<Ipv4Addr>,
+    target: SocketAddrV4,
+    timeout: Duration,
+) -> Result<Response, HttpError> {
+    let (mut stream, local) = open(source, target, timeout)?;
+    let r = exchange(&mut stream, local, source, target, "/");
+    // A zero linger time makes close send RST. Best effort: without it the entry lingers, and
+    // the check that needed it gone reads the table and says so.
+    let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+    r
+}
+
+/// Send `GET path` on an open connection and read the whole answer.
+fn exchange(
+    stream: &mut TcpStream,
+    local: Option<SocketAddrV4>,
+    source: Option<Ipv4Addr>,
+    target: SocketAddrV4,
+    path: &str,
+) -> Result<Response, HttpError> {
     let io = |err| HttpError::Io {
         target,
         from: source.unwrap_or(Ipv4Addr::UNSPECIFIED),

@@ -6,6 +6,7 @@
 pub mod arp;
 pub mod checks;
 pub mod drill;
+pub mod expiry;
 pub mod http;
 pub mod icmp;
 pub mod parse;

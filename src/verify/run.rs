@@ -15,7 +15,7 @@ use super::checks::{self, Check, Probe, Request};
 use super::render::Report;
 use super::schedulers::{self, Pick, Step};
 use super::spec::{self, Spec};
-use super::{arp, http, parse, probe};
+use super::{arp, expiry, http, parse, probe};
 use crate::plan::{self, Conn};
 use crate::ssh::{Connector, Local, Transport};
 
@@ -264,6 +264,42 @@ impl Nodes {
     fn serving(&self, name: &str) -> bool {
         self.healthy.contains(name)
     }
+
+    /// The active director's connection table as read later than its first probe: what the
+    /// client's traffic must take into account (templates, ports with entries).
+    fn set_table(&mut self, table: String) {
+        let active = self.active.as_ref();
+        if let Some(Ok(p)) = active.and_then(|a| self.first.get_mut(a)) {
+            p.insert("ipvs_conns".into(), table);
+        }
+    }
+}
+
+/// Persistence with a clock ([`expiry`]), before any other client traffic: that traffic's
+/// connections would keep the templates alive for minutes.
+async fn persistence_expiry(
+    t: &Target,
+    hosts: &Hosts,
+    nodes: &Nodes,
+) -> Option<(Check, Option<String>)> {
+    let director = nodes.active.as_deref()?;
+    let table = nodes
+        .active_probe()
+        .and_then(|p| p.get("ipvs_conns"))
+        .map_or("", String::as_str);
+    let (_, sources) = split_sources(&t.spec, t.lab_ns.as_deref());
+    let reach = expiry::Reach {
+        director,
+        transport: match hosts.get(director) {
+            Some(Ok(tr)) => Ok(tr.as_ref()),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err("not in the inventory".into()),
+        },
+        ns: t.lab_ns.as_deref(),
+        sources: &sources,
+        table,
+    };
+    expiry::check(&t.spec, &reach).await
 }
 
 /// What client traffic gave: the requests sent, the answers per real server, and how the
@@ -293,7 +329,7 @@ impl Client {
         let client_spec = spec.clone();
         let ns = t.lab_ns.clone();
         let serving = |n: &str| nodes.serving(n);
-        let planned = schedulers::plan(spec, &serving, client_sources(spec, ns.as_deref()).len());
+        let planned = schedulers::plan(spec, &serving, split_sources(spec, ns.as_deref()).0.len());
         let steps = planned.clone().unwrap_or_default();
         // The client ports the director's table holds entries for (earlier traffic): new
         // connections must not take one (see `http::avoid_ports`).
@@ -332,7 +368,13 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
     };
     let hosts = connect_all(t.conns.clone(), &connector).await;
     let first = probe_all(&hosts, first_scripts(t)).await;
-    let (nodes, mut out) = node_checks(t, first);
+    let (mut nodes, mut out) = node_checks(t, first);
+    if let Some((check, table)) = persistence_expiry(t, &hosts, &nodes).await {
+        out.push(check);
+        if let Some(table) = table {
+            nodes.set_table(table);
+        }
+    }
     let client = Client::start(t, &nodes, requests);
     let mut traffic = Traffic::default();
     if let Some(ClientMsg::Requests(reqs, method)) = client.recv() {
@@ -589,6 +631,20 @@ async fn last_checks(t: &Target) -> Vec<Check> {
     last.unwrap_or_else(|e| vec![crate::trace::proof::failed(e.to_string())])
 }
 
+/// The client's source addresses: for every check's traffic but the expiry check's, and for the
+/// expiry check's. With several and a persistence timeout the expiry check waits for, the last
+/// one is the expiry check's alone: the other checks' connections, closed the ordinary way,
+/// would keep its template for minutes.
+fn split_sources(spec: &Spec, ns: Option<&str>) -> (Vec<Option<Ipv4Addr>>, Vec<Option<Ipv4Addr>>) {
+    let mut all = client_sources(spec, ns);
+    if expiry::keeps_a_source(spec, all.len()) {
+        let last = all.split_off(all.len() - 1);
+        (all, last)
+    } else {
+        (all.clone(), all)
+    }
+}
+
 /// The client's source addresses: the lab gives the client several; elsewhere the kernel picks
 /// one.
 fn client_sources(spec: &Spec, ns: Option<&str>) -> Vec<Option<Ipv4Addr>> {
@@ -623,7 +679,7 @@ fn client_side(
             return;
         }
     }
-    let sources = client_sources(&spec, ns.as_deref());
+    let (sources, _) = split_sources(&spec, ns.as_deref());
     let method = client_method(spec.persistence, sources.len());
     let target = spec.service();
     let reqs = send_requests(&sources, target, requests);
