@@ -24,7 +24,7 @@ pub enum Error {
     #[error(transparent)]
     Plan(#[from] plan::PlanError),
     #[error(transparent)]
-    Verify(#[from] verify::run::VerifyError),
+    Verify(#[from] verify::target::VerifyError),
     #[error(transparent)]
     Trace(#[from] trace::TraceError),
     #[error(transparent)]

@@ -15,7 +15,7 @@ use super::pcap;
 use crate::cluster::Cluster;
 use crate::lab::{keys, netns, topology, LabError};
 use crate::verify::http;
-use crate::verify::run::{target, VerifyError};
+use crate::verify::target::{target, VerifyError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {

@@ -16,3 +16,4 @@ pub mod run;
 pub mod schedulers;
 pub mod spec;
 pub mod states;
+pub mod target;

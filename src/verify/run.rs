@@ -9,167 +9,17 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use serde_json::{Map, Value as Json};
-
 use super::checks::{self, Check, Probe, Request};
 use super::render::Report;
 use super::schedulers::{self, Pick, Step};
-use super::spec::{self, Spec};
+use super::spec::Spec;
+use super::target::{connect_all, probe_all, runtime, target, Hosts, Target, VerifyError};
 use super::{arp, expiry, http, parse, probe};
-use crate::plan::{self, Conn};
-use crate::ssh::{Connector, Local, Transport};
-
-/// Why verify could not even start (bad input: exit 2, nothing contacted).
-#[derive(Debug, thiserror::Error)]
-pub enum VerifyError {
-    #[error(transparent)]
-    Plan(#[from] plan::PlanError),
-    #[error("{0}")]
-    Spec(#[from] spec::SpecError),
-    #[error(
-        "{path}: the inventory has no `{group}` group (verify needs `directors` and `realservers`)"
-    )]
-    NoGroup { path: String, group: &'static str },
-    #[error("cannot start the async runtime: {0}")]
-    Runtime(std::io::Error),
-    #[error(transparent)]
-    Lab(#[from] crate::lab::LabError),
-    /// The drill cannot be run as asked (usage): exit 2, nothing touched.
-    #[error("{0}")]
-    Drill(String),
-}
-
-impl VerifyError {
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            VerifyError::Runtime(_) | VerifyError::Lab(_) => crate::exit::FAILED,
-            _ => crate::exit::INVALID_INPUT,
-        }
-    }
-}
+use crate::ssh::Connector;
 
 /// Timeouts of single client operations: generous for a TCG lab, short enough that a dead VIP
 /// fails the run in seconds.
 const STEP: Duration = Duration::from_secs(3);
-
-/// What verify (and the failover drill) work against: the expected cluster, how to reach each
-/// node, and where the client side runs.
-pub(crate) struct Target {
-    pub(crate) spec: Spec,
-    /// How each node is reached, and whom its privileged probes run as.
-    pub(crate) conns: BTreeMap<String, Reach>,
-    pub(crate) directors: Vec<String>,
-    pub(crate) reals: Vec<String>,
-    /// Every host's merged variables (inventory, then `-e`).
-    pub(crate) vars: BTreeMap<String, Map<String, Json>>,
-    /// The lab's network namespace when the inventory's lab is up.
-    pub(crate) lab_ns: Option<String>,
-    /// The lab's shape (nodes, their ports on the lab's switch) when it is up.
-    pub(crate) lab: Option<crate::lab::topology::Topology>,
-}
-
-/// Plan the inventory (bad input: exit 2, nothing contacted) and resolve the expected cluster.
-pub(crate) fn target(inventory: &Path, extra_vars: &[String]) -> Result<Target, VerifyError> {
-    let inv = crate::inventory::Inventory::load(inventory).map_err(plan::PlanError::from)?;
-    let route = crate::lab::route(&inv);
-    let plan = plan::build(&plan::Request {
-        inventory: &inv,
-        route: route.as_ref(),
-        playbook: None,
-        limit: None,
-        extra_vars,
-        check: true,
-        lvs: true,
-        tags: Default::default(),
-    })?;
-    plan::print_warnings(&plan);
-    let group = |g: &'static str| -> Result<Vec<String>, VerifyError> {
-        let any = plan.hosts.values().next();
-        let names = any
-            .and_then(|h| h.vars.get("groups"))
-            .and_then(|gs| gs.get(g))
-            .and_then(Json::as_array)
-            .ok_or(VerifyError::NoGroup {
-                path: inventory.display().to_string(),
-                group: g,
-            })?;
-        Ok(names
-            .iter()
-            .filter_map(|n| n.as_str().map(str::to_string))
-            .collect())
-    };
-    let directors = group("directors")?;
-    let reals = group("realservers")?;
-    let vars: BTreeMap<String, Map<String, Json>> = plan
-        .hosts
-        .iter()
-        .map(|(n, h)| {
-            let mut v = h.vars.clone();
-            v.extend(plan.extra.clone());
-            (n.clone(), v)
-        })
-        .collect();
-    fn of<'a>(
-        vars: &'a BTreeMap<String, Map<String, Json>>,
-        names: &'a [String],
-        inventory: &Path,
-    ) -> Result<Vec<spec::HostVars<'a>>, VerifyError> {
-        names
-            .iter()
-            .map(|n| {
-                vars.get(n)
-                    .map(|v| (n.as_str(), v))
-                    .ok_or(VerifyError::NoGroup {
-                        path: inventory.display().to_string(),
-                        group: "directors",
-                    })
-            })
-            .collect()
-    }
-    let spec = spec::from_vars(
-        &of(&vars, &directors, inventory)?,
-        &of(&vars, &reals, inventory)?,
-    )?;
-    let conns: BTreeMap<String, Reach> = plan
-        .hosts
-        .iter()
-        .map(|(n, h)| {
-            // IPVS, sockets with their processes and the journal need root: the probes become
-            // it unless the inventory says `ansible_become: false` (a root login runs them as
-            // they are).
-            let off = vars
-                .get(n)
-                .and_then(|v| v.get("ansible_become"))
-                .and_then(plan::login::truthy)
-                == Some(false);
-            let reach = Reach {
-                conn: h.conn.clone(),
-                escalation: (!off).then(|| h.escalation.clone()),
-            };
-            (n.clone(), reach)
-        })
-        .collect();
-    let lab = route
-        .as_ref()
-        .and_then(|_| crate::lab::topology::from_inventory(&inv).ok());
-    let lab_ns = route.map(|r| r.netns);
-    Ok(Target {
-        spec,
-        conns,
-        directors,
-        reals,
-        vars,
-        lab_ns,
-        lab,
-    })
-}
-
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, VerifyError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(VerifyError::Runtime)
-}
 
 /// Run every check against the inventory's nodes.
 pub fn verify(
@@ -179,56 +29,6 @@ pub fn verify(
 ) -> Result<Report, VerifyError> {
     let t = target(inventory, extra_vars)?;
     Ok(runtime()?.block_on(gather(&t, requests)))
-}
-
-pub(crate) type Hosts = BTreeMap<String, Result<Box<dyn Transport>, String>>;
-
-/// How verify reaches one node.
-#[derive(Debug, Clone)]
-pub(crate) struct Reach {
-    pub(crate) conn: Conn,
-    /// Run every probe through `become` as this.
-    pub(crate) escalation: Option<crate::ssh::Become>,
-}
-
-pub(crate) async fn connect_all(conns: BTreeMap<String, Reach>, connector: &Connector) -> Hosts {
-    let futs = conns.into_iter().map(|(name, reach)| async move {
-        let t: Result<Box<dyn Transport>, String> = match &reach.conn {
-            Conn::Local => Ok(Box::new(Local)),
-            Conn::Ssh(p) => connector
-                .connect(&name, p)
-                .await
-                .map_err(|e| format!("unreachable: {e}")),
-        };
-        let t = match (t, reach.escalation) {
-            (Ok(t), Some(how)) => {
-                let inner: std::sync::Arc<dyn Transport> = std::sync::Arc::from(t);
-                let login = reach.conn.login();
-                Ok(Box::new(crate::ssh::Escalated::new(inner, how, &login)) as Box<dyn Transport>)
-            }
-            (t, _) => t,
-        };
-        (name, t)
-    });
-    futures::future::join_all(futs).await.into_iter().collect()
-}
-
-pub(crate) async fn probe_all(
-    hosts: &Hosts,
-    scripts: Vec<(String, String)>,
-) -> BTreeMap<String, Probe> {
-    let futs = scripts.into_iter().map(|(name, script)| async move {
-        let p: Probe = match hosts.get(&name) {
-            Some(Ok(t)) => match t.exec(&script, None).await {
-                Ok(o) => Ok(crate::facts::sections(&o.stdout_str())),
-                Err(e) => Err(e.to_string()),
-            },
-            Some(Err(e)) => Err(e.clone()),
-            None => Err("not in the inventory".into()),
-        };
-        (name, p)
-    });
-    futures::future::join_all(futs).await.into_iter().collect()
 }
 
 /// What the client thread reports back, in order.

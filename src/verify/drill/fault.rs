@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::observe::exec;
 use crate::ssh::quote;
-use crate::verify::run::Hosts;
+use crate::verify::target::Hosts;
 
 /// How the master director is stopped hard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -34,8 +34,9 @@ use self::expect::Timers;
 use self::fault::{HardStop, Ledger};
 use self::observe::{holds_vip, lists_real_server, until, LabState};
 use super::render::Report;
-use super::run::{self, Hosts, Target, VerifyError};
+use super::run;
 use super::spec::{RealServer, Vars};
+use super::target::{self, Hosts, Target, VerifyError};
 use crate::ssh::Connector;
 
 /// What the user asked of the drill.
@@ -133,7 +134,7 @@ pub fn verify_and_drill(
     extra_vars: &[String],
     opts: Options,
 ) -> Result<(Report, Option<DrillReport>), VerifyError> {
-    let t = run::target(inventory, extra_vars)?;
+    let t = target::target(inventory, extra_vars)?;
     let hard = match (opts.hard_stop, t.lab_ns.is_some()) {
         (Some(HardStop::VmPause), false) => {
             return Err(VerifyError::Drill(format!(
@@ -165,7 +166,7 @@ pub fn verify_and_drill(
     } else {
         expect::DEFAULT_MARGIN
     });
-    let rt = run::runtime()?;
+    let rt = target::runtime()?;
     Ok(rt.block_on(async {
         let report = run::gather(&t, requests).await;
         if !report.ok || report.mode != "ha" {
@@ -219,7 +220,7 @@ async fn drills(
             return report;
         }
     };
-    let hosts = run::connect_all(t.conns.clone(), &connector).await;
+    let hosts = target::connect_all(t.conns.clone(), &connector).await;
     let epoch = Instant::now();
     let client = Loop::start(&t.spec, t.lab_ns.clone(), epoch);
     let ledger = Ledger::new(inventory);

@@ -12,8 +12,8 @@ use crate::ssh::{quote, Transport};
 use crate::verify::checks::Probe;
 use crate::verify::parse;
 use crate::verify::probe;
-use crate::verify::run::{probe_all, Hosts, Target};
 use crate::verify::spec::{RealServer, Spec};
+use crate::verify::target::{probe_all, Hosts, Target};
 
 /// How long one observation may take before it counts as "no answer" (a frozen node never
 /// answers; the poll must go on without it).
