@@ -264,6 +264,10 @@ pub struct TraceArgs {
     /// Extra variables, as given to `setup` (the trace expects the method they configure).
     #[arg(short = 'e', long = "extra-vars", value_name = "KEY=VALUE")]
     pub extra_vars: Vec<String>,
+    /// Capture with tcpdump on the directors and real servers over ssh, as on real hosts, even
+    /// when the inventory's embedded lab is up.
+    #[arg(long)]
+    pub tcpdump: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]

@@ -1,6 +1,8 @@
 //! `lvslab trace` on the embedded microVM lab, for each forwarding method: the real director's
 //! rewrites seen on the lab's switch, a configuration the packets contradict refused with exit
-//! 1, and the pcap files read back by tcpdump and by the crate's own reader.
+//! 1, and the pcap files read back by tcpdump and by the crate's own reader. Then as on real
+//! hosts (`--tcpdump`): captured with tcpdump on the nodes over ssh, and refused with the reason
+//! on nodes without tcpdump.
 //!
 //! Needs root, the lab's host packages and tcpdump (scripts/install-deps). Without root the test
 //! FAILS, unless `LVSLAB_SKIP_LAB_TESTS=1` skips it on purpose. The lab is left as it was
@@ -141,7 +143,10 @@ fn assert_pcaps(lab: &Lab, dir: &Path, doc: &Value) {
         .filter_map(|f| f.as_str().map(str::to_string))
         .collect();
     let mut names: Vec<String> = lab.directors.iter().chain(&lab.reals).cloned().collect();
-    names.push("client".into());
+    // The lab's switch has the client's port too; tcpdump on the nodes has not.
+    if doc["captured_on"] == "the lab's switch" {
+        names.push("client".into());
+    }
     for n in &names {
         let path = dir.join(format!("{n}.pcap"));
         assert!(files.contains(&path.display().to_string()), "{files:?}");
@@ -234,7 +239,7 @@ fn broken_real_server(lab: &Lab, rs: &str) {
     assert!(
         problems(&doc)
             .iter()
-            .any(|p| p == &format!("{rs} sent no reply on the lab's switch")),
+            .any(|p| p == &format!("{rs} sent no reply in the capture")),
         "{:?}",
         problems(&doc)
     );
@@ -247,15 +252,12 @@ fn broken_real_server(lab: &Lab, rs: &str) {
     );
 }
 
-#[test]
-fn trace_shows_each_method_and_refuses_a_contradiction() {
-    if !lab_tests_enabled() {
-        return;
-    }
-    let inv = repo().join("inventory/lab.yml");
-    let _down_again = DownAgain::new(&inv);
-    ok(&inv, &["lab", "up"]);
-    let inventory = lvslab::inventory::Inventory::load(&inv).expect("inventory loads");
+/// The tests of this file one at a time: each boots a lab of its own.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The inventory's directors, real servers and VIP.
+fn lab(inv: &Path) -> Lab {
+    let inventory = lvslab::inventory::Inventory::load(inv).expect("inventory loads");
     let group = |g: &str| -> Vec<String> {
         inventory
             .group_hosts(g)
@@ -264,15 +266,27 @@ fn trace_shows_each_method_and_refuses_a_contradiction() {
             .map(str::to_string)
             .collect()
     };
-    let lab = Lab {
-        inv: inv.clone(),
+    Lab {
+        inv: inv.to_path_buf(),
         directors: group("directors"),
         reals: group("realservers"),
         vip: inventory
             .host_vars(&group("directors")[0])
             .and_then(|v| v.get("lvs_vip").and_then(Value::as_str).map(str::to_string))
             .expect("the inventory's lvs_vip"),
-    };
+    }
+}
+
+#[test]
+fn trace_shows_each_method_and_refuses_a_contradiction() {
+    if !lab_tests_enabled() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let inv = repo().join("inventory/lab.yml");
+    let _down_again = DownAgain::new(&inv);
+    ok(&inv, &["lab", "up"]);
+    let lab = lab(&inv);
     let tmp = tempfile::tempdir().expect("temp dir");
 
     ok(&inv, &["setup"]);
@@ -281,6 +295,18 @@ fn trace_shows_each_method_and_refuses_a_contradiction() {
     assert!(passed, "trace of DR: {:?}", problems(&doc));
     assert_traced(&lab, &doc, "dr");
     assert_pcaps(&lab, &dir, &doc);
+    // As on real hosts: fresh nodes have no tcpdump, and the trace says so and fails.
+    let (passed, doc) = trace(&inv, &["--tcpdump"]);
+    assert!(!passed);
+    for n in lab.directors.iter().chain(&lab.reals) {
+        let want = format!("not checked: tcpdump missing on {n}");
+        assert!(
+            doc["not_checked"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|m| m == want.as_str())),
+            "{want}: {doc:#}"
+        );
+    }
     // verify proves the same with packets, and the VIP answers ping.
     let (passed, doc) = verify_until(&inv, &[], 20);
     assert!(passed, "verify: {:?}", failed_check_details(&doc));
@@ -331,4 +357,86 @@ fn trace_shows_each_method_and_refuses_a_contradiction() {
     let (passed, doc) = trace(&inv, &[]);
     assert!(!passed);
     assert!(!problems(&doc).is_empty());
+}
+
+/// Nodes with tcpdump (the preinstalled image), reached as ordinary hosts: `trace --tcpdump`
+/// captures on the director and the real server over ssh, sees DR's rewrite there, writes pcap
+/// files tcpdump reads back, and leaves no capture running. A node whose tcpdump is not usable
+/// fails the trace with the reason.
+#[test]
+fn trace_over_ssh_captures_with_tcpdump_on_the_nodes() {
+    if !lab_tests_enabled() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let inv = repo().join("tests/inventories/trace-ssh.yml");
+    let _down_again = DownAgain::new(&inv);
+    ok(&inv, &["lab", "up"]);
+    let lab = lab(&inv);
+    let tmp = tempfile::tempdir().expect("temp dir");
+    ok(&inv, &["setup"]);
+
+    let dir = tmp.path().join("ssh");
+    let (passed, doc) = trace(
+        &inv,
+        &["--tcpdump", "--pcap", dir.to_str().unwrap_or_default()],
+    );
+    assert!(passed, "trace over ssh: {:?} {doc:#}", problems(&doc));
+    assert!(
+        doc["captured_on"]
+            .as_str()
+            .is_some_and(|c| c.contains("tcpdump over ssh")),
+        "{doc:#}"
+    );
+    assert!(
+        doc["unseen"].as_array().is_some_and(|u| u.iter().any(|s| s
+            .as_str()
+            .is_some_and(|s| s.starts_with("the client's own side")))),
+        "{doc:#}"
+    );
+    assert_traced(&lab, &doc, "dr");
+    assert_pcaps(&lab, &dir, &doc);
+    for n in lab.directors.iter().chain(&lab.reals) {
+        let left = lvslab(&inv, &["lab", "ssh", n, "pgrep", "-x", "tcpdump"]);
+        assert!(!left.status.success(), "a tcpdump still runs on {n}");
+        let dirs = ok(
+            &inv,
+            &[
+                "lab",
+                "ssh",
+                n,
+                "find",
+                "/tmp",
+                "-maxdepth",
+                "1",
+                "-name",
+                "lvslab-trace.*",
+            ],
+        );
+        assert!(
+            dirs.trim().is_empty(),
+            "capture directories left on {n}: {dirs}"
+        );
+    }
+
+    // tcpdump not usable on the real server: not checked there, and the trace fails.
+    let web = &lab.reals[0];
+    ok(
+        &inv,
+        &["lab", "ssh", web, "chmod", "a-x", "/usr/bin/tcpdump"],
+    );
+    let (passed, doc) = trace(&inv, &["--tcpdump"]);
+    ok(
+        &inv,
+        &["lab", "ssh", web, "chmod", "a+x", "/usr/bin/tcpdump"],
+    );
+    assert!(!passed);
+    let want = format!("not checked: tcpdump missing on {web}");
+    assert!(
+        doc["not_checked"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|m| m == want.as_str())),
+        "{want}: {doc:#}"
+    );
+    ok(&inv, &["teardown"]);
 }

@@ -1,4 +1,5 @@
-//! `lvslab trace`: requests to the VIP, captured hop by hop on the lab's switch.
+//! `lvslab trace`: requests to the VIP, captured hop by hop (the lab's switch, or tcpdump on the
+//! nodes over ssh).
 
 use std::process::ExitCode;
 
@@ -13,6 +14,7 @@ pub fn run(g: &Global, a: &TraceArgs) -> Result<ExitCode, Error> {
         requests: a.requests,
         pcap: a.pcap.clone(),
         extra_vars: a.extra_vars.clone(),
+        tcpdump: a.tcpdump,
     };
     let report = trace::trace(&g.inventory, &opts)?;
     let secrets = known_secrets(g, &a.extra_vars);

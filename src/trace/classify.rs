@@ -170,7 +170,7 @@ pub fn classify(cast: &Cast, method: Method, client: SocketAddrV4, hops: &[Hop])
     });
     let Some(syn) = syn else {
         v.problems.push(format!(
-            "the client's SYN from {client} to {service} was not seen on the lab's switch"
+            "the client's SYN from {client} to {service} was not seen in the capture"
         ));
         return v;
     };
@@ -319,7 +319,7 @@ fn replies<'a>(
     let from_rs: Vec<&&Hop> = back.iter().filter(|h| h.packet.src_mac == rs.mac).collect();
     if from_rs.is_empty() {
         v.problems
-            .push(format!("{} sent no reply on the lab's switch", rs.name));
+            .push(format!("{} sent no reply in the capture", rs.name));
         return;
     }
     let direct: Vec<&&&Hop> = from_rs

@@ -1,25 +1,35 @@
-//! verify's "forwarding proven by packets" check: a short trace in the embedded lab, summed up
-//! in one line. Elsewhere nothing can be captured, so the check says "not checked" and why —
-//! and fails, since an unproven path is not a pass.
+//! verify's "forwarding proven by packets" check: a short trace, summed up in one line. In the
+//! embedded lab it captures on the lab's switch; elsewhere with tcpdump on the nodes over the
+//! connections verify already has. What could not be captured is "not checked" and fails: an
+//! unproven path is not a pass.
 
 use super::run::{self, Report};
-use crate::cluster::Cluster;
-use crate::lab::topology::Topology;
 use crate::verify::checks::Check;
+use crate::verify::target::{Hosts, Target};
 use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
 
 /// The check's name in verify's table.
 pub const NAME: &str = "forwarding-packets";
 
-/// Trace one request per client address (two at least) on the lab's switch (`lab_ns`, the
-/// lab's namespace, and `lab`, its shape, when it is up) and judge them.
-pub fn check(spec: &Cluster, lab_ns: Option<&str>, lab: Option<&Topology>) -> Check {
-    let report = match (lab_ns, lab) {
+/// Trace one request per client source address of `sources` (taken in turn: two at least, four
+/// at most) and judge them.
+pub(crate) async fn check(t: &Target, hosts: &Hosts, sources: &[Option<Ipv4Addr>]) -> Check {
+    let n = sources.len().clamp(2, 4);
+    let from: Vec<Option<Ipv4Addr>> = (0..n)
+        .map(|i| sources.get(i % sources.len().max(1)).copied().flatten())
+        .collect();
+    let report = match (&t.lab_ns, &t.lab) {
         (Some(ns), Some(topo)) => {
-            let requests = spec.client_addrs.len().clamp(2, 4) as u32;
-            run::in_lab(spec, ns, topo, requests, None)
+            let (spec, ns, topo) = (t.spec.clone(), ns.clone(), topo.clone());
+            tokio::task::spawn_blocking(move || run::in_lab(&spec, &ns, &topo, from, None))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
         }
-        _ => Ok(run::not_traced(spec)),
+        _ => run::with_hosts(t, hosts, from, None)
+            .await
+            .map_err(|e| e.to_string()),
     };
     match report {
         Ok(r) => summary(&r),
@@ -46,9 +56,9 @@ pub fn summary(r: &Report) -> Check {
         ok: r.ok,
         detail: String::new(),
     };
-    if let Some(why) = &r.not_traced {
+    if !r.not_checked.is_empty() {
         check.ok = false;
-        check.detail = format!("not checked: {why}");
+        check.detail = r.not_checked.join("; ");
         return check;
     }
     let collect = |f: fn(&run::Traced) -> Vec<String>| -> Vec<String> {
@@ -71,8 +81,9 @@ pub fn summary(r: &Report) -> Check {
         )
     };
     check.detail = format!(
-        "{} request(s) seen on the lab's switch, {what} ({}): {}",
+        "{} request(s) seen on {}, {what} ({}): {}",
         r.requests.len(),
+        r.captured_on,
         r.method.to_uppercase(),
         lines.join("; ")
     );
@@ -89,7 +100,9 @@ mod tests {
         Report {
             method: "dr",
             service: "10.0.0.50:80".into(),
-            not_traced: None,
+            captured_on: "the lab's switch".into(),
+            unseen: vec![],
+            not_checked: vec![],
             points: vec![],
             pcap_files: vec![],
             requests: vec![traced(&[]), traced(problems)],
@@ -122,9 +135,9 @@ mod tests {
     #[test]
     fn not_checked_is_a_failure() {
         let mut r = report(&[]);
-        r.not_traced = Some("no lab".into());
+        r.not_checked = vec!["not checked: tcpdump missing on web1".into()];
         let c = summary(&r);
         assert!(!c.ok);
-        assert_eq!(c.detail, "not checked: no lab");
+        assert_eq!(c.detail, "not checked: tcpdump missing on web1");
     }
 }

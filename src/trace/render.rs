@@ -10,10 +10,7 @@ use super::run::{Report, Traced};
 /// The whole report as text.
 pub fn text(r: &Report) -> String {
     let mut out = String::new();
-    if let Some(why) = &r.not_traced {
-        let _ = writeln!(out, "trace {}: not traced: {why}", r.service);
-        return out;
-    }
+    let _ = writeln!(out, "captured on {}", r.captured_on);
     for (i, t) in r.requests.iter().enumerate() {
         request(&mut out, i + 1, t);
     }
@@ -28,6 +25,12 @@ pub fn text(r: &Report) -> String {
                 p.interface
             );
         }
+    }
+    for u in &r.unseen {
+        let _ = writeln!(out, "not seen: {u}");
+    }
+    for n in &r.not_checked {
+        let _ = writeln!(out, "✗ {n}");
     }
     let bad = r
         .requests

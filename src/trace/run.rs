@@ -1,6 +1,8 @@
-//! One trace: resolve the expected cluster from the inventory (as verify does), capture on the
-//! client's side of the lab's switch and on every node's port, send the requests from inside
-//! the lab's namespace, then merge, pick apart and judge what crossed the switch.
+//! One trace: resolve the expected cluster from the inventory (as verify does), capture — on
+//! the client's side of the lab's switch and on every node's port when the inventory's lab is
+//! up, else with tcpdump on the nodes over ssh ([`super::remote`]) — while the requests run
+//! (from inside the lab's namespace when there is one), then merge, pick apart and judge what
+//! was captured.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -12,10 +14,12 @@ use super::capture::{Capture, CaptureError, Frame, Point};
 use super::classify::{self, Cast, Hop, Member, Verdict};
 use super::decode::Mac;
 use super::pcap;
+use super::remote;
 use crate::cluster::Cluster;
 use crate::lab::{keys, netns, topology, LabError};
+use crate::ssh::Connector;
 use crate::verify::http;
-use crate::verify::target::{target, VerifyError};
+use crate::verify::target::{connect_all, runtime, target, Hosts, Target, VerifyError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
@@ -25,6 +29,9 @@ pub enum TraceError {
     Lab(#[from] LabError),
     #[error(transparent)]
     Capture(#[from] CaptureError),
+    /// The capture over ssh could not run at all.
+    #[error("{0}")]
+    Remote(String),
     #[error("cannot write {path}: {source}")]
     Pcap {
         path: PathBuf,
@@ -49,6 +56,8 @@ pub struct Options {
     /// Directory for one pcap file per capture point.
     pub pcap: Option<PathBuf>,
     pub extra_vars: Vec<String>,
+    /// Capture with tcpdump on the nodes over ssh even when the inventory's lab is up.
+    pub tcpdump: bool,
 }
 
 #[cfg(test)]
@@ -116,8 +125,12 @@ pub struct Report {
     /// The configured forwarding method.
     pub method: &'static str,
     pub service: String,
-    /// Why nothing was captured (no lab up), in words.
-    pub not_traced: Option<String>,
+    /// Where the packets were captured, in words.
+    pub captured_on: String,
+    /// What this capture cannot see, and what stands in for it.
+    pub unseen: Vec<String>,
+    /// What should have been captured and was not, and why: each fails the trace.
+    pub not_checked: Vec<String>,
     pub points: Vec<PointSeen>,
     pub pcap_files: Vec<PathBuf>,
     pub requests: Vec<Traced>,
@@ -132,17 +145,25 @@ const SETTLE: Duration = Duration::from_millis(300);
 /// Trace `opts.requests` requests to the VIP of the inventory's cluster.
 pub fn trace(inventory: &Path, opts: &Options) -> Result<Report, TraceError> {
     let t = target(inventory, &opts.extra_vars)?;
+    let pcap = opts.pcap.as_deref();
+    let from = if t.lab_ns.is_some() {
+        sources(&t.spec, opts.requests)
+    } else {
+        vec![None; opts.requests.max(1) as usize]
+    };
     match (&t.lab_ns, &t.lab) {
-        (Some(ns), Some(topo)) => in_lab(&t.spec, ns, topo, opts.requests, opts.pcap.as_deref()),
-        _ => Ok(not_traced(&t.spec)),
+        (Some(ns), Some(topo)) if !opts.tcpdump => in_lab(&t.spec, ns, topo, from, pcap),
+        _ => runtime()?.block_on(over_ssh(&t, from, pcap)),
     }
 }
 
-fn empty(spec: &Cluster) -> Report {
+fn empty(spec: &Cluster, captured_on: &str) -> Report {
     Report {
         method: classify::method_name(spec.method),
         service: spec.service().to_string(),
-        not_traced: None,
+        captured_on: captured_on.to_string(),
+        unseen: Vec::new(),
+        not_checked: Vec::new(),
         points: Vec::new(),
         pcap_files: Vec::new(),
         requests: Vec::new(),
@@ -150,31 +171,111 @@ fn empty(spec: &Cluster) -> Report {
     }
 }
 
-/// The report when no lab is up: what could not be seen, and why (never a pass).
-pub(crate) fn not_traced(spec: &Cluster) -> Report {
-    let mut report = empty(spec);
-    report.not_traced = Some(format!(
-        "no embedded lab of this inventory is up: capturing needs the lab (`lvslab lab up`) \
-         or tcpdump on the nodes. Not seen: the client's packets to {}, what the director \
-         changed in them, and which way the real servers' replies went",
-        spec.service()
-    ));
+/// Connect to the nodes, capture on them with tcpdump while the requests run, let them go.
+async fn over_ssh(
+    t: &Target,
+    sources: Vec<Option<Ipv4Addr>>,
+    pcap_dir: Option<&Path>,
+) -> Result<Report, TraceError> {
+    let connector = Connector::new().map_err(|e| TraceError::Remote(e.to_string()))?;
+    let hosts = connect_all(t.conns.clone(), &connector).await;
+    let report = with_hosts(t, &hosts, sources, pcap_dir).await;
+    for h in hosts.values().flatten() {
+        h.release().await;
+    }
     report
 }
 
-/// Capture the lab's switch (namespace `ns`) while `requests` requests go to the VIP.
+/// Capture with tcpdump on every director and real server over their connections (`hosts`)
+/// while one request per entry of `sources` goes to the VIP (from the lab's namespace when it
+/// is up; `None`: the kernel's choice of address).
+pub(crate) async fn with_hosts(
+    t: &Target,
+    hosts: &Hosts,
+    sources: Vec<Option<Ipv4Addr>>,
+    pcap_dir: Option<&Path>,
+) -> Result<Report, TraceError> {
+    let spec = &t.spec;
+    let nodes: Vec<String> = t.directors.iter().chain(&t.reals).cloned().collect();
+    let (service, ns) = (spec.service(), t.lab_ns.clone());
+    let traffic = move || {
+        let send = move || {
+            sources
+                .into_iter()
+                .map(|s| http::get(s, service, "/", STEP))
+                .collect::<Vec<_>>()
+        };
+        match ns {
+            Some(ns) => netns::in_netns(&ns, send).map_err(|e| e.to_string()),
+            None => Ok(send()),
+        }
+    };
+    let got = remote::capture(spec, hosts, &nodes, traffic)
+        .await
+        .map_err(TraceError::Remote)?;
+    let sent = got.sent.map_err(TraceError::Remote)?;
+    let mut frames = got.frames;
+    let directors: Vec<usize> = (0..got.points.len())
+        .filter(|i| t.directors.contains(&got.points[*i].name))
+        .collect();
+    // On the clock of the director that captured the most (the active one).
+    let reference = directors
+        .iter()
+        .copied()
+        .max_by_key(|d| frames.iter().filter(|f| f.point == *d).count());
+    let shifted = reference.map_or_else(Vec::new, |r| remote::align(&mut frames, r));
+    let client_mac = sent
+        .iter()
+        .filter_map(|r| r.as_ref().map_or_else(|e| e.local(), |r| r.local))
+        .find_map(|c| remote::client_mac(&frames, &directors, c, service));
+    let cast = cast(spec, client_mac.unwrap_or(Mac([0; 6])), |n| {
+        got.macs.get(n).copied()
+    });
+    let mut report = empty(spec, "the nodes' LAN interfaces (tcpdump over ssh)");
+    report.unseen = vec![
+        "the client's own side: nothing is captured there; its packets are shown as the \
+         director received them, from the MAC they came from (the client's, or its last router's)"
+            .into(),
+    ];
+    let own_clock: Vec<&str> = (0..got.points.len())
+        .filter(|p| Some(*p) != reference && !shifted.contains(p))
+        .map(|p| got.points[p].name.as_str())
+        .collect();
+    if !own_clock.is_empty() {
+        report.unseen.push(format!(
+            "a common clock for {}: no frame seen there was seen by the director too, so \
+             their times are their own clocks'",
+            own_clock.join(", ")
+        ));
+    }
+    report.not_checked = got.not_checked;
+    judged(
+        &mut report,
+        spec,
+        &cast,
+        &got.points,
+        &frames,
+        sent,
+        pcap_dir,
+    )?;
+    Ok(report)
+}
+
+/// Capture the lab's switch (namespace `ns`) while one request per entry of `sources` goes to
+/// the VIP.
 pub(crate) fn in_lab(
     spec: &Cluster,
     ns: &str,
     topo: &topology::Topology,
-    requests: u32,
+    sources: Vec<Option<Ipv4Addr>>,
     pcap_dir: Option<&Path>,
 ) -> Result<Report, TraceError> {
-    let mut report = empty(spec);
-    let cast = cast(topo, spec);
+    let mut report = empty(spec, "the lab's switch");
+    let mac = |name: &str| Mac::parse(&keys::mac_address(&topo.lab_name, name));
+    let client = Mac::parse(&keys::client_mac(&topo.lab_name)).unwrap_or(Mac([0; 6]));
+    let cast = cast(spec, client, mac);
     let points = points(topo);
     let capture = Capture::start(ns, &points)?;
-    let sources = sources(spec, requests);
     let service = spec.service();
     let sent = netns::in_netns(ns, move || {
         sources
@@ -185,6 +286,20 @@ pub(crate) fn in_lab(
     std::thread::sleep(SETTLE);
     let frames = capture.stop()?;
     let sent = sent?;
+    judged(&mut report, spec, &cast, &points, &frames, sent, pcap_dir)?;
+    Ok(report)
+}
+
+/// Count, write and judge what the capture points saw of the requests `sent`.
+fn judged(
+    report: &mut Report,
+    spec: &Cluster,
+    cast: &Cast,
+    points: &[Point],
+    frames: &[Frame],
+    sent: Vec<Result<http::Response, http::HttpError>>,
+    pcap_dir: Option<&Path>,
+) -> Result<(), TraceError> {
     report.points = points
         .iter()
         .enumerate()
@@ -195,23 +310,24 @@ pub(crate) fn in_lab(
         })
         .collect();
     if let Some(dir) = pcap_dir {
-        report.pcap_files = write_pcaps(dir, &points, &frames)?;
+        report.pcap_files = write_pcaps(dir, points, frames)?;
     }
     let named: Vec<(Duration, &[u8], &str)> = frames
         .iter()
         .map(|f| (f.ts, f.data.as_slice(), points[f.point].name.as_str()))
         .collect();
-    let all = classify::hops(&named, &cast);
+    let all = classify::hops(&named, cast);
     report.requests = sent
         .into_iter()
-        .map(|result| judge(&cast, spec, &all, result))
+        .map(|result| judge(cast, spec, &all, result))
         .collect();
     report.ok = !report.requests.is_empty()
+        && report.not_checked.is_empty()
         && report
             .requests
             .iter()
             .all(|r| r.verdict.problems.is_empty());
-    Ok(report)
+    Ok(())
 }
 
 /// One request's hops and verdict.
@@ -283,12 +399,11 @@ fn sources(spec: &Cluster, requests: u32) -> Vec<Option<Ipv4Addr>> {
         .collect()
 }
 
-/// Directors and real servers with the MACs the lab gave their VMs.
-fn cast(topo: &topology::Topology, spec: &Cluster) -> Cast {
-    let mac =
-        |name: &str| Mac::parse(&keys::mac_address(&topo.lab_name, name)).unwrap_or(Mac([0; 6]));
+/// Directors and real servers with their MACs (`mac`; unknown ones as zeros).
+fn cast(spec: &Cluster, client_mac: Mac, mac: impl Fn(&str) -> Option<Mac>) -> Cast {
+    let mac = |name: &str| mac(name).unwrap_or(Mac([0; 6]));
     Cast {
-        client_mac: Mac::parse(&keys::client_mac(&topo.lab_name)).unwrap_or(Mac([0; 6])),
+        client_mac,
         directors: spec
             .directors
             .iter()

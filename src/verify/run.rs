@@ -224,7 +224,7 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
         }
     }
     let _ = client.thread.join();
-    out.extend(last_checks(t).await);
+    out.extend(last_checks(t, &hosts).await);
     for t in hosts.values().flatten() {
         t.release().await;
     }
@@ -417,18 +417,16 @@ fn arp_check(t: &Target, nodes: &Nodes, macs: &[String]) -> Check {
     )
 }
 
-/// The packets themselves, captured on the lab's switch once the client's own traffic is
-/// done, and a ping of the VIP (blocking work: a second or two).
-async fn last_checks(t: &Target) -> Vec<Check> {
-    let (s, ns, lab) = (t.spec.clone(), t.lab_ns.clone(), t.lab.clone());
-    let last = tokio::task::spawn_blocking(move || {
-        vec![
-            crate::trace::proof::check(&s, ns.as_deref(), lab.as_ref()),
-            super::icmp::check(&s, ns.as_deref()),
-        ]
-    })
-    .await;
-    last.unwrap_or_else(|e| vec![crate::trace::proof::failed(e.to_string())])
+/// The packets themselves, captured once the client's own traffic is done (on the lab's
+/// switch, or with tcpdump on the nodes), and a ping of the VIP.
+async fn last_checks(t: &Target, hosts: &Hosts) -> Vec<Check> {
+    let (sources, _) = split_sources(&t.spec, t.lab_ns.as_deref());
+    let packets = crate::trace::proof::check(t, hosts, &sources).await;
+    let (s, ns) = (t.spec.clone(), t.lab_ns.clone());
+    let ping = tokio::task::spawn_blocking(move || super::icmp::check(&s, ns.as_deref()))
+        .await
+        .unwrap_or_else(|e| Check::new("client", "vip-ping", false, e.to_string()));
+    vec![packets, ping]
 }
 
 /// The client's source addresses: for every check's traffic but the expiry check's, and for the
