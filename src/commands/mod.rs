@@ -20,7 +20,6 @@ use std::process::ExitCode;
 
 use crate::cli::{Cli, ColorArg, Command, LabCommand};
 use crate::secret::prompt::{self, Asked};
-use crate::secret::Redactor;
 use crate::{exit, lock, Error, Failure};
 
 /// The inventory used when neither `-i` nor `LVSLAB_INVENTORY` names one.
@@ -44,6 +43,15 @@ pub struct Global {
 }
 
 impl Global {
+    /// What verify, the drills and trace work against: the inventory, `-e`, the passwords asked.
+    fn aim<'a>(&'a self, extra_vars: &'a [String]) -> crate::verify::target::Aim<'a> {
+        crate::verify::target::Aim {
+            inventory: &self.inventory,
+            extra_vars,
+            asked: &self.asked,
+        }
+    }
+
     fn from_cli(cli: &Cli) -> Global {
         Global {
             inventory: cli
@@ -85,20 +93,6 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
     g.asked = prompt::ask(cli.ask_pass, cli.ask_become_pass)
         .map_err(|e| fail(crate::plan::PlanError::Usage(e.to_string()).into(), &g))?;
     dispatch(&g, &cli.command).map_err(|e| fail(e, &g))
-}
-
-/// What is secret for a command whose layer keeps its plan to itself (`verify`, `trace`): the
-/// inventory's secrets, those of `-e`, the passwords asked. Inputs that do not load hide
-/// nothing more (the layer's own error then says why).
-fn known_secrets(g: &Global, extra_vars: &[String]) -> Redactor {
-    let mut r = g.asked.redactor();
-    if let Ok(inv) = crate::inventory::Inventory::load(&g.inventory) {
-        r.extend(inv.secrets());
-    }
-    if let Ok(extra) = crate::plan::parse_extra(extra_vars) {
-        r.add_vars(&extra);
-    }
-    r
 }
 
 /// What a command is called in the run lock's "held by" message; `None` for commands that

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use super::{known_secrets, status, Global};
+use super::{status, Global};
 use crate::cli::TraceArgs;
 use crate::{trace, Error};
 
@@ -13,11 +13,9 @@ pub fn run(g: &Global, a: &TraceArgs) -> Result<ExitCode, Error> {
     let opts = trace::Options {
         requests: a.requests,
         pcap: a.pcap.clone(),
-        extra_vars: a.extra_vars.clone(),
         tcpdump: a.tcpdump,
     };
-    let report = trace::trace(&g.inventory, &opts)?;
-    let secrets = known_secrets(g, &a.extra_vars);
+    let (report, secrets) = trace::trace(&g.aim(&a.extra_vars), &opts)?;
     let text = secrets.redact(&trace::render::text(&report));
     if g.json {
         eprint!("{text}");

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use super::{known_secrets, status, Global};
+use super::{status, Global};
 use crate::cli::{HardStopArg, VerifyArgs};
 use crate::verify::drill::{self, fault::HardStop};
 use crate::{verify, Error};
@@ -24,8 +24,7 @@ pub fn run(g: &Global, a: &VerifyArgs) -> Result<ExitCode, Error> {
 
 /// Gather, evaluate, print the table (stdout, or stderr under `--json`).
 pub fn checks(g: &Global, requests: u32, extra_vars: &[String]) -> Result<ExitCode, Error> {
-    let report = verify::run::verify(&g.inventory, requests, extra_vars)?;
-    let secrets = known_secrets(g, extra_vars);
+    let (report, secrets) = verify::run::verify(&g.aim(extra_vars), requests)?;
     let table = secrets.redact(&verify::render::table(&report));
     if g.json {
         eprint!("{table}");
@@ -46,8 +45,7 @@ pub fn failover(
     extra_vars: &[String],
     opts: drill::Options,
 ) -> Result<ExitCode, Error> {
-    let (report, drill) = drill::verify_and_drill(&g.inventory, requests, extra_vars, opts)?;
-    let secrets = known_secrets(g, extra_vars);
+    let (report, drill, secrets) = drill::verify_and_drill(&g.aim(extra_vars), requests, opts)?;
     let mut text = verify::render::table(&report);
     if let Some(d) = &drill {
         text.push_str(&drill::render::text(d));

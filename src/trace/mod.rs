@@ -18,4 +18,5 @@ pub mod remote;
 pub mod render;
 pub mod run;
 
-pub use run::{trace, Options, Report, TraceError};
+pub(crate) use run::trace;
+pub use run::{Options, Report, TraceError};

@@ -17,9 +17,10 @@ use super::pcap;
 use super::remote;
 use crate::cluster::Cluster;
 use crate::lab::{keys, netns, topology, LabError};
+use crate::secret::Redactor;
 use crate::ssh::Connector;
 use crate::verify::http;
-use crate::verify::target::{connect_all, runtime, target, Hosts, Target, VerifyError};
+use crate::verify::target::{connect_all, runtime, target, Aim, Hosts, Target, VerifyError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
@@ -55,7 +56,6 @@ pub struct Options {
     pub requests: u32,
     /// Directory for one pcap file per capture point.
     pub pcap: Option<PathBuf>,
-    pub extra_vars: Vec<String>,
     /// Capture with tcpdump on the nodes over ssh even when the inventory's lab is up.
     pub tcpdump: bool,
 }
@@ -143,18 +143,19 @@ const STEP: Duration = Duration::from_secs(3);
 const SETTLE: Duration = Duration::from_millis(300);
 
 /// Trace `opts.requests` requests to the VIP of the inventory's cluster.
-pub fn trace(inventory: &Path, opts: &Options) -> Result<Report, TraceError> {
-    let t = target(inventory, &opts.extra_vars)?;
+pub(crate) fn trace(aim: &Aim, opts: &Options) -> Result<(Report, Redactor), TraceError> {
+    let t = target(aim)?;
     let pcap = opts.pcap.as_deref();
     let from = if t.lab_ns.is_some() {
         sources(&t.spec, opts.requests)
     } else {
         vec![None; opts.requests.max(1) as usize]
     };
-    match (&t.lab_ns, &t.lab) {
-        (Some(ns), Some(topo)) if !opts.tcpdump => in_lab(&t.spec, ns, topo, from, pcap),
-        _ => runtime()?.block_on(over_ssh(&t, from, pcap)),
-    }
+    let report = match (&t.lab_ns, &t.lab) {
+        (Some(ns), Some(topo)) if !opts.tcpdump => in_lab(&t.spec, ns, topo, from, pcap)?,
+        _ => runtime()?.block_on(over_ssh(&t, from, pcap))?,
+    };
+    Ok((report, t.secrets))
 }
 
 fn empty(spec: &Cluster, captured_on: &str) -> Report {

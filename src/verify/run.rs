@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -13,22 +12,20 @@ use super::checks::{self, Check, Probe, Request};
 use super::render::Report;
 use super::schedulers::{self, Pick, Step};
 use super::spec::Spec;
-use super::target::{connect_all, probe_all, runtime, target, Hosts, Target, VerifyError};
+use super::target::{connect_all, probe_all, runtime, target, Aim, Hosts, Target, VerifyError};
 use super::{arp, expiry, http, parse, probe};
+use crate::secret::Redactor;
 use crate::ssh::Connector;
 
 /// Timeouts of single client operations: generous for a TCG lab, short enough that a dead VIP
 /// fails the run in seconds.
 const STEP: Duration = Duration::from_secs(3);
 
-/// Run every check against the inventory's nodes.
-pub fn verify(
-    inventory: &Path,
-    requests: u32,
-    extra_vars: &[String],
-) -> Result<Report, VerifyError> {
-    let t = target(inventory, extra_vars)?;
-    Ok(runtime()?.block_on(gather(&t, requests)))
+/// Run every check against the inventory's nodes; the report, and what its output must not show.
+pub(crate) fn verify(aim: &Aim, requests: u32) -> Result<(Report, Redactor), VerifyError> {
+    let t = target(aim)?;
+    let report = runtime()?.block_on(gather(&t, requests));
+    Ok((report, t.secrets))
 }
 
 /// What the client thread reports back, in order.

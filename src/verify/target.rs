@@ -41,9 +41,19 @@ impl VerifyError {
     }
 }
 
+/// What the command line names to work against: the inventory, `-e`, and the passwords `-k` /
+/// `-K` asked (for the hosts whose variables name none).
+pub struct Aim<'a> {
+    pub inventory: &'a Path,
+    pub extra_vars: &'a [String],
+    pub(crate) asked: &'a crate::secret::prompt::Asked,
+}
+
 /// What verify (and the failover drill) work against: the expected cluster, how to reach each
 /// node, and where the client side runs.
 pub(crate) struct Target {
+    /// Everything the plan knows to be secret, for the output made from this target.
+    pub(crate) secrets: crate::secret::Redactor,
     pub(crate) spec: Spec,
     /// How each node is reached, and whom its privileged probes run as.
     pub(crate) conns: BTreeMap<String, Reach>,
@@ -58,19 +68,21 @@ pub(crate) struct Target {
 }
 
 /// Plan the inventory (bad input: exit 2, nothing contacted) and resolve the expected cluster.
-pub(crate) fn target(inventory: &Path, extra_vars: &[String]) -> Result<Target, VerifyError> {
+pub(crate) fn target(aim: &Aim) -> Result<Target, VerifyError> {
+    let inventory = aim.inventory;
     let inv = crate::inventory::Inventory::load(inventory).map_err(plan::PlanError::from)?;
     let route = crate::lab::route(&inv);
-    let plan = plan::build(&plan::Request {
+    let mut plan = plan::build(&plan::Request {
         inventory: &inv,
         route: route.as_ref(),
         playbook: None,
         limit: None,
-        extra_vars,
+        extra_vars: aim.extra_vars,
         check: true,
         lvs: true,
         tags: Default::default(),
     })?;
+    plan.default_passwords(aim.asked);
     plan::print_warnings(&plan);
     let group = |g: &'static str| -> Result<Vec<String>, VerifyError> {
         let any = plan.hosts.values().next();
@@ -143,6 +155,7 @@ pub(crate) fn target(inventory: &Path, extra_vars: &[String]) -> Result<Target, 
         .and_then(|_| crate::lab::topology::from_inventory(&inv).ok());
     let lab_ns = route.map(|r| r.netns);
     Ok(Target {
+        secrets: plan.secrets,
         spec,
         conns,
         directors,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::observe::exec;
-use crate::ssh::quote;
+use crate::quote::quote;
 use crate::verify::target::Hosts;
 
 /// How the master director is stopped hard.

@@ -37,6 +37,7 @@ use super::render::Report;
 use super::run;
 use super::spec::{RealServer, Vars};
 use super::target::{self, Hosts, Target, VerifyError};
+use crate::secret::Redactor;
 use crate::ssh::Connector;
 
 /// What the user asked of the drill.
@@ -128,13 +129,13 @@ const STABLE: f64 = 1.0;
 const PATIENCE: f64 = 6.0;
 
 /// verify's checks, then — when they pass — the drills.
-pub fn verify_and_drill(
-    inventory: &Path,
+pub(crate) fn verify_and_drill(
+    aim: &target::Aim,
     requests: u32,
-    extra_vars: &[String],
     opts: Options,
-) -> Result<(Report, Option<DrillReport>), VerifyError> {
-    let t = target::target(inventory, extra_vars)?;
+) -> Result<(Report, Option<DrillReport>, Redactor), VerifyError> {
+    let inventory = aim.inventory;
+    let t = target::target(aim)?;
     let hard = match (opts.hard_stop, t.lab_ns.is_some()) {
         (Some(HardStop::VmPause), false) => {
             return Err(VerifyError::Drill(format!(
@@ -167,7 +168,7 @@ pub fn verify_and_drill(
         expect::DEFAULT_MARGIN
     });
     let rt = target::runtime()?;
-    Ok(rt.block_on(async {
+    let (report, drill) = rt.block_on(async {
         let report = run::gather(&t, requests).await;
         if !report.ok || report.mode != "ha" {
             let why = if report.ok {
@@ -180,7 +181,8 @@ pub fn verify_and_drill(
         }
         let drill = drills(&t, inventory, hard, timers, master, backup, margin).await;
         (report, Some(drill))
-    }))
+    });
+    Ok((report, drill, t.secrets))
 }
 
 /// The keepalived MASTER and the first BACKUP.

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::ssh::{quote, Transport};
+use crate::quote::quote;
+use crate::ssh::Transport;
 use crate::verify::checks::Probe;
 use crate::verify::parse;
 use crate::verify::probe;

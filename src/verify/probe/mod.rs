@@ -9,7 +9,7 @@
 //! reports "not checked" and fails instead of reading a shell's "not found" as an answer.
 
 use super::spec::Spec;
-use crate::ssh::quote;
+use crate::quote::quote;
 
 const DIRECTOR: &str = include_str!("director.sh");
 const REAL_SERVER: &str = include_str!("real_server.sh");
