@@ -14,7 +14,6 @@ mod session;
 use std::future::Future;
 use std::pin::Pin;
 
-pub(crate) use crate::quote::quote;
 pub use askpass::answer_if_asked;
 pub use debug_log::set_verbosity;
 pub(crate) use local::Local;
