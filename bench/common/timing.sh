@@ -11,6 +11,19 @@ timed() {
     awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'
 }
 
+# Run lvslab ($bin) on INVENTORY, its ssh masters under the benchmark's own directory $W (its
+# TMPDIR), so closing them ends only the benchmark's. A run that fails prints the end of its
+# output and returns 1.
+# $bin and $W are the caller's.
+# shellcheck disable=SC2154
+lvs() { # INVENTORY ARGS...
+    if ! TMPDIR=$W "$bin" -i "$@" > "$W/last.log" 2>&1; then
+        echo "failed: lvslab ${*:2}" >&2
+        tail -n 30 "$W/last.log" >&2
+        return 1
+    fi
+}
+
 # Time CMD... and add the seconds to KEY's list in the caller's associative array `t`; stop
 # the benchmark if it fails.
 step() { # KEY CMD...
