@@ -180,6 +180,12 @@ fn exit_master(socket: &std::path::Path) -> std::process::Command {
     c
 }
 
+/// Where a new master logs: `log` beside its socket, in the directory made for it (the crate's
+/// masters and ours alike).
+fn log_beside(socket: &std::path::Path) -> Option<PathBuf> {
+    socket.parent().map(|d| d.join("log"))
+}
+
 /// A stable name for one way of reaching a host (FNV-1a of its parameters: the same on every
 /// run and every build, unlike std's hasher).
 fn connection_key(p: &SshParams, config: &str) -> String {
@@ -270,8 +276,7 @@ impl Connector {
             let cfg = self.dir.path().join(format!("config-{name}"));
             write(&cfg)?;
             let (session, log) = self.open(name, p, &cfg, self.dir.path(), None).await?;
-            // Both kinds of master keep their log beside their socket.
-            let said = session.control_socket().parent().map(|d| d.join("log"));
+            let said = log_beside(session.control_socket());
             return Ok(self.transport(name, session, None, log, said));
         };
         let key = connection_key(p, &text);
@@ -306,7 +311,7 @@ impl Connector {
         // listening socket keeps working under its new path) and drop that directory.
         // Its log goes along: it holds why the master ended, should it end mid-run.
         let ctl = session.detach().0;
-        let old_log = ctl.parent().map(|d| d.join("log"));
+        let old_log = log_beside(&ctl);
         let moved = std::fs::rename(&ctl, &socket).is_ok();
         let said = match &old_log {
             Some(l) if moved && std::fs::rename(l, &said).is_ok() => Some(said),
