@@ -20,15 +20,17 @@ fn write(root: &Path, rel: &str, text: &str) {
 /// lvslab installed by `cargo install --path` into `root` (its `root/bin/lvslab`), from this
 /// checkout and its lock file, offline (the test run has fetched every crate already).
 ///
-/// A debug build (`--debug`): a release build of every dependency costs several minutes more on
-/// a 2-core CI machine, and what is tested here (the installed binary does its job with no
-/// checkout beside it) does not depend on the profile. The build has a target directory of its
-/// own inside cargo's, kept between runs, so after the first run an install only rebuilds
-/// lvslab itself; the tests of this file install one after the other (cargo's lock on that
-/// directory), the second one only copying the binary.
+/// A debug build (`--debug`) into cargo's own target directory: the test run has just built
+/// every dependency and lvslab itself with that profile, so the install finds them fresh and
+/// only copies the binary (a target directory of its own cost a second build of every
+/// dependency on a fresh checkout). What is tested here (the installed binary does its job with
+/// no checkout beside it) does not depend on the profile. Cargo holds its build lock only while
+/// it builds, not while the tests run, and the tests of this file install one after the other.
 fn installed(root: &Path) -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("install-target");
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("cargo's target directory holds its tmp directory");
     let out = Command::new(cargo)
         .args(["install", "--offline", "--locked", "--debug", "--quiet"])
         .arg("--path")
@@ -36,7 +38,7 @@ fn installed(root: &Path) -> PathBuf {
         .arg("--root")
         .arg(root)
         .arg("--target-dir")
-        .arg(&target)
+        .arg(target)
         .env_remove("CARGO_TARGET_DIR")
         .stdin(Stdio::null())
         .output()
