@@ -402,3 +402,66 @@ fn check_ssh_config(inv: &Inv) {
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), n.name);
     }
 }
+
+/// The lab's cache built from nothing, as on a machine that never ran a lab: an empty
+/// `LVSLAB_CACHE_DIR` and one node of the default image. `lab up` builds every part (the root
+/// filesystem, its release's kernel, the lab's package repository, the node image), boots the
+/// node, and the node answers over ssh with that release. The other lab tests share the
+/// machine's cache, which a machine keeps between runs, so only this one sees a first build.
+#[test]
+fn cache_builds_from_nothing() {
+    if !lab_tests_enabled() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // On disk, not in a tmpfs: a root filesystem and a node image are hundreds of MiB.
+    let tmp = tempfile::Builder::new()
+        .prefix("lvslab-cache-test-")
+        .tempdir_in("/var/tmp")
+        .expect("a temporary directory in /var/tmp");
+    let inv = tmp.path().join("from-nothing.yml");
+    std::fs::write(
+        &inv,
+        "all:\n  vars:\n    ansible_user: root\n    lan_interface: eth0\n    lan_prefix: 24\n    \
+         lab_client_addresses: [10.74.0.1]\n  hosts:\n    first-node:\n      ansible_host: 10.74.0.11\n",
+    )
+    .expect("inventory written");
+    let cache = tmp.path().join("cache");
+    let run = |args: &[&str]| with_cache(&cache, &inv, args);
+    /// Whatever happens, the node's VM and network go before the temporary cache does.
+    struct Destroy<'a>(&'a Path, &'a Path);
+    impl Drop for Destroy<'_> {
+        fn drop(&mut self) {
+            with_cache(self.0, self.1, &["lab", "destroy"]);
+        }
+    }
+    let _destroy = Destroy(&cache, &inv);
+
+    let (up, _, stderr) = run(&["lab", "up"]);
+    assert!(up, "lab up with an empty cache failed:\n{stderr}");
+    assert!(
+        stderr.contains("bookworm (fresh) image ready in"),
+        "the image was built: {stderr}"
+    );
+    let (ran, stdout, stderr) = run(&["lab", "ssh", "first-node", "--", "cat /etc/debian_version"]);
+    assert!(ran, "lab ssh: {stderr}");
+    assert!(stdout.starts_with("12."), "a bookworm node: {stdout:?}");
+}
+
+/// `lvslab -i INVENTORY ARGS...` with its cache in `cache`: (success, stdout, stderr).
+fn with_cache(cache: &Path, inv: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lvslab"))
+        .env("LVSLAB_CACHE_DIR", cache)
+        .arg("-i")
+        .arg(inv)
+        .args(args)
+        .output()
+        .expect("run lvslab");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    eprintln!("$ lvslab {} -> {}\n{stderr}", args.join(" "), out.status);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr,
+    )
+}

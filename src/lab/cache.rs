@@ -507,6 +507,11 @@ fn fetch_kernel(dir: &Path, package: &str, rootfs: &Path) -> Result<(), LabError
             .ok_or_else(|| LabError::Build(format!("apt-get download {package} left no .deb")))?;
         let tmp = dir.with_extension("tmp");
         let _ = std::fs::remove_dir_all(&tmp);
+        // dpkg-deb makes its target directory but not the ones above it: in a cache built from
+        // nothing, the first kernel is also the first entry of `kernel/`.
+        if let Some(parent) = tmp.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent.display()))?;
+        }
         run(
             Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&tmp),
             "unpacking the kernel",
