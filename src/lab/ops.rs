@@ -351,11 +351,12 @@ pub fn up(inventory: &Path, install_deps: bool) -> Result<(), LabError> {
     });
     collect(topo, results)?;
     progress.say(&format!(
-        "lab {} {} in {:.1} s ({} nodes, network namespace {})",
+        "lab {} {} in {:.1} s ({} node{}, network namespace {})",
         topo.lab_name,
         if was_up { "is up" } else { "up" },
         started.elapsed().as_secs_f64(),
         topo.nodes.len(),
+        if topo.nodes.len() == 1 { "" } else { "s" },
         topo.netns()
     ));
     Ok(())
