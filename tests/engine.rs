@@ -4,6 +4,7 @@
 
 mod util;
 
+use util::masters::masters_under;
 use util::Lab;
 
 const MODULES_PB: &str = r#"
@@ -873,15 +874,6 @@ fn an_interrupted_overlapping_play_still_reports_what_it_did() {
         stdout.contains("node01 : ok=1 changed=1 failed=0"),
         "{stdout}"
     );
-}
-
-/// The ssh masters (pids) whose ssh config (`-F`) lies under `dir`.
-fn masters_under(dir: &std::path::Path) -> Vec<i32> {
-    util::masters::ssh_masters()
-        .into_iter()
-        .filter(|(_, cfg)| cfg.starts_with(dir))
-        .map(|(pid, _)| pid)
-        .collect()
 }
 
 #[test]

@@ -33,3 +33,13 @@ pub fn ssh_masters() -> Vec<(i32, PathBuf)> {
     out.sort();
     out
 }
+
+/// The ssh masters (pids) whose ssh config (`-F`) lies under `dir`.
+#[allow(dead_code)] // not every test binary that includes this module asks
+pub fn masters_under(dir: &std::path::Path) -> Vec<i32> {
+    ssh_masters()
+        .into_iter()
+        .filter(|(_, cfg)| cfg.starts_with(dir))
+        .map(|(pid, _)| pid)
+        .collect()
+}
