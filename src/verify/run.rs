@@ -1,7 +1,9 @@
 //! Gathering for verify: connect to every node (the engine's ssh layer, so host keys and the
 //! lab route are the same as for setup), probe in parallel, and drive the client side —
-//! requests, held connections, ARP — from a thread inside the lab's network namespace when the
-//! inventory's lab is up (the client addresses live only there), or from the controller otherwise.
+//! requests, held connections, ARP, ping, a packet capture — from threads inside the lab's
+//! network namespace when the inventory's lab is up (the client addresses live only there), or
+//! from the controller otherwise. Client work that cannot change what another phase looks at
+//! runs beside that phase; each row keeps its place in the report.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -32,7 +34,6 @@ pub(crate) fn verify(aim: &Aim, requests: u32) -> Result<(Report, Redactor), Ver
 enum ClientMsg {
     Requests(Vec<Request>, String),
     Held(Vec<SocketAddrV4>),
-    Arp(Result<Option<Vec<String>>, String>),
     Scheduler(Vec<Pick>),
 }
 
@@ -110,7 +111,7 @@ struct Traffic {
 
 /// The client side, running on its own thread (in the lab namespace when there is one).
 struct Client {
-    rx: mpsc::Receiver<ClientMsg>,
+    rx: tokio::sync::mpsc::UnboundedReceiver<ClientMsg>,
     /// Tells the client to drop its held connections.
     release: mpsc::Sender<()>,
     thread: std::thread::JoinHandle<()>,
@@ -121,7 +122,7 @@ struct Client {
 impl Client {
     fn start(t: &Target, nodes: &Nodes, requests: u32) -> Client {
         let (spec, active, first) = (&t.spec, &nodes.active, &nodes.first);
-        let (tx, rx) = mpsc::channel::<ClientMsg>();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<ClientMsg>();
         let (release_tx, release_rx) = mpsc::channel::<()>();
         let client_spec = spec.clone();
         let ns = t.lab_ns.clone();
@@ -153,8 +154,11 @@ impl Client {
         }
     }
 
-    fn recv(&self) -> Option<ClientMsg> {
-        self.rx.recv_timeout(Duration::from_secs(120)).ok()
+    async fn recv(&mut self) -> Option<ClientMsg> {
+        tokio::time::timeout(Duration::from_secs(120), self.rx.recv())
+            .await
+            .ok()
+            .flatten()
     }
 }
 
@@ -163,6 +167,19 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
         Ok(c) => c,
         Err(e) => return unconnected(e.to_string()),
     };
+    // The ARP probe and the ping of the VIP look only at who answers for the VIP: they run
+    // while the nodes are probed, and their rows keep their places in the table.
+    let arp = tokio::task::spawn_blocking({
+        let (vip, ns) = (t.spec.vip, t.lab_ns.clone());
+        move || match ns {
+            Some(ns) => crate::lab::netns::in_netns(&ns, move || arp_probe(vip)).ok(),
+            None => Some(arp_probe(vip)),
+        }
+    });
+    let ping = tokio::task::spawn_blocking({
+        let (s, ns) = (t.spec.clone(), t.lab_ns.clone());
+        move || super::icmp::check(&s, ns.as_deref())
+    });
     let hosts = connect_all(t.conns.clone(), &connector).await;
     let first = probe_all(&hosts, first_scripts(t)).await;
     let (mut nodes, mut out) = node_checks(t, first);
@@ -172,9 +189,58 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
             nodes.set_table(table);
         }
     }
-    let client = Client::start(t, &nodes, requests);
+    let mut client = Client::start(t, &nodes, requests);
+    let g = Gathered {
+        t,
+        hosts: &hosts,
+        nodes: &nodes,
+    };
+    let (mut traffic, packets) = client_checks(&g, &mut client, &mut out).await;
+    let _ = client.thread.join();
+    match arp.await.ok().flatten() {
+        Some(Ok(Some(macs))) => out.push(arp_check(t, &nodes, &macs)),
+        Some(Ok(None)) => traffic
+            .client_method
+            .push_str("; ARP not checked: the controller is not on the VIP's L2 segment"),
+        Some(Err(e)) => out.push(Check {
+            host: "client".into(),
+            name: "arp",
+            ok: false,
+            detail: e,
+        }),
+        None => {}
+    }
+    out.push(packets);
+    out.push(
+        ping.await
+            .unwrap_or_else(|e| Check::new("client", "vip-ping", false, e.to_string())),
+    );
+    for t in hosts.values().flatten() {
+        t.release().await;
+    }
+    let ok = out.iter().all(|c| c.ok);
+    Report {
+        mode: if nodes.ha { "ha" } else { "lvs" },
+        client_method: traffic.client_method,
+        checks: out,
+        distribution: traffic.distribution,
+        ok,
+    }
+}
+
+/// The client's traffic and what it shows: the requests, the scheduler's picks, then the held
+/// connections (probed on the nodes) while the packets of a few more requests are captured.
+/// The capture's requests come after the scheduler check's connections, so they cannot change
+/// what that check sees, and the held connections' checks look only at their own client
+/// ports. Returns the traffic and the "forwarding proven by packets" row.
+async fn client_checks(
+    g: &Gathered<'_>,
+    client: &mut Client,
+    out: &mut Vec<Check>,
+) -> (Traffic, Check) {
+    let (t, nodes) = (g.t, g.nodes);
     let mut traffic = Traffic::default();
-    if let Some(ClientMsg::Requests(reqs, method)) = client.recv() {
+    if let Some(ClientMsg::Requests(reqs, method)) = client.recv().await {
         let pinned = nodes
             .active_probe()
             .map(|p| {
@@ -189,7 +255,7 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
             client_method: method,
         };
     }
-    if let Some(ClientMsg::Scheduler(picks)) = client.recv() {
+    if let Some(ClientMsg::Scheduler(picks)) = client.recv().await {
         let serving = |n: &str| nodes.serving(n);
         out.push(schedulers::judge(
             &t.spec,
@@ -198,41 +264,15 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
             &picks,
         ));
     }
-    if let Some(ClientMsg::Held(held)) = client.recv() {
-        let g = Gathered {
-            t,
-            hosts: &hosts,
-            nodes: &nodes,
-        };
-        held_connections(&g, &held, &client.release, &traffic.sent, &mut out).await;
-    }
-    if let Some(ClientMsg::Arp(res)) = client.recv() {
-        match res {
-            Ok(Some(macs)) => out.push(arp_check(t, &nodes, &macs)),
-            Ok(None) => traffic
-                .client_method
-                .push_str("; ARP not checked: the controller is not on the VIP's L2 segment"),
-            Err(e) => out.push(Check {
-                host: "client".into(),
-                name: "arp",
-                ok: false,
-                detail: e,
-            }),
+    let (sources, _) = split_sources(&t.spec, t.lab_ns.as_deref());
+    let packets = crate::trace::proof::check(t, g.hosts, &sources);
+    let held = async {
+        if let Some(ClientMsg::Held(held)) = client.recv().await {
+            held_connections(g, &held, &client.release, &traffic.sent, out).await;
         }
-    }
-    let _ = client.thread.join();
-    out.extend(last_checks(t, &hosts).await);
-    for t in hosts.values().flatten() {
-        t.release().await;
-    }
-    let ok = out.iter().all(|c| c.ok);
-    Report {
-        mode: if nodes.ha { "ha" } else { "lvs" },
-        client_method: traffic.client_method,
-        checks: out,
-        distribution: traffic.distribution,
-        ok,
-    }
+    };
+    let (packets, ()) = tokio::join!(packets, held);
+    (traffic, packets)
 }
 
 /// The report when no node can be contacted at all (the ssh layer could not start).
@@ -414,18 +454,6 @@ fn arp_check(t: &Target, nodes: &Nodes, macs: &[String]) -> Check {
     )
 }
 
-/// The packets themselves, captured once the client's own traffic is done (on the lab's
-/// switch, or with tcpdump on the nodes), and a ping of the VIP.
-async fn last_checks(t: &Target, hosts: &Hosts) -> Vec<Check> {
-    let (sources, _) = split_sources(&t.spec, t.lab_ns.as_deref());
-    let packets = crate::trace::proof::check(t, hosts, &sources).await;
-    let (s, ns) = (t.spec.clone(), t.lab_ns.clone());
-    let ping = tokio::task::spawn_blocking(move || super::icmp::check(&s, ns.as_deref()))
-        .await
-        .unwrap_or_else(|e| Check::new("client", "vip-ping", false, e.to_string()));
-    vec![packets, ping]
-}
-
 /// The client's source addresses: for every check's traffic but the expiry check's, and for the
 /// expiry check's. With several and a persistence timeout the expiry check waits for, the last
 /// one is the expiry check's alone: the other checks' connections, closed the ordinary way,
@@ -451,14 +479,13 @@ fn client_sources(spec: &Spec, ns: Option<&str>) -> Vec<Option<Ipv4Addr>> {
 }
 
 /// The client: requests spread over the source addresses, then the scheduler check's
-/// connections (`steps`), then connections held open until released, then an ARP probe for the
-/// VIP.
+/// connections (`steps`), then connections held open until released.
 fn client_side(
     spec: Spec,
     ns: Option<String>,
     requests: u32,
     steps: Vec<Step>,
-    tx: mpsc::Sender<ClientMsg>,
+    tx: tokio::sync::mpsc::UnboundedSender<ClientMsg>,
     release: mpsc::Receiver<()>,
 ) {
     if let Some(ns) = &ns {
@@ -494,7 +521,6 @@ fn client_side(
     }
     let _ = release.recv_timeout(Duration::from_secs(60));
     drop(streams);
-    let _ = tx.send(ClientMsg::Arp(arp_probe(spec.vip)));
 }
 
 /// How the request checks deal with persistence, in words.
