@@ -10,7 +10,15 @@ echo @@link; ip -o link show dev "$dev"
 echo @@ipvs; ipvsadm -S -n 2>&1
 echo @@ipvs_conns; ipvsadm -Lnc 2>&1
 echo @@keepalived_active; systemctl is-active keepalived 2>&1
-echo @@keepalived_managed; grep -c 'Managed by lvslab' "$conf" 2>/dev/null
+# Counted as `grep -c` would, by the shell: on a slow node every program started costs.
+echo @@keepalived_managed
+if [ -f "$conf" ] && [ -r "$conf" ]; then
+  n=0
+  while IFS= read -r l || [ -n "$l" ]; do
+    case $l in *'Managed by lvslab'*) n=$((n + 1));; esac
+  done < "$conf"
+  echo "$n"
+fi
 echo @@keepalived_test
 if [ ! -e "$conf" ]; then echo missing
 else case $(keepalived --help 2>&1) in
@@ -18,4 +26,8 @@ else case $(keepalived --help 2>&1) in
   *) echo unsupported;;
 esac; fi
 echo @@keepalived_state
-journalctl -u keepalived -n 300 --no-pager -o cat 2>/dev/null | grep -oE 'Entering (MASTER|BACKUP|FAULT) STATE' | tail -n1
+# The last transition of the last 300 lines: sed keeps the last matching line and prints its
+# last match.
+# shellcheck disable=SC2016 # a sed script, not shell
+journalctl -u keepalived -n 300 --no-pager -o cat 2>/dev/null |
+  sed -nE '/Entering (MASTER|BACKUP|FAULT) STATE/h; ${x; s/.*(Entering (MASTER|BACKUP|FAULT) STATE).*/\1/p;}'

@@ -9,10 +9,16 @@ shift 2
 echo @@missing; for t in "$@"; do command -v "$t" >/dev/null 2>&1 || echo "$t"; done
 echo @@addr; ip -o -4 addr show
 echo @@link; ip -o link show
+# Read by the shell, not cat: on a slow node every program started costs.
 echo @@sysctl
 for d in all "$dev"; do
   for k in arp_ignore arp_announce; do
-    v=$(cat "/proc/sys/net/ipv4/conf/$d/$k" 2>&1)
+    f=/proc/sys/net/ipv4/conf/$d/$k
+    # dash's read returns 1 at the end of a /proc file even after a whole line: judge by what
+    # it read.
+    v=
+    { IFS= read -r v < "$f"; } 2>/dev/null
+    [ -n "$v" ] || v="cannot read $f"
     printf 'net.ipv4.conf.%s.%s=%s\n' "$d" "$k" "$v"
   done
 done
