@@ -16,8 +16,9 @@ const REAL_SERVER: &str = include_str!("real_server.sh");
 const DIRECTOR_TRAFFIC: &str = include_str!("director_traffic.sh");
 const REAL_SERVER_TRAFFIC: &str = include_str!("real_server_traffic.sh");
 
-/// The programs the director script needs.
-pub const DIRECTOR_TOOLS: &[&str] = &["ip", "ipvsadm", "keepalived", "systemctl", "journalctl"];
+/// The programs the director script needs: for its tables, for keepalived.
+pub const DIRECTOR_TABLE_TOOLS: &[&str] = &["ip", "ipvsadm"];
+pub const KEEPALIVED_TOOLS: &[&str] = &["keepalived", "systemctl", "journalctl"];
 /// The programs the real server script needs.
 pub const REAL_SERVER_TOOLS: &[&str] = &["ip", "systemctl", "bash", "timeout"];
 /// The programs the scripts run while the client holds its connections.
@@ -33,10 +34,31 @@ fn command(script: &str, args: &[&str], tools: &[&str]) -> String {
 
 /// Director state: addresses, MAC, IPVS table, keepalived.
 pub fn director(spec: &Spec) -> String {
+    let tools: Vec<&str> = [DIRECTOR_TABLE_TOOLS, KEEPALIVED_TOOLS].concat();
+    director_parts(spec, "all", &tools)
+}
+
+/// Director state before any client traffic: addresses, MAC, IPVS table and connections, and
+/// whether lvslab manages keepalived there.
+pub fn director_tables(spec: &Spec) -> String {
+    director_parts(spec, "tables", DIRECTOR_TABLE_TOOLS)
+}
+
+/// keepalived on a director: its unit, its config test, its last VRRP state (the slowest part
+/// of the director's probe, wanted by nothing the client does).
+pub fn director_keepalived(spec: &Spec) -> String {
+    director_parts(spec, "keepalived", KEEPALIVED_TOOLS)
+}
+
+fn director_parts(spec: &Spec, parts: &str, tools: &[&str]) -> String {
     command(
         DIRECTOR,
-        &[&spec.lan_interface, "/etc/keepalived/keepalived.conf"],
-        DIRECTOR_TOOLS,
+        &[
+            &spec.lan_interface,
+            "/etc/keepalived/keepalived.conf",
+            parts,
+        ],
+        tools,
     )
 }
 
@@ -110,6 +132,31 @@ mod tests {
         assert!(s["missing"].lines().any(|l| l == "nosuchtool"), "{s:?}");
     }
 
+    /// The director's two parts: the tables without keepalived's sections, keepalived's without
+    /// the tables; each lists only its own missing programs.
+    #[test]
+    fn director_parts_split_the_sections() {
+        let vars = map(json!({"lan_interface": "lo", "lvs_vip": "10.77.0.50",
+            "lab_client_addresses": ["10.77.0.1"], "ansible_host": "10.77.0.9"}));
+        let spec = from_vars(&[("lb", &vars)], &[("web-1", &vars)]).unwrap();
+        let run = |cmd: String| {
+            let out = std::process::Command::new("sh")
+                .args(["-c", &format!("{cmd} nosuchtool")])
+                .output()
+                .unwrap();
+            crate::facts::sections(&String::from_utf8_lossy(&out.stdout))
+        };
+        let tables = run(director_tables(&spec));
+        assert!(tables.contains_key("ipvs_conns") && tables.contains_key("keepalived_managed"));
+        assert!(!tables.contains_key("keepalived_test"), "{tables:?}");
+        assert!(tables["missing"].lines().all(|t| t != "journalctl"));
+        let keepalived = run(director_keepalived(&spec));
+        assert_eq!(keepalived["keepalived_test"].trim(), "missing");
+        assert!(keepalived.contains_key("keepalived_state"));
+        assert!(!keepalived.contains_key("addr"), "{keepalived:?}");
+        assert!(keepalived["missing"].lines().any(|t| t == "nosuchtool"));
+    }
+
     /// The director script, run here by `sh`: values arrive as arguments and stay inert (a
     /// config path with shell in it is only a name that does not exist), and the programs the
     /// machine lacks are listed.
@@ -118,7 +165,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let marker = dir.path().join("ran");
         let conf = format!("/nonexistent/$(touch {})'", marker.display());
-        let cmd = command(DIRECTOR, &["lo", &conf], &["sh", "nosuchtool"]);
+        let cmd = command(DIRECTOR, &["lo", &conf, "all"], &["sh", "nosuchtool"]);
         let out = std::process::Command::new("sh")
             .args(["-c", &cmd])
             .output()
