@@ -2,8 +2,8 @@
 //! lab route are the same as for setup), probe in parallel, and drive the client side —
 //! requests, held connections, ARP, ping, a packet capture — from threads inside the lab's
 //! network namespace when the inventory's lab is up (the client addresses live only there), or
-//! from the controller otherwise. Client work that cannot change what another phase looks at
-//! runs beside that phase; each row keeps its place in the report.
+//! from the controller otherwise. Work that cannot change what another phase looks at runs
+//! beside that phase; each row keeps its place in the report.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -207,11 +207,15 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
             hosts: &hosts,
             nodes: &nodes,
         };
-        let (traffic, packets) = client_checks(&g, &mut client, &mut out).await;
-        (client.thread, traffic, packets)
+        let traffic = client_checks(&g, &mut client, &mut out).await;
+        // The capture's connections come once the client has closed its own: held ones would
+        // count against a real server's load (ovf refuses connections to one over its weight).
+        let _ = client.thread.join();
+        let (sources, _) = split_sources(&t.spec, t.lab_ns.as_deref());
+        let packets = crate::trace::proof::check(t, &hosts, &sources).await;
+        (traffic, packets)
     };
-    let (kprobes, (thread, mut traffic, packets)) = tokio::join!(keepalived, client_side);
-    let _ = thread.join();
+    let (kprobes, (mut traffic, packets)) = tokio::join!(keepalived, client_side);
     let rows = keepalived_checks(t, &mut nodes, kprobes);
     out.splice(keepalived_at..keepalived_at, rows);
     match arp.await.ok().flatten() {
@@ -246,15 +250,8 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
 }
 
 /// The client's traffic and what it shows: the requests, the scheduler's picks, then the held
-/// connections (probed on the nodes) while the packets of a few more requests are captured.
-/// The capture's requests come after the scheduler check's connections, so they cannot change
-/// what that check sees, and the held connections' checks look only at their own client
-/// ports. Returns the traffic and the "forwarding proven by packets" row.
-async fn client_checks(
-    g: &Gathered<'_>,
-    client: &mut Client,
-    out: &mut Vec<Check>,
-) -> (Traffic, Check) {
+/// connections, probed on the nodes.
+async fn client_checks(g: &Gathered<'_>, client: &mut Client, out: &mut Vec<Check>) -> Traffic {
     let (t, nodes) = (g.t, g.nodes);
     let mut traffic = Traffic::default();
     if let Some(ClientMsg::Requests(reqs, method)) = client.recv().await {
@@ -281,15 +278,10 @@ async fn client_checks(
             &picks,
         ));
     }
-    let (sources, _) = split_sources(&t.spec, t.lab_ns.as_deref());
-    let packets = crate::trace::proof::check(t, g.hosts, &sources);
-    let held = async {
-        if let Some(ClientMsg::Held(held)) = client.recv().await {
-            held_connections(g, &held, &client.release, &traffic.sent, out).await;
-        }
-    };
-    let (packets, ()) = tokio::join!(packets, held);
-    (traffic, packets)
+    if let Some(ClientMsg::Held(held)) = client.recv().await {
+        held_connections(g, &held, &client.release, &traffic.sent, out).await;
+    }
+    traffic
 }
 
 /// The report when no node can be contacted at all (the ssh layer could not start).
