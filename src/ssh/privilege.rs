@@ -90,22 +90,40 @@ impl Become {
         }
         let user = quote(&self.user);
         match (self.method, &self.password) {
-            (Method::Sudo, None) => {
-                s.push_str(&format!("sudo -n -u {user} -- sh -c {}\n", quote(cmd)));
-            }
-            (Method::Sudo, Some(_)) => {
-                // sudo's stdin is the password pipe: the command takes the outer shell's
-                // stdin back through /proc ($0 carries the outer shell's pid).
-                let reopen = if input {
-                    s.push_str("exec 3<&0\n");
-                    "exec <\"/proc/$0/fd/3\" || exit 126"
-                } else {
-                    "exec </dev/null"
+            (Method::Sudo, password) => {
+                let sudo = match password {
+                    Some(_) => "printf '%s\\n' \"$lvslab_p\" | sudo -S -p ''",
+                    None => "sudo -n",
                 };
-                s.push_str(&format!(
-                    "printf '%s\\n' \"$lvslab_p\" | sudo -S -p '' -u {user} -- sh -c {} \"$$\"\n",
-                    quote(&format!("{reopen}\n{cmd}"))
-                ));
+                let mut inner = String::new();
+                if password.is_some() {
+                    // sudo's stdin is the password pipe: the command takes this shell's
+                    // stdin back through /proc ($0 carries this shell's pid).
+                    if input {
+                        s.push_str("exec 3<&0\n");
+                        inner.push_str("exec <\"/proc/$0/fd/3\" || exit 126\n");
+                    } else {
+                        inner.push_str("exec </dev/null\n");
+                    }
+                }
+                inner.push_str(cmd);
+                if self.user == "root" {
+                    // Root's shell reads the command from this shell's descriptor 4 (a
+                    // here-document), not from sudo's command line: sudo logs its command
+                    // line, a kilobyte per syslog message, which costs a slow node more
+                    // than many a command. (Another target user may not read this
+                    // shell's descriptors.)
+                    let end = heredoc_end(&inner);
+                    s.push_str(&format!("exec 4<<'{end}'\n{inner}\n{end}\n"));
+                    s.push_str(&format!(
+                        "{sudo} -u root -- sh -c '. \"/proc/$0/fd/4\"' \"$$\"\n"
+                    ));
+                } else {
+                    s.push_str(&format!(
+                        "{sudo} -u {user} -- sh -c {} \"$$\"\n",
+                        quote(&inner)
+                    ));
+                }
             }
             (Method::Su, _) => {
                 // su keeps descriptors: the command gets stdin, stdout and stderr back from 3,
@@ -165,6 +183,15 @@ impl Become {
         };
         Some(format!("become ({who}, logged in as {login}): {msg}"))
     }
+}
+
+/// A here-document delimiter that is no line of `body`.
+fn heredoc_end(body: &str) -> String {
+    let mut end = String::from("LVSLAB_BECOME_END");
+    while body.lines().any(|l| l == end) {
+        end.push('_');
+    }
+    end
 }
 
 /// Marks su's own complaint on stderr (see [`Become::wrap`]).
@@ -263,6 +290,29 @@ mod tests {
         );
         assert_eq!(out.status.code(), Some(3));
         assert_eq!(String::from_utf8_lossy(&out.stdout), "payload\n[]\n");
+    }
+
+    #[test]
+    fn root_reads_the_command_from_a_here_document_whose_end_is_no_line_of_it() {
+        let b = Become {
+            password: Some(Secret::new("pw-heredoc".into())),
+            ..Become::default()
+        };
+        let cmd = "echo LVSLAB_BECOME_END\nLVSLAB_BECOME_END\ntrue";
+        let s = b.wrap(cmd, false);
+        assert!(s.contains("exec 4<<'LVSLAB_BECOME_END_'\n"), "{s}");
+        assert!(
+            s.ends_with("-u root -- sh -c '. \"/proc/$0/fd/4\"' \"$$\"\n"),
+            "{s}"
+        );
+        assert!(!s.contains("pw-heredoc"), "{s}");
+        // Another target user reads it from sudo's command line (it may not read this
+        // shell's descriptors).
+        let other = Become {
+            user: "postgres".into(),
+            ..b
+        };
+        assert!(!other.wrap(cmd, false).contains("exec 4<<"));
     }
 
     #[test]
