@@ -15,6 +15,8 @@ SIZES=("$@"); [ ${#SIZES[@]} -eq 0 ] && SIZES=(1 10 50)
 cargo build --release -q
 BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/lvslab
 BASE_BIN=${LVSLAB_BASE_BIN:-}
+# shellcheck source=bench/common/timing.sh
+. bench/common/timing.sh
 # shellcheck source=bench/engine/sshd.sh
 . bench/engine/sshd.sh
 trap sshd_stop EXIT
@@ -30,7 +32,6 @@ sed 's#__LVSLAB_STATE_FILE__#/nonexistent/state.json#' src/facts/gather.sh > "$F
   echo "  tasks:"
   for t in $(seq 1 "$M"); do echo "    - {name: noop $t, command: \"true\"}"; done
 } > "$W/pb.yml"
-now() { date +%s.%N; }
 plain() { # N
   local n=$1 i jobs=()
   for i in $(seq 1 "$n"); do
@@ -87,8 +88,5 @@ for n in "${SIZES[@]}"; do
     printf '%-6s %-4s %12.3f %12.3f %8.2f\n' "$n" "$M" "$best_p" "$best_l" "$(echo "$best_l / $best_p" | bc -l)"
   fi
 done
-for d in "$W/tmp-new" "$W/tmp-base"; do
-  for s in "$d"/lvslab-cm-*/*; do
-    [ -S "$s" ] && ssh -o ControlPath="$s" -O exit dummy >/dev/null 2>&1 || true
-  done
-done
+close_masters "$W/tmp-new"
+close_masters "$W/tmp-base"
