@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 mod lab_util;
 
-use lab_util::{lab_tests_enabled, lvslab, ok, repo};
+use lab_util::{lab_tests_enabled, lvslab, lvslab_env, ok, repo};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -450,18 +450,10 @@ fn cache_builds_from_nothing() {
 
 /// `lvslab -i INVENTORY ARGS...` with its cache in `cache`: (success, stdout, stderr).
 fn with_cache(cache: &Path, inv: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_lvslab"))
-        .env("LVSLAB_CACHE_DIR", cache)
-        .arg("-i")
-        .arg(inv)
-        .args(args)
-        .output()
-        .expect("run lvslab");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    eprintln!("$ lvslab {} -> {}\n{stderr}", args.join(" "), out.status);
+    let out = lvslab_env(inv, &[("LVSLAB_CACHE_DIR", cache)], args);
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }

@@ -36,9 +36,15 @@ pub fn repo() -> PathBuf {
 /// Run `lvslab -i INVENTORY ARGS...` from the project root (setup and teardown find their
 /// playbooks there); echo the command line, exit status and stderr for the test log.
 pub fn lvslab(inventory: &Path, args: &[&str]) -> Output {
+    lvslab_env(inventory, &[], args)
+}
+
+/// [`lvslab`] with more environment variables.
+pub fn lvslab_env(inventory: &Path, env: &[(&str, &Path)], args: &[&str]) -> Output {
     let started = std::time::Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_lvslab"))
         .current_dir(repo())
+        .envs(env.iter().copied())
         .arg("-i")
         .arg(inventory)
         .args(args)
