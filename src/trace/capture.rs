@@ -167,6 +167,9 @@ fn open(interface: &str) -> io::Result<Sock> {
     Ok(sock)
 }
 
+/// How long a stop waits at most for the capture thread to notice it.
+const POLL_MS: libc::c_int = 10;
+
 /// Poll every socket until `stop` is set, then drain what is queued once more.
 fn read_until(socks: &[Sock], stop: &AtomicBool) -> Result<Vec<Frame>, CaptureError> {
     let mut frames = Vec::new();
@@ -182,7 +185,7 @@ fn read_until(socks: &[Sock], stop: &AtomicBool) -> Result<Vec<Frame>, CaptureEr
     loop {
         let last = stop.load(Ordering::SeqCst);
         // SAFETY: `fds` is a live array of pollfd of the given length.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 50) };
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, POLL_MS) };
         if n < 0 {
             let e = io::Error::last_os_error();
             if e.kind() != io::ErrorKind::Interrupted {

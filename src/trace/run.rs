@@ -139,8 +139,9 @@ pub struct Report {
 
 /// Timeout of one request (TCG VMs on a shared machine are slow, a dead VIP should not be).
 const STEP: Duration = Duration::from_secs(3);
-/// How long the last frames of a closed connection may take to cross the switch.
-const SETTLE: Duration = Duration::from_millis(300);
+/// How long the last frames of a closed connection (the FIN exchange the diagram shows) may
+/// take to cross the switch.
+pub const SETTLE: Duration = Duration::from_millis(300);
 
 /// Trace `opts.requests` requests to the VIP of the inventory's cluster.
 pub(crate) fn trace(aim: &Aim, opts: &Options) -> Result<(Report, Redactor), TraceError> {
@@ -152,7 +153,7 @@ pub(crate) fn trace(aim: &Aim, opts: &Options) -> Result<(Report, Redactor), Tra
         vec![None; opts.requests.max(1) as usize]
     };
     let report = match (&t.lab_ns, &t.lab) {
-        (Some(ns), Some(topo)) if !opts.tcpdump => in_lab(&t.spec, ns, topo, from, pcap)?,
+        (Some(ns), Some(topo)) if !opts.tcpdump => in_lab(&t.spec, ns, topo, from, pcap, SETTLE)?,
         _ => runtime()?.block_on(over_ssh(&t, from, pcap))?,
     };
     Ok((report, t.secrets))
@@ -263,13 +264,16 @@ pub(crate) async fn with_hosts(
 }
 
 /// Capture the lab's switch (namespace `ns`) while one request per entry of `sources` goes to
-/// the VIP.
+/// the VIP, and for `settle` after the last answer. Every frame a verdict rests on (the SYN,
+/// its forwarded copy, the replies) crossed the switch before the client read its answer:
+/// `settle` only adds the connections' closing frames.
 pub(crate) fn in_lab(
     spec: &Cluster,
     ns: &str,
     topo: &topology::Topology,
     sources: Vec<Option<Ipv4Addr>>,
     pcap_dir: Option<&Path>,
+    settle: Duration,
 ) -> Result<Report, TraceError> {
     let mut report = empty(spec, "the lab's switch");
     let mac = |name: &str| Mac::parse(&keys::mac_address(&topo.lab_name, name));
@@ -284,7 +288,7 @@ pub(crate) fn in_lab(
             .map(|s| http::get(s, service, "/", STEP))
             .collect::<Vec<_>>()
     });
-    std::thread::sleep(SETTLE);
+    std::thread::sleep(settle);
     let frames = capture.stop()?;
     let sent = sent?;
     judged(&mut report, spec, &cast, &points, &frames, sent, pcap_dir)?;
