@@ -183,17 +183,6 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
     let hosts = connect_all(t.conns.clone(), &connector).await;
     let first = probe_all(&hosts, first_scripts(t)).await;
     let (mut nodes, mut out) = node_checks(t, first);
-    // keepalived's rows follow the node rows, but nothing the client does waits for them: the
-    // directors' slowest probe runs beside the client's traffic.
-    let keepalived_at = out.len();
-    let ha = nodes.ha;
-    let keepalived = async {
-        if ha {
-            probe_all(&hosts, keepalived_scripts(t)).await
-        } else {
-            BTreeMap::new()
-        }
-    };
     let client_side = async {
         if let Some((check, table)) = persistence_expiry(t, &hosts, &nodes).await {
             out.push(check);
@@ -215,9 +204,7 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
         let packets = crate::trace::proof::check(t, &hosts, &sources).await;
         (traffic, packets)
     };
-    let (kprobes, (mut traffic, packets)) = tokio::join!(keepalived, client_side);
-    let rows = keepalived_checks(t, &mut nodes, kprobes);
-    out.splice(keepalived_at..keepalived_at, rows);
+    let (mut traffic, packets) = client_side.await;
     match arp.await.ok().flatten() {
         Some(Ok(Some(macs))) => out.push(arp_check(t, &nodes, &macs)),
         Some(Ok(None)) => traffic
@@ -306,7 +293,7 @@ fn first_scripts(t: &Target) -> Vec<(String, String)> {
     let mut scripts: Vec<(String, String)> = t
         .directors
         .iter()
-        .map(|d| (d.clone(), probe::director_tables(spec)))
+        .map(|d| (d.clone(), probe::director_first(spec)))
         .collect();
     scripts.extend(
         spec.real_servers
@@ -314,47 +301,6 @@ fn first_scripts(t: &Target) -> Vec<(String, String)> {
             .map(|r| (r.name.clone(), probe::real_server(spec, r.port))),
     );
     scripts
-}
-
-/// keepalived on every director: its probe's answers joined to the director's first probe
-/// (one `@@missing` list for both), judged in the directors' order.
-fn keepalived_checks(t: &Target, nodes: &mut Nodes, probes: BTreeMap<String, Probe>) -> Vec<Check> {
-    let mut out = Vec::new();
-    for d in &t.directors {
-        let (Some(Ok(first)), Some(more)) = (nodes.first.get_mut(d), probes.get(d)) else {
-            continue;
-        };
-        match more {
-            Ok(more) => {
-                for (k, v) in more {
-                    match first.get_mut(k) {
-                        Some(have) if k == "missing" => have.push_str(v),
-                        _ => {
-                            first.insert(k.clone(), v.clone());
-                        }
-                    }
-                }
-                out.extend(checks::keepalived(
-                    &t.spec,
-                    &[(d.clone(), Ok(first.clone()))],
-                ));
-            }
-            Err(e) => {
-                for name in ["keepalived-config", "keepalived-state"] {
-                    out.push(Check::new(d, name, false, format!("could not probe: {e}")));
-                }
-            }
-        }
-    }
-    out
-}
-
-/// The probes of keepalived on every director.
-fn keepalived_scripts(t: &Target) -> Vec<(String, String)> {
-    t.directors
-        .iter()
-        .map(|d| (d.clone(), probe::director_keepalived(&t.spec)))
-        .collect()
 }
 
 /// Judge the nodes from their first probes: reachability, who holds the VIP, each real server,
@@ -401,6 +347,9 @@ fn node_checks(t: &Target, first: BTreeMap<String, Probe>) -> (Nodes, Vec<Check>
         if let Some(Ok(p)) = first.get(a) {
             out.push(checks::ipvs_table(spec, a, p, &healthy));
         }
+    }
+    if ha {
+        out.extend(checks::keepalived(spec, &dprobes));
     }
     let nodes = Nodes {
         first,

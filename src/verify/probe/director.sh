@@ -1,29 +1,27 @@
 #!/bin/sh
 # verify's probe of a director: addresses, MAC, the IPVS table and connections, keepalived.
 # Arguments: LAN_INTERFACE KEEPALIVED_CONF PARTS TOOL... (the programs to report in @@missing).
-# PARTS: `tables` (addresses, MAC, IPVS, whether lvslab manages keepalived), `keepalived`
-# (its unit, its config test, its last VRRP state), or `all`: verify needs the tables before
-# any client traffic and keepalived's slower answers only for its report.
+# PARTS: `all`, or `managed`: the tables (addresses, MAC, IPVS, whether lvslab manages
+# keepalived), then keepalived (its unit, its config test, its last VRRP state) always, or only
+# where lvslab manages it.
 export LC_ALL=C PATH=/usr/sbin:/usr/bin:/sbin:/bin
 dev=$1 conf=$2 parts=$3
 shift 3
 echo @@missing; for t in "$@"; do command -v "$t" >/dev/null 2>&1 || echo "$t"; done
-if [ "$parts" != keepalived ]; then
-  echo @@addr; ip -o -4 addr show
-  echo @@link; ip -o link show dev "$dev"
-  echo @@ipvs; ipvsadm -S -n 2>&1
-  echo @@ipvs_conns; ipvsadm -Lnc 2>&1
-  # Counted as `grep -c` would, by the shell: on a slow node every program started costs.
-  echo @@keepalived_managed
-  if [ -f "$conf" ] && [ -r "$conf" ]; then
-    n=0
-    while IFS= read -r l || [ -n "$l" ]; do
-      case $l in *'Managed by lvslab'*) n=$((n + 1));; esac
-    done < "$conf"
-    echo "$n"
-  fi
+echo @@addr; ip -o -4 addr show
+echo @@link; ip -o link show dev "$dev"
+echo @@ipvs; ipvsadm -S -n 2>&1
+echo @@ipvs_conns; ipvsadm -Lnc 2>&1
+# Counted as `grep -c` would, by the shell: on a slow node every program started costs.
+echo @@keepalived_managed
+n=0
+if [ -f "$conf" ] && [ -r "$conf" ]; then
+  while IFS= read -r l || [ -n "$l" ]; do
+    case $l in *'Managed by lvslab'*) n=$((n + 1));; esac
+  done < "$conf"
+  echo "$n"
 fi
-[ "$parts" != tables ] || exit 0
+[ "$parts" != managed ] || [ "$n" -gt 0 ] || exit 0
 echo @@keepalived_active; systemctl is-active keepalived 2>&1
 echo @@keepalived_test
 # A keepalived before 2.0 has no --config-test and fails on -t: its help tells the two apart,

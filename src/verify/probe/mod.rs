@@ -20,7 +20,7 @@ const REAL_SERVER_TRAFFIC: &str = include_str!("real_server_traffic.sh");
 pub const DIRECTOR_TABLE_TOOLS: &[&str] = &["ip", "ipvsadm"];
 pub const KEEPALIVED_TOOLS: &[&str] = &["keepalived", "systemctl", "journalctl"];
 /// The programs the real server script needs.
-pub const REAL_SERVER_TOOLS: &[&str] = &["ip", "systemctl", "bash", "timeout"];
+pub const REAL_SERVER_TOOLS: &[&str] = &["ip", "systemctl", "bash"];
 /// The programs the scripts run while the client holds its connections.
 pub const DIRECTOR_TRAFFIC_TOOLS: &[&str] = &["ipvsadm", "ss"];
 pub const REAL_SERVER_TRAFFIC_TOOLS: &[&str] = &["ss"];
@@ -39,15 +39,11 @@ pub fn director(spec: &Spec) -> String {
 }
 
 /// Director state before any client traffic: addresses, MAC, IPVS table and connections, and
-/// whether lvslab manages keepalived there.
-pub fn director_tables(spec: &Spec) -> String {
-    director_parts(spec, "tables", DIRECTOR_TABLE_TOOLS)
-}
-
-/// keepalived on a director: its unit, its config test, its last VRRP state (the slowest part
-/// of the director's probe, wanted by nothing the client does).
-pub fn director_keepalived(spec: &Spec) -> String {
-    director_parts(spec, "keepalived", KEEPALIVED_TOOLS)
+/// keepalived where lvslab manages it. One round trip: on a slow node a session costs as much
+/// as a program.
+pub fn director_first(spec: &Spec) -> String {
+    let tools: Vec<&str> = [DIRECTOR_TABLE_TOOLS, KEEPALIVED_TOOLS].concat();
+    director_parts(spec, "managed", &tools)
 }
 
 fn director_parts(spec: &Spec, parts: &str, tools: &[&str]) -> String {
@@ -132,29 +128,31 @@ mod tests {
         assert!(s["missing"].lines().any(|l| l == "nosuchtool"), "{s:?}");
     }
 
-    /// The director's two parts: the tables without keepalived's sections, keepalived's without
-    /// the tables; each lists only its own missing programs.
+    /// The director's first probe asks keepalived only where lvslab manages it, in the same
+    /// round trip as the tables.
     #[test]
-    fn director_parts_split_the_sections() {
-        let vars = map(json!({"lan_interface": "lo", "lvs_vip": "10.77.0.50",
-            "lab_client_addresses": ["10.77.0.1"], "ansible_host": "10.77.0.9"}));
-        let spec = from_vars(&[("lb", &vars)], &[("web-1", &vars)]).unwrap();
-        let run = |cmd: String| {
+    fn director_first_probes_keepalived_only_where_managed() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |conf_text: &str| {
+            let conf = dir.path().join("keepalived.conf");
+            std::fs::write(&conf, conf_text).unwrap();
+            let conf = conf.display().to_string();
+            let cmd = command(DIRECTOR, &["lo", &conf, "managed"], &["nosuchtool"]);
             let out = std::process::Command::new("sh")
-                .args(["-c", &format!("{cmd} nosuchtool")])
+                .args(["-c", &cmd])
                 .output()
                 .unwrap();
             crate::facts::sections(&String::from_utf8_lossy(&out.stdout))
         };
-        let tables = run(director_tables(&spec));
-        assert!(tables.contains_key("ipvs_conns") && tables.contains_key("keepalived_managed"));
-        assert!(!tables.contains_key("keepalived_test"), "{tables:?}");
-        assert!(tables["missing"].lines().all(|t| t != "journalctl"));
-        let keepalived = run(director_keepalived(&spec));
-        assert_eq!(keepalived["keepalived_test"].trim(), "missing");
-        assert!(keepalived.contains_key("keepalived_state"));
-        assert!(!keepalived.contains_key("addr"), "{keepalived:?}");
-        assert!(keepalived["missing"].lines().any(|t| t == "nosuchtool"));
+        let theirs = run("vrrp_instance VI_1 {\n}\n");
+        assert_eq!(theirs["keepalived_managed"].trim(), "0", "{theirs:?}");
+        assert!(theirs.contains_key("ipvs_conns"), "{theirs:?}");
+        assert!(!theirs.contains_key("keepalived_test"), "{theirs:?}");
+        let ours = run("# Managed by lvslab\nvrrp_instance VI_1 {\n}\n");
+        assert_eq!(ours["keepalived_managed"].trim(), "1", "{ours:?}");
+        assert!(ours.contains_key("ipvs_conns"), "{ours:?}");
+        assert!(ours.contains_key("keepalived_test") && ours.contains_key("keepalived_state"));
+        assert!(ours["missing"].lines().any(|t| t == "nosuchtool"));
     }
 
     /// The director script, run here by `sh`: values arrive as arguments and stay inert (a
