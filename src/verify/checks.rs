@@ -288,7 +288,7 @@ pub fn real_server(spec: &Spec, host: &str, probe: &BTreeMap<String, String>) ->
     let page = section(probe, "page");
     let named = page_names(page, &[host.to_string()]).is_some();
     out.push(
-        unchecked(host, "page-names-node", probe, &["bash", "timeout"]).unwrap_or_else(|| {
+        unchecked(host, "page-names-node", probe, &["bash"]).unwrap_or_else(|| {
             Check::new(
                 host,
                 "page-names-node",

@@ -26,5 +26,7 @@ echo @@web; systemctl show -p Id -p LoadState -p ActiveState apache2 httpd 2>/de
   case $k in Id) s=${v%.service};; LoadState) l=$v;; ActiveState) [ "$l" = loaded ] && echo "$s $v";; esac
 done
 echo @@page
+# bash's own read timeout, not timeout(1) and cat: on a slow node every program started costs.
 # shellcheck disable=SC2016 # $1 is the inner bash's argument
-timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" >&3 && cat <&3' - "$port" 2>&1
+bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" >&3 &&
+  while IFS= read -r -t 3 l || [ -n "$l" ]; do printf "%s\n" "$l"; l=; done <&3' - "$port" 2>&1
