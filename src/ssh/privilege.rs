@@ -241,6 +241,14 @@ impl Transport for Escalated {
         })
     }
 
+    fn exec_as_login<'a>(
+        &'a self,
+        cmd: &'a str,
+        stdin: Option<&'a [u8]>,
+    ) -> BoxFuture<'a, Result<Output, TransportError>> {
+        self.inner.exec(cmd, stdin)
+    }
+
     fn interrupt(&self) -> BoxFuture<'_, ()> {
         self.inner.interrupt()
     }

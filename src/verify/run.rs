@@ -14,7 +14,9 @@ use super::checks::{self, Check, Probe, Request};
 use super::render::Report;
 use super::schedulers::{self, Pick, Step};
 use super::spec::Spec;
-use super::target::{connect_all, probe_all, runtime, target, Aim, Hosts, Target, VerifyError};
+use super::target::{
+    connect_all, probe_all, probe_each, runtime, target, Aim, Hosts, Privilege, Target, VerifyError,
+};
 use super::{arp, expiry, http, parse, probe};
 use crate::secret::Redactor;
 use crate::ssh::Connector;
@@ -384,13 +386,16 @@ async fn held_connections(
         let _ = release.send(());
         return;
     };
-    let mut during = vec![(a.clone(), probe::director_during_traffic())];
-    during.extend(
-        reals
-            .iter()
-            .map(|r| (r.clone(), probe::real_server_during_traffic())),
+    // A real server's sockets need no privilege (no process is asked for): no sudo there.
+    let reals_during = reals
+        .iter()
+        .map(|r| (r.clone(), probe::real_server_during_traffic()))
+        .collect();
+    let (mut second, on_reals) = tokio::join!(
+        probe_all(g.hosts, vec![(a.clone(), probe::director_during_traffic())]),
+        probe_each(g.hosts, reals_during, Privilege::Login)
     );
-    let second = probe_all(g.hosts, during).await;
+    second.extend(on_reals);
     let _ = release.send(());
     let rprobes: Vec<(String, Probe)> = reals
         .iter()

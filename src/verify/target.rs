@@ -205,13 +205,42 @@ pub(crate) async fn connect_all(conns: BTreeMap<String, Reach>, connector: &Conn
     futures::future::join_all(futs).await.into_iter().collect()
 }
 
+/// Run each script on its node as the node's privileged user, all nodes at once.
 pub(crate) async fn probe_all(
     hosts: &Hosts,
     scripts: Vec<(String, String)>,
 ) -> BTreeMap<String, Probe> {
+    probe_each(hosts, scripts, Privilege::Node).await
+}
+
+/// Whom a probe runs as: the node's privileged user (`become`), or the login user for a probe
+/// that needs no privilege.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Privilege {
+    Node,
+    Login,
+}
+
+async fn run_as(
+    t: &dyn crate::ssh::Transport,
+    script: &str,
+    who: Privilege,
+) -> Result<crate::ssh::Output, crate::ssh::TransportError> {
+    match who {
+        Privilege::Node => t.exec(script, None).await,
+        Privilege::Login => t.exec_as_login(script, None).await,
+    }
+}
+
+/// [`probe_all`], each script run as `who`.
+pub(crate) async fn probe_each(
+    hosts: &Hosts,
+    scripts: Vec<(String, String)>,
+    who: Privilege,
+) -> BTreeMap<String, Probe> {
     let futs = scripts.into_iter().map(|(name, script)| async move {
         let p: Probe = match hosts.get(&name) {
-            Some(Ok(t)) => match t.exec(&script, None).await {
+            Some(Ok(t)) => match run_as(t.as_ref(), &script, who).await {
                 Ok(o) => Ok(crate::facts::sections(&o.stdout_str())),
                 Err(e) => Err(e.to_string()),
             },
