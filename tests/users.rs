@@ -208,6 +208,12 @@ fn seed_job_as_an_unprivileged_user_with_a_sudo_password() {
     }
     let doc = verify_passes(&[], 30);
     assert_eq!(doc["mode"], "ha");
+
+    // A real server whose system bus answers only root: its probe, run as ops, gets
+    // systemctl's refusal and is asked again through become.
+    let bus = SystemBusForRootOnly::on(hosts[2]);
+    verify_passes(&[], 30);
+    drop(bus);
     let again = recap(&["setup"]);
     for h in &hosts {
         assert_eq!(again["hosts"][h]["changed"], 0, "second setup: {again}");
@@ -252,4 +258,36 @@ fn seed_job_as_an_unprivileged_user_with_a_sudo_password() {
         !printed.contains(PASSWORD),
         "the password appeared in lvslab's output"
     );
+}
+
+/// The system bus socket of `host` made root's alone, until dropped.
+struct SystemBusForRootOnly(String);
+
+impl SystemBusForRootOnly {
+    const SOCKET: &'static str = "/run/dbus/system_bus_socket";
+
+    fn on(host: &str) -> SystemBusForRootOnly {
+        let out = Self::chmod(host, "0600");
+        assert!(
+            out.status.success(),
+            "chmod 0600 {}: {}",
+            Self::SOCKET,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SystemBusForRootOnly(host.to_string())
+    }
+
+    fn chmod(host: &str, mode: &str) -> Output {
+        let cmd = format!("sudo -S -p '' chmod {mode} {}", Self::SOCKET);
+        run(
+            &["lab", "ssh", host, "--", &cmd],
+            Some(&format!("{PASSWORD}\n")),
+        )
+    }
+}
+
+impl Drop for SystemBusForRootOnly {
+    fn drop(&mut self) {
+        let _ = Self::chmod(&self.0, "0666");
+    }
 }

@@ -267,6 +267,7 @@ pub fn real_server(spec: &Spec, host: &str, probe: &BTreeMap<String, String>) ->
         out.extend(vip_on_local_dev(spec, host, probe));
     }
     let web = section(probe, "web");
+    let refused = section(probe, "web_error").trim();
     let active = web.lines().find(|l| l.ends_with(" active"));
     out.push(
         unchecked(host, "web-server", probe, &["systemctl"]).unwrap_or_else(|| {
@@ -276,7 +277,9 @@ pub fn real_server(spec: &Spec, host: &str, probe: &BTreeMap<String, String>) ->
                 active.is_some(),
                 active.map(str::to_string).unwrap_or_else(|| {
                     let t = web.trim();
-                    if t.is_empty() {
+                    if !refused.is_empty() {
+                        format!("systemctl show failed: {}", refused.replace('\n', "; "))
+                    } else if t.is_empty() {
                         "neither apache2 nor httpd is installed".into()
                     } else {
                         t.replace('\n', "; ")
@@ -1201,6 +1204,22 @@ TCP 01:57  ESTABLISHED 10.9.0.2:50312 10.9.0.50:80  10.9.0.11:80\n";
     }
 
     /// A probe whose program is missing never passes: it says what was not checked, and where.
+    #[test]
+    fn a_refused_systemctl_fails_the_web_check_with_its_reason() {
+        let p = probe(&[
+            ("web", ""),
+            ("web_error", "Failed to connect to bus: Permission denied\n"),
+        ])
+        .unwrap();
+        let cs = real_server(&spec(), "web-1", &p);
+        let web = cs.iter().find(|c| c.name == "web-server").unwrap();
+        assert!(!web.ok);
+        assert_eq!(
+            web.detail,
+            "systemctl show failed: Failed to connect to bus: Permission denied"
+        );
+    }
+
     #[test]
     fn missing_programs_fail_as_not_checked() {
         let s = spec();

@@ -183,7 +183,7 @@ pub(crate) async fn gather(t: &Target, requests: u32) -> Report {
         move || super::icmp::check(&s, ns.as_deref())
     });
     let hosts = connect_all(t.conns.clone(), &connector).await;
-    let first = probe_all(&hosts, first_scripts(t)).await;
+    let first = first_probes(t, &hosts).await;
     let (mut nodes, mut out) = node_checks(t, first);
     let client_side = async {
         if let Some((check, table)) = persistence_expiry(t, &hosts, &nodes).await {
@@ -289,20 +289,39 @@ fn unconnected(detail: String) -> Report {
     }
 }
 
-/// The first probes: every director and real server as it is before any client traffic.
-fn first_scripts(t: &Target) -> Vec<(String, String)> {
+/// The first probes: every director and real server as it is before any client traffic. A
+/// real server's probe needs no privilege and runs as the login user (a sudo costs a slow node
+/// more than the probe), except where `systemctl` answers only root (a node without a system
+/// bus): those are asked again through `become`.
+async fn first_probes(t: &Target, hosts: &Hosts) -> BTreeMap<String, Probe> {
     let spec = &t.spec;
-    let mut scripts: Vec<(String, String)> = t
+    let directors = t
         .directors
         .iter()
         .map(|d| (d.clone(), probe::director_first(spec)))
         .collect();
-    scripts.extend(
+    let reals = |names: &[&str]| -> Vec<(String, String)> {
         spec.real_servers
             .iter()
-            .map(|r| (r.name.clone(), probe::real_server(spec, r.port))),
+            .filter(|r| names.is_empty() || names.contains(&r.name.as_str()))
+            .map(|r| (r.name.clone(), probe::real_server(spec, r.port)))
+            .collect()
+    };
+    let (mut first, mut on_reals) = tokio::join!(
+        probe_all(hosts, directors),
+        probe_each(hosts, reals(&[]), Privilege::Login)
     );
-    scripts
+    let refused: Vec<&str> = on_reals
+        .iter()
+        .filter(|(_, p)| p.as_ref().is_ok_and(|p| p.contains_key("web_error")))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if !refused.is_empty() {
+        let again = probe_all(hosts, reals(&refused)).await;
+        on_reals.extend(again);
+    }
+    first.extend(on_reals);
+    first
 }
 
 /// Judge the nodes from their first probes: reachability, who holds the VIP, each real server,

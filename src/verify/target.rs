@@ -135,9 +135,9 @@ pub(crate) fn target(aim: &Aim) -> Result<Target, VerifyError> {
         .hosts
         .iter()
         .map(|(n, h)| {
-            // IPVS, sockets with their processes and the journal need root: the probes become
-            // it unless the inventory says `ansible_become: false` (a root login runs them as
-            // they are).
+            // IPVS and the journal need root: the directors' probes become it unless the
+            // inventory says `ansible_become: false` (a root login runs them as they are). The
+            // real servers' probes need no privilege and run as the login user.
             let off = vars
                 .get(n)
                 .and_then(|v| v.get("ansible_become"))

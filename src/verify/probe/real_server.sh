@@ -1,7 +1,7 @@
 #!/bin/sh
 # verify's probe of a real server: addresses, links, the ARP sysctls (from /proc/sys: no procps
 # needed), the web server's unit, and the page as served locally over bash's /dev/tcp (a fresh
-# node has no curl).
+# node has no curl). It needs no privilege.
 # Arguments: LAN_INTERFACE PORT TOOL... (the programs to report in @@missing).
 export LC_ALL=C PATH=/usr/sbin:/usr/bin:/sbin:/bin
 dev=$1 port=$2
@@ -22,9 +22,16 @@ for d in all "$dev"; do
     printf 'net.ipv4.conf.%s.%s=%s\n' "$d" "$k" "$v"
   done
 done
-echo @@web; systemctl show -p Id -p LoadState -p ActiveState apache2 httpd 2>/dev/null | while IFS='=' read -r k v; do
-  case $k in Id) s=${v%.service};; LoadState) l=$v;; ActiveState) [ "$l" = loaded ] && echo "$s $v";; esac
-done
+# Without a system bus, systemctl answers only root: its refusal is reported, not read as
+# "not installed".
+echo @@web
+if w=$(systemctl show -p Id -p LoadState -p ActiveState apache2 httpd 2>&1); then
+  printf '%s\n' "$w" | while IFS='=' read -r k v; do
+    case $k in Id) s=${v%.service};; LoadState) l=$v;; ActiveState) [ "$l" = loaded ] && echo "$s $v";; esac
+  done
+else
+  echo @@web_error; printf '%s\n' "$w"
+fi
 echo @@page
 # bash's own read timeout, not timeout(1) and cat: on a slow node every program started costs.
 # shellcheck disable=SC2016 # $1 is the inner bash's argument
