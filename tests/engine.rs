@@ -876,16 +876,27 @@ fn an_interrupted_overlapping_play_still_reports_what_it_did() {
     );
 }
 
+/// A TMPDIR of the lab's own, where its runs leave their masters (and its path as text).
+fn persisting_in(lab: &Lab) -> (std::path::PathBuf, String) {
+    let tmp = lab.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let s = tmp.to_string_lossy().into_owned();
+    (tmp, s)
+}
+
+/// Run `ping` in `env`; the masters it left under `tmp`.
+fn masters_after_ping(lab: &Lab, env: &[(&str, &str)], tmp: &std::path::Path) -> Vec<i32> {
+    let r = lab.lvslab_env(env, &["ping"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    masters_under(tmp)
+}
+
 #[test]
 fn a_run_leaves_its_connections_for_the_next_one_and_an_opt_out_closes_them() {
     let lab = Lab::new(2);
-    let tmp = lab.path().join("tmp");
-    std::fs::create_dir_all(&tmp).unwrap();
-    let tmp_s = tmp.to_string_lossy().into_owned();
+    let (tmp, tmp_s) = persisting_in(&lab);
     let env = [("TMPDIR", tmp_s.as_str())];
-    let r = lab.lvslab_env(&env, &["ping"]);
-    assert_eq!(r.code, 0, "{}", r.all());
-    let first = masters_under(&tmp);
+    let first = masters_after_ping(&lab, &env, &tmp);
     assert_eq!(first.len(), 2, "one master per host stays after the run");
     // The next run goes over them: no handshake, no new master.
     let r = lab.lvslab_env(&env, &["ping"]);
@@ -906,6 +917,29 @@ fn a_run_leaves_its_connections_for_the_next_one_and_an_opt_out_closes_them() {
     let r = lab.lvslab_env(&off, &["ping"]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(masters_under(&tmp), second, "no master added");
+}
+
+/// A master an earlier run left, whose host froze (its side of the connection answers
+/// nothing): the master passes its local check, so the run takes it over; the facts that
+/// cannot come through it are asked again over a new connection, and the run goes on.
+#[test]
+fn a_taken_over_master_whose_host_froze_is_replaced() {
+    let lab = Lab::with_extra_hosts(
+        1,
+        "  children:\n    g:\n      hosts:\n        node01:\n      vars:\n        \
+         ansible_ssh_common_args: -o ServerAliveCountMax=1\n",
+    );
+    let (tmp, tmp_s) = persisting_in(&lab);
+    let env = [("TMPDIR", tmp_s.as_str())];
+    let first = masters_after_ping(&lab, &env, &tmp);
+    assert_eq!(first.len(), 1, "{first:?}");
+    let frozen = lab.sshds[0].freeze_sessions();
+    let r = lab.lvslab_env(&env, &["ping"]);
+    drop(frozen);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let second = masters_under(&tmp);
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_ne!(second, first, "a new master");
 }
 
 /// An Ansible user's layout: an INI `hosts` file with the connection settings in group_vars/

@@ -36,32 +36,67 @@ pub(super) async fn connect(sh: &Shared, mut h: HostRun) -> HostRun {
         host: h.name.clone(),
         task: "gathering facts".into(),
     });
+    let mut t = match open(sh, &h.name, hp).await {
+        Ok(t) => t,
+        Err(e) => return unreachable(sh, h, &e),
+    };
+    let mut gathered = facts(sh, &mut h, hp, &t).await;
+    if let (Err(_), Conn::Ssh(_)) = (&gathered, &hp.conn) {
+        if t.resumed() {
+            // A master an earlier run left can outlive its host's side of the connection (a
+            // node rebooted or frozen) until its keepalives give up: the facts are read-only,
+            // so they are asked again over a connection of this run's own.
+            t.close().await;
+            t = match open(sh, &h.name, hp).await {
+                Ok(t) => t,
+                Err(e) => return unreachable(sh, h, &e),
+            };
+            gathered = facts(sh, &mut h, hp, &t).await;
+        }
+    }
+    match gathered {
+        Ok(()) => {
+            h.transport = Some(t);
+            h
+        }
+        Err(e) => unreachable(sh, h, &e),
+    }
+}
+
+/// Open (or take over) the host's connection; it is closed with the run's others.
+async fn open(sh: &Shared, name: &str, hp: &HostPlan) -> Result<Arc<dyn Transport>, String> {
     let t: Arc<dyn Transport> = match &hp.conn {
         Conn::Local => Arc::new(Local),
-        Conn::Ssh(p) => match sh.connector.connect(&h.name, p).await {
-            Ok(t) => Arc::from(t),
-            Err(e) => {
-                h.done = true;
-                let msg = h.secrets.redact(&e.0);
-                let _ = sh.tx.send(Event::Result(Box::new(unreachable_result(
-                    &h.name,
-                    "gathering facts",
-                    &msg,
-                ))));
-                return h;
-            }
-        },
+        Conn::Ssh(p) => Arc::from(sh.connector.connect(name, p).await.map_err(|e| e.0)?),
     };
     if let Ok(mut g) = sh.open.lock() {
         g.push(t.clone());
     }
-    let (escalated, facts_escalate) = escalation(sh, &h.name, hp, &t);
+    Ok(t)
+}
+
+/// The host's facts over `t`, through its escalation when its first play becomes.
+async fn facts(
+    sh: &Shared,
+    h: &mut HostRun,
+    hp: &HostPlan,
+    t: &Arc<dyn Transport>,
+) -> Result<(), String> {
+    let (escalated, facts_escalate) = escalation(sh, &h.name, hp, t);
     h.escalated = Some(escalated.clone());
     let facts_via = if facts_escalate { escalated } else { t.clone() };
-    gather(sh, &mut h, hp, &*facts_via, facts_escalate).await;
-    if !h.done {
-        h.transport = Some(t);
-    }
+    gather(sh, h, hp, &*facts_via, facts_escalate).await
+}
+
+/// The host is done, unreachable for `reason`.
+fn unreachable(sh: &Shared, mut h: HostRun, reason: &str) -> HostRun {
+    h.done = true;
+    let msg = h.secrets.redact(reason);
+    let _ = sh.tx.send(Event::Result(Box::new(unreachable_result(
+        &h.name,
+        "gathering facts",
+        &msg,
+    ))));
     h
 }
 
@@ -113,14 +148,14 @@ fn ahead(sh: &Shared, h: &HostRun, hp: &HostPlan, gather: bool) -> Vec<Query> {
 
 /// Read the host's facts (or only its state file when no play gathers facts) through
 /// `facts_via`, with the answers of the queries ahead in the same round trip. A host whose
-/// facts cannot be read is unreachable.
+/// facts cannot be read is unreachable: the error says why.
 async fn gather(
     sh: &Shared,
     h: &mut HostRun,
     hp: &HostPlan,
     facts_via: &dyn Transport,
     facts_escalate: bool,
-) {
+) -> Result<(), String> {
     let (gather, subsets) = wanted_facts(sh, &h.name);
     let token = probe::token();
     let mut ahead = ahead(sh, h, hp, gather);
@@ -160,15 +195,9 @@ async fn gather(
                 summary: h.secrets.redact(&summary),
                 facts: Json::Object(h.facts.clone()),
             });
+            Ok(())
         }
-        Err(e) => {
-            h.done = true;
-            let _ = sh.tx.send(Event::Result(Box::new(unreachable_result(
-                &h.name,
-                "gathering facts",
-                &h.secrets.redact(&e.0),
-            ))));
-        }
+        Err(e) => Err(e.0),
     }
 }
 

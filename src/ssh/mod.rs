@@ -115,6 +115,12 @@ pub(crate) trait Transport: Send + Sync {
         self.exec(cmd, stdin)
     }
 
+    /// Whether this connection is a master an earlier run left open, taken over rather than
+    /// opened by this run: its host may have gone since, unnoticed by the master.
+    fn resumed(&self) -> bool {
+        false
+    }
+
     /// End every command of this run still running on the host (after Ctrl-C).
     fn interrupt(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})

@@ -249,6 +249,10 @@ impl Transport for Escalated {
         self.inner.exec(cmd, stdin)
     }
 
+    fn resumed(&self) -> bool {
+        self.inner.resumed()
+    }
+
     fn interrupt(&self) -> BoxFuture<'_, ()> {
         self.inner.interrupt()
     }

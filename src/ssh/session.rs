@@ -277,7 +277,7 @@ impl Connector {
             write(&cfg)?;
             let (session, log) = self.open(name, p, &cfg, self.dir.path(), None).await?;
             let said = log_beside(session.control_socket());
-            return Ok(self.transport(name, session, None, log, said));
+            return Ok(Box::new(self.transport(name, session, None, log, said)));
         };
         let key = connection_key(p, &text);
         let (socket, cfg, said) = (
@@ -289,7 +289,9 @@ impl Connector {
             let session = Session::resume_mux(socket.clone().into_boxed_path(), None);
             if session.check().await.is_ok() {
                 let said = said.exists().then_some(said);
-                return Ok(self.transport(name, session, Some(cfg), None, said));
+                let mut t = self.transport(name, session, Some(cfg), None, said);
+                t.resumed = true;
+                return Ok(Box::new(t));
             }
             // A master that is gone left its socket: connect afresh.
             let _ = std::fs::remove_file(&socket);
@@ -322,7 +324,13 @@ impl Connector {
         }
         let at = if moved { socket } else { ctl.to_path_buf() };
         let session = Session::resume_mux(at.into_boxed_path(), None);
-        Ok(self.transport(name, session, Some(cfg), None, said))
+        Ok(Box::new(self.transport(
+            name,
+            session,
+            Some(cfg),
+            None,
+            said,
+        )))
     }
 
     fn transport(
@@ -332,8 +340,8 @@ impl Connector {
         persisted: Option<PathBuf>,
         log: Option<LogTail>,
         master_log: Option<PathBuf>,
-    ) -> Box<dyn Transport> {
-        Box::new(Ssh {
+    ) -> Ssh {
+        Ssh {
             log,
             master_log,
             session: Mutex::new(Some(Arc::new(session))),
@@ -341,8 +349,9 @@ impl Connector {
             host: name.to_string(),
             persisted,
             broken: std::sync::atomic::AtomicBool::new(false),
+            resumed: false,
             secrets: self.secrets.clone(),
-        })
+        }
     }
 
     /// A new master connection (`idle`: how long it may outlive the run), and the tail of its
@@ -422,6 +431,8 @@ struct Ssh {
     persisted: Option<PathBuf>,
     /// A command failed at the transport: the master is not worth keeping.
     broken: std::sync::atomic::AtomicBool,
+    /// Taken over from an earlier run (see [`Transport::resumed`]).
+    resumed: bool,
     secrets: Arc<Redactor>,
 }
 
@@ -486,6 +497,10 @@ impl Transport for Ssh {
                 stderr: out.stderr,
             })
         })
+    }
+
+    fn resumed(&self) -> bool {
+        self.resumed
     }
 
     fn interrupt(&self) -> BoxFuture<'_, ()> {

@@ -22,9 +22,30 @@ pub struct Sshd {
 impl Sshd {
     /// End the connections this sshd is serving (its per-connection children, by pid), as a
     /// host that restarts does: a connection an earlier run left open is then gone.
-    #[allow(dead_code)]
     pub fn end_sessions(&self) {
+        for pid in self.sessions() {
+            // SAFETY: kill has no memory preconditions; pid is this sshd's child.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    /// Freeze the connections this sshd is serving, as a host that hangs (or vanishes without
+    /// a reset) leaves them: the client's side notices only by its keepalives. They are
+    /// killed when the returned guard is dropped.
+    pub fn freeze_sessions(&self) -> Frozen {
+        let pids = self.sessions();
+        for pid in &pids {
+            // SAFETY: as above.
+            unsafe { libc::kill(*pid, libc::SIGSTOP) };
+        }
+        Frozen(pids)
+    }
+
+    /// This sshd's per-connection children.
+    fn sessions(&self) -> Vec<i32> {
         let me = self.child.id().to_string();
+        let mut out = Vec::new();
         for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
             let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
                 continue;
@@ -35,11 +56,22 @@ impl Sshd {
                 .find_map(|l| l.strip_prefix("PPid:"))
                 .map(str::trim);
             if parent == Some(me.as_str()) {
-                // SAFETY: kill has no memory preconditions; pid is this sshd's child.
-                unsafe { libc::kill(pid, libc::SIGTERM) };
+                out.push(pid);
             }
         }
-        std::thread::sleep(Duration::from_millis(300));
+        out
+    }
+}
+
+/// Connections frozen by [`Sshd::freeze_sessions`], killed (by pid) when dropped.
+pub struct Frozen(Vec<i32>);
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            // SAFETY: kill has no memory preconditions; the pids are the test sshd's children.
+            unsafe { libc::kill(*pid, libc::SIGKILL) };
+        }
     }
 }
 
