@@ -8,6 +8,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use serde::Serialize;
 
 use super::parse::{self, IfAddr};
+use super::probe::KEEPALIVED_TOOLS;
 use super::spec::{Method, Spec};
 
 /// One named check on one host (or `client`).
@@ -371,7 +372,7 @@ pub fn keepalived(spec: &Spec, directors: &[(String, Probe)]) -> Vec<Check> {
         let Some(Ok(p)) = directors.iter().find(|(n, _)| *n == d.name).map(|(_, p)| p) else {
             continue;
         };
-        if let Some(t) = missing_tool(p, &["keepalived", "systemctl", "journalctl"]) {
+        if let Some(t) = missing_tool(p, KEEPALIVED_TOOLS) {
             out.push(not_checked(&d.name, "keepalived-config", t));
             out.push(not_checked(&d.name, "keepalived-state", t));
             continue;

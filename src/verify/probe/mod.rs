@@ -16,7 +16,8 @@ const REAL_SERVER: &str = include_str!("real_server.sh");
 const DIRECTOR_TRAFFIC: &str = include_str!("director_traffic.sh");
 const REAL_SERVER_TRAFFIC: &str = include_str!("real_server_traffic.sh");
 
-/// The programs the director script needs: for its tables, for keepalived.
+/// The programs the director script needs: for its tables, for keepalived (what the keepalived
+/// checks need).
 pub const DIRECTOR_TABLE_TOOLS: &[&str] = &["ip", "ipvsadm"];
 pub const KEEPALIVED_TOOLS: &[&str] = &["keepalived", "systemctl", "journalctl"];
 /// The programs the real server script needs.
@@ -34,19 +35,18 @@ fn command(script: &str, args: &[&str], tools: &[&str]) -> String {
 
 /// Director state: addresses, MAC, IPVS table, keepalived.
 pub fn director(spec: &Spec) -> String {
-    let tools: Vec<&str> = [DIRECTOR_TABLE_TOOLS, KEEPALIVED_TOOLS].concat();
-    director_parts(spec, "all", &tools)
+    director_parts(spec, "all")
 }
 
 /// Director state before any client traffic: addresses, MAC, IPVS table and connections, and
 /// keepalived where lvslab manages it. One round trip: on a slow node a session costs as much
 /// as a program.
 pub fn director_first(spec: &Spec) -> String {
-    let tools: Vec<&str> = [DIRECTOR_TABLE_TOOLS, KEEPALIVED_TOOLS].concat();
-    director_parts(spec, "managed", &tools)
+    director_parts(spec, "managed")
 }
 
-fn director_parts(spec: &Spec, parts: &str, tools: &[&str]) -> String {
+fn director_parts(spec: &Spec, parts: &str) -> String {
+    let tools: Vec<&str> = [DIRECTOR_TABLE_TOOLS, KEEPALIVED_TOOLS].concat();
     command(
         DIRECTOR,
         &[
@@ -54,7 +54,7 @@ fn director_parts(spec: &Spec, parts: &str, tools: &[&str]) -> String {
             "/etc/keepalived/keepalived.conf",
             parts,
         ],
-        tools,
+        &tools,
     )
 }
 
