@@ -300,25 +300,21 @@ async fn first_probes(t: &Target, hosts: &Hosts) -> BTreeMap<String, Probe> {
         .iter()
         .map(|d| (d.clone(), probe::director_first(spec)))
         .collect();
-    let reals = |names: &[&str]| -> Vec<(String, String)> {
+    let reals = |pick: &dyn Fn(&str) -> bool| -> Vec<(String, String)> {
         spec.real_servers
             .iter()
-            .filter(|r| names.is_empty() || names.contains(&r.name.as_str()))
+            .filter(|r| pick(&r.name))
             .map(|r| (r.name.clone(), probe::real_server(spec, r.port)))
             .collect()
     };
     let (mut first, mut on_reals) = tokio::join!(
         probe_all(hosts, directors),
-        probe_each(hosts, reals(&[]), Privilege::Login)
+        probe_each(hosts, reals(&|_| true), Privilege::Login)
     );
-    let refused: Vec<&str> = on_reals
-        .iter()
-        .filter(|(_, p)| p.as_ref().is_ok_and(|p| p.contains_key("web_error")))
-        .map(|(n, _)| n.as_str())
-        .collect();
-    if !refused.is_empty() {
-        let again = probe_all(hosts, reals(&refused)).await;
-        on_reals.extend(again);
+    let refused = |n: &str| matches!(on_reals.get(n), Some(Ok(p)) if p.contains_key("web_error"));
+    let again = reals(&refused);
+    if !again.is_empty() {
+        on_reals.extend(probe_all(hosts, again).await);
     }
     first.extend(on_reals);
     first
