@@ -41,18 +41,16 @@ pub(super) async fn connect(sh: &Shared, mut h: HostRun) -> HostRun {
         Err(e) => return unreachable(sh, h, &e),
     };
     let mut gathered = facts(sh, &mut h, hp, &t).await;
-    if let (Err(_), Conn::Ssh(_)) = (&gathered, &hp.conn) {
-        if t.resumed() {
-            // A master an earlier run left can outlive its host's side of the connection (a
-            // node rebooted or frozen) until its keepalives give up: the facts are read-only,
-            // so they are asked again over a connection of this run's own.
-            t.close().await;
-            t = match open(sh, &h.name, hp).await {
-                Ok(t) => t,
-                Err(e) => return unreachable(sh, h, &e),
-            };
-            gathered = facts(sh, &mut h, hp, &t).await;
-        }
+    if gathered.is_err() && t.resumed() {
+        // A master an earlier run left can outlive its host's side of the connection (a node
+        // rebooted or frozen) until its keepalives give up: the facts are read-only, so they
+        // are asked again over a connection of this run's own.
+        t.close().await;
+        t = match open(sh, &h.name, hp).await {
+            Ok(t) => t,
+            Err(e) => return unreachable(sh, h, &e),
+        };
+        gathered = facts(sh, &mut h, hp, &t).await;
     }
     match gathered {
         Ok(()) => {
