@@ -141,7 +141,7 @@ pub struct Report {
 const STEP: Duration = Duration::from_secs(3);
 /// How long the last frames of a closed connection (the FIN exchange the diagram shows) may
 /// take to cross the switch.
-pub const SETTLE: Duration = Duration::from_millis(300);
+const SETTLE: Duration = Duration::from_millis(300);
 
 /// Trace `opts.requests` requests to the VIP of the inventory's cluster.
 pub(crate) fn trace(aim: &Aim, opts: &Options) -> Result<(Report, Redactor), TraceError> {
