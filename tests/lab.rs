@@ -109,6 +109,38 @@ fn boot_id(inv: &Inv, node: &str) -> String {
         .to_string()
 }
 
+/// `lab up` of a lab that is down: every node resumes from its saved state with its clock set
+/// by its clock agent (not by the ssh login that stands in for it), to the host's time.
+fn resume(inv: &Inv) {
+    // Long enough that a clock left as it was when the node was saved would show behind.
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let out = lvslab(&inv.path, &["lab", "up"]);
+    let progress = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "lab up failed:\n{progress}");
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_secs_f64()
+    };
+    for n in &inv.nodes {
+        assert!(
+            progress.contains(&format!("{}: resumed, clock set", n.name)),
+            "{} did not resume through its clock agent:\n{progress}",
+            n.name
+        );
+        let before = now();
+        let t = on(&inv.path, &n.name, "date +%s.%N");
+        let after = now();
+        let t: f64 = t.trim().parse().expect("date +%s.%N prints seconds");
+        assert!(
+            t > before - 2.0 && t < after + 1.0,
+            "{}'s clock says {t}, the host's {before:.3}..{after:.3}",
+            n.name
+        );
+    }
+}
+
 /// Every node answers ssh with its hostname, address/prefix on the inventory's interface.
 fn check_identity(inv: &Inv) {
     // Each node boots the release its inventory asks for, and `lab status` says so.
@@ -314,7 +346,7 @@ fn default_lab_lifecycle() {
         .expect("nodes")
         .iter()
         .all(|n| n["vm"] == "down"));
-    ok(&inv.path, &["lab", "up"]);
+    resume(&inv);
     assert_eq!(
         on(&inv.path, &web.name, "cat /var/lib/lvslab-test-marker").trim(),
         token
@@ -370,6 +402,9 @@ fn alt_lab_other_names_subnet_interface() {
         assert_eq!(s["address"], format!("{}/{}", n.address, n.prefix));
     }
     check_ssh_config(&inv);
+    // Each release's node resumes with its clock set.
+    ok(&inv.path, &["lab", "down"]);
+    resume(&inv);
     // destroy: down, and the lab's own directory (disks, saved states, keys) gone for good.
     ok(&inv.path, &["lab", "destroy"]);
     check_gone(&inv);

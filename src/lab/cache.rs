@@ -115,6 +115,8 @@ const MODULE_EXCLUDES: &[&str] = &[
 
 const NODE_SETUP: &str = include_str!("assets/node-setup.sh");
 const NODE_SETUP_UNIT: &str = include_str!("assets/lvslab-node-setup.service");
+const CLOCK: &str = include_str!("assets/clock.sh");
+const CLOCK_UNIT: &str = include_str!("assets/lvslab-clock.service");
 const SSHD_CONF: &str = include_str!("assets/sshd.conf");
 const SSH_DROPIN: &str = include_str!("assets/ssh-fast.conf");
 
@@ -354,6 +356,8 @@ pub fn ensure_base(image: Image, say: &dyn Fn(&str)) -> Result<Base, LabError> {
             &initramfs::ROOT_MODULES.join(","),
             NODE_SETUP,
             NODE_SETUP_UNIT,
+            CLOCK,
+            CLOCK_UNIT,
             SSHD_CONF,
             SSH_DROPIN,
             &masked.join(","),
@@ -651,8 +655,9 @@ fn add_modules(staging: &Path, kdir: &Path, kver: &str) -> Result<PathBuf, LabEr
     Ok(mods_dst)
 }
 
-/// sshd and the node setup unit (identity from fw_cfg at boot, no shared host keys), no motd,
-/// the machine id placeholder. Returns the static busybox the node setup runs under.
+/// sshd, the node setup unit (identity from fw_cfg at boot, no shared host keys), the clock
+/// agent a resume talks to, no motd, the machine id placeholder. Returns the static busybox the
+/// node setup and the clock agent run under.
 fn add_lvslab_units(staging: &Path) -> Result<PathBuf, LabError> {
     for entry in std::fs::read_dir(staging.join("etc/ssh"))
         .map_err(io("etc/ssh"))?
@@ -693,6 +698,12 @@ fn add_lvslab_units(staging: &Path) -> Result<PathBuf, LabError> {
         NODE_SETUP_UNIT,
         0o644,
     )?;
+    write(&staging.join("usr/local/sbin/lvslab-clock"), CLOCK, 0o755)?;
+    write(
+        &staging.join("etc/systemd/system/lvslab-clock.service"),
+        CLOCK_UNIT,
+        0o644,
+    )?;
     write(
         &staging.join("etc/fstab"),
         "# lvslab node: root is set up by the initramfs\n",
@@ -722,8 +733,12 @@ fn configure_units(staging: &Path, image: Image) -> Result<(), LabError> {
         )
     };
     systemctl(
-        &["enable", "lvslab-node-setup.service"],
-        "enabling lvslab-node-setup",
+        &[
+            "enable",
+            "lvslab-node-setup.service",
+            "lvslab-clock.service",
+        ],
+        "enabling lvslab-node-setup and lvslab-clock",
     )?;
     let mut disable = vec!["disable"];
     disable.extend(image.disabled_units());

@@ -67,6 +67,10 @@ impl NodePaths {
     pub fn console(&self) -> PathBuf {
         self.dir.join("console.log")
     }
+    /// The VM's second serial port, where its clock agent listens (see [`super::vm::set_clock`]).
+    pub fn clock(&self) -> PathBuf {
+        self.dir.join("clock.sock")
+    }
     /// Saved running state (memory + devices) written by `lab down`.
     pub fn vmstate(&self) -> PathBuf {
         self.dir.join("vmstate")

@@ -148,17 +148,20 @@ impl Lab {
                 Ok(())
             };
             trace(&node.name, "state loaded", started);
-            let ready = resumed.and_then(|_| self.wait_ssh(node, pid, restore, line, None));
+            let ready = resumed.and_then(|_| {
+                if restore {
+                    self.wait_resumed(node, pid, line)
+                } else {
+                    self.wait_ssh(node, pid, false, line, None)
+                        .map(|_| "booted, ssh answers")
+                }
+            });
             match ready {
-                Ok(_) => {
+                Ok(how) => {
                     if restore {
                         vm::discard_state(&np);
                     }
-                    let how = if restore { "resumed" } else { "booted" };
-                    return Ok(format!(
-                        "{how}, ssh answers ({:.1} s)",
-                        started.elapsed().as_secs_f64()
-                    ));
+                    return Ok(format!("{how} ({:.1} s)", started.elapsed().as_secs_f64()));
                 }
                 Err(e) if restore => {
                     // A state that does not resume is thrown away; boot from the disk instead.
@@ -183,6 +186,47 @@ impl Lab {
             console: vm::console_tail(&np, 15),
             console_path: np.console().display().to_string(),
         }
+    }
+
+    /// A resumed node is ready once its clock is set and its sshd (the one that answered a
+    /// login before the state was saved) accepts connections on the lab's switch. Its clock
+    /// agent sets the clock without an ssh login, which under TCG is most of a resume's cost
+    /// and would be paid again by the first run that logs in; without an answer from the agent,
+    /// a login sets the clock instead.
+    fn wait_resumed(
+        &self,
+        node: &Node,
+        pid: i32,
+        line: &NodeLine,
+    ) -> Result<&'static str, LabError> {
+        let clock_start = Instant::now();
+        if let Err(e) = vm::set_clock(&self.paths.node(&node.name), Duration::from_secs(10)) {
+            trace(&node.name, &format!("no clock agent ({e})"), clock_start);
+            return self
+                .wait_ssh(node, pid, true, line, None)
+                .map(|_| "resumed, ssh answers");
+        }
+        trace(&node.name, "clock set", clock_start);
+        let np = self.paths.node(&node.name);
+        let ns = self.topo.netns();
+        let deadline = Instant::now() + boot_timeout();
+        line.set("waiting for sshd");
+        while Instant::now() < deadline {
+            if vm::running_pid(&self.topo.lab_name, &node.name, &np) != Some(pid) {
+                return Err(self.node_failed(node, "its VM stopped after resuming"));
+            }
+            if netns::tcp_probe(&ns, node.address, node.port, Duration::from_millis(500)) {
+                return Ok("resumed, clock set, sshd listening");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(self.node_failed(
+            node,
+            &format!(
+                "sshd did not accept connections within {} s of resuming",
+                boot_timeout().as_secs()
+            ),
+        ))
     }
 
     /// Wait until the node's sshd answers a real ssh login; returns the node's boot id.

@@ -127,6 +127,13 @@ fn machine_args(spec: &VmSpec) -> Vec<String> {
         ),
         "-serial",
         "chardev:console",
+        "-chardev",
+        &format!(
+            "socket,id=clock,path={},server=on,wait=off",
+            esc(&p.clock().display().to_string())
+        ),
+        "-serial",
+        "chardev:clock",
         "-qmp",
         &format!(
             "unix:{},server=on,wait=off",
@@ -220,6 +227,7 @@ fn sh_quote(s: &str) -> String {
 pub fn start(ns: &str, args: &[String], paths: &NodePaths, restore: bool) -> Result<i32, LabError> {
     let _ = std::fs::remove_file(paths.pidfile());
     let _ = std::fs::remove_file(paths.qmp());
+    let _ = std::fs::remove_file(paths.clock());
     if !restore {
         let _ = std::fs::write(paths.console(), "");
     }
@@ -383,6 +391,7 @@ pub fn stop(lab: &str, node: &str, paths: &NodePaths) -> Result<(), LabError> {
     }
     let _ = std::fs::remove_file(paths.pidfile());
     let _ = std::fs::remove_file(paths.qmp());
+    let _ = std::fs::remove_file(paths.clock());
     Ok(())
 }
 
@@ -448,6 +457,7 @@ pub fn save(lab: &str, node: &str, paths: &NodePaths, fingerprint: &str) -> Resu
     }
     let _ = std::fs::remove_file(paths.pidfile());
     let _ = std::fs::remove_file(paths.qmp());
+    let _ = std::fs::remove_file(paths.clock());
     match result {
         Ok(()) => {
             std::fs::rename(&tmp, paths.vmstate())
@@ -494,6 +504,35 @@ pub fn resume_after_incoming(paths: &NodePaths, timeout: Duration) -> Result<(),
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Set a resumed VM's clock to the host's through its clock agent (the image's
+/// `lvslab-clock`, on the VM's second serial port): a saved VM's clock stopped with it. One
+/// line each way, no ssh login. An error means the agent did not answer within `timeout`
+/// (a state saved before it started, say): the caller sets the clock over ssh instead.
+pub fn set_clock(paths: &NodePaths, timeout: Duration) -> Result<(), LabError> {
+    let fail = |e: std::io::Error| LabError::Vm(format!("the clock agent: {e}"));
+    let stream = UnixStream::connect(paths.clock()).map_err(fail)?;
+    stream.set_read_timeout(Some(timeout)).map_err(fail)?;
+    let mut reader = BufReader::new(&stream);
+    let mut ask = |line: &str, want: &str| -> Result<(), LabError> {
+        (&stream).write_all(line.as_bytes()).map_err(fail)?;
+        let mut answer = String::new();
+        reader.read_line(&mut answer).map_err(fail)?;
+        match answer.trim() {
+            a if a == want => Ok(()),
+            "" => Err(LabError::Vm("the clock agent closed the connection".into())),
+            other => Err(LabError::Vm(format!("the clock agent answered {other:?}"))),
+        }
+    };
+    // The node answers "!" once it runs again; the time sent after that is not stale by
+    // however long the resumed VM took to be scheduled.
+    ask("?\n", "!")?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    ask(&format!("{now:.3}\n"), "ok")
 }
 
 /// Whether a saved state exists and was made by a VM with this fingerprint.
