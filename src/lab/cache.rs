@@ -25,7 +25,7 @@ use super::image::{self, Image, Packages};
 use super::{initramfs, LabError};
 
 /// Bump when the way the base is assembled changes (forces a rebuild of `base/`).
-const BASE_RECIPE: &str = "lvslab-base-v7";
+const BASE_RECIPE: &str = "lvslab-base-v8";
 
 /// Units that only cost boot time on a lab node (found with `systemd-analyze blame`), and the
 /// services a pristine node must have installed but not running (the playbooks start them).
@@ -70,10 +70,13 @@ const MASKED_UNITS: &[&str] = &[
     "modprobe@dm_mod.service",
     "kmod-static-nodes.service",
     "systemd-remount-fs.service",
+    // Records that /etc and /var have seen the image's /usr: the units that act on that
+    // (ldconfig, hwdb) are masked above, and it ran at every node's first boot.
+    "systemd-update-done.service",
 ];
-/// dbus stays available through dbus.socket (started on first use), just not at every boot.
 /// Generators systemd runs at every boot that have nothing to find on a lab node (no
-/// encrypted, GPT-partitioned or hibernated disks, no getty on the console); each one is a
+/// encrypted, GPT-partitioned or hibernated disks, no getty on the console, no TPM, no
+/// AF_VSOCK for sshd's socket units; the last two exist from systemd 257 on); each one is a
 /// program start that costs hundreds of milliseconds under TCG. fstab, sysv (ipvsadm's init
 /// script) and rc-local generators stay.
 const MASKED_GENERATORS: &[&str] = &[
@@ -84,7 +87,9 @@ const MASKED_GENERATORS: &[&str] = &[
     "systemd-hibernate-resume-generator",
     "systemd-integritysetup-generator",
     "systemd-run-generator",
+    "systemd-ssh-generator",
     "systemd-system-update-generator",
+    "systemd-tpm2-generator",
     "systemd-veritysetup-generator",
 ];
 /// Masked on preinstalled images only: on a fresh image the package is not there (setup
@@ -743,6 +748,23 @@ fn configure_units(staging: &Path, image: Image) -> Result<(), LabError> {
     let mut disable = vec!["disable"];
     disable.extend(image.disabled_units());
     systemctl(&disable, "disabling the services setup starts")?;
+    // A package can want its unit from /usr/lib (dbus does, from multi-user.target), which
+    // `systemctl disable` leaves: a /dev/null link of the same name in /etc's wants masks that
+    // dependency. dbus then starts on first use through dbus.socket, not at every boot (a
+    // second of a node's CPU under TCG).
+    for unit in image.disabled_units() {
+        for lib in ["usr/lib/systemd/system", "lib/systemd/system"] {
+            let wants = staging.join(lib).join("multi-user.target.wants").join(unit);
+            if wants.symlink_metadata().is_ok() {
+                let dir = staging.join("etc/systemd/system/multi-user.target.wants");
+                std::fs::create_dir_all(&dir).map_err(io(dir.display()))?;
+                let link = dir.join(unit);
+                let _ = std::fs::remove_file(&link);
+                std::os::unix::fs::symlink("/dev/null", &link).map_err(io(link.display()))?;
+                break;
+            }
+        }
+    }
     let mut mask = vec!["mask"];
     mask.extend(masked_units(image));
     systemctl(&mask, "masking boot-time units")?;

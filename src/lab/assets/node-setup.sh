@@ -10,7 +10,9 @@ set -eu
 B=/usr/local/lib/lvslab/busybox
 C=/sys/firmware/qemu_fw_cfg/by_name/opt/lvslab
 [ -d "$C" ] || modprobe qemu_fw_cfg
-get() { read -r "$1" <"$C/$2/raw" || true; }
+# An entry lvslab did not write (lab_user and its settings are optional) leaves its variable
+# unset, without an error on the console.
+get() { { read -r "$1" <"$C/$2/raw"; } 2>/dev/null || true; }
 get name hostname
 get iface iface
 get addr address
