@@ -61,6 +61,7 @@ pub const PACKAGES: &[&str] = &[
     "openssh-client",
     "iproute2",
     "xz-utils",
+    "zstd",
 ];
 
 pub fn install_command() -> String {
