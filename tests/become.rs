@@ -352,6 +352,89 @@ fn password_login_through_askpass() {
     );
 }
 
+/// `-k` and `-K`: the passwords typed at the terminal (asked once, before anything runs, with
+/// the echo off) log in over ssh and feed sudo on a host whose variables name neither. They
+/// show nowhere: not on the terminal, not in the output, not in any process's command line or
+/// environment. Without a terminal, the flags are a usage error and nothing runs.
+#[test]
+fn passwords_typed_at_the_terminal_for_k_and_capital_k() {
+    let pw = "Typed-pw-2718";
+    // sudo asks for the user's own password: the same one logs in and becomes root.
+    let user = User::new("t", pw, Some(true));
+    let lab = Lab::with_password_logins(1);
+    lab.write("inventory.yml", &inventory(&lab, &[&user.name], false, ""));
+    lab.write("playbooks/who.yml", WHO_PB);
+    let mut got = None;
+    watch_processes(pw, "LVT_NO_SUCH_VARIABLE", || {
+        got = Some(lab.lvslab_at_terminal(
+            &[("LVSLAB_CONTROL_PERSIST", "0")],
+            &["-k", "-K", "run", "playbooks/who.yml"],
+            &[("SSH password: ", pw), ("BECOME password: ", pw)],
+        ))
+    });
+    let (r, screen) = got.unwrap();
+    assert_eq!(r.code, 0, "{}\nterminal: {screen:?}", r.all());
+    assert!(
+        r.all()
+            .contains(&format!("become=root plain={}", user.name)),
+        "logged in as {} with the typed password, became root with it: {}",
+        user.name,
+        r.all()
+    );
+    assert!(
+        screen.contains("SSH password: ") && screen.contains("BECOME password: "),
+        "both asked at the terminal: {screen:?}"
+    );
+    assert!(!screen.contains(pw), "echoed: {screen:?}");
+    assert!(!r.all().contains(pw), "the password leaked: {}", r.all());
+    assert!(
+        !r.stdout.contains("password: ") && !r.stderr.contains("password: "),
+        "prompts go to the terminal only: {}",
+        r.all()
+    );
+
+    // A wrong password typed for -K: that host fails promptly, the password is not shown.
+    let started = Instant::now();
+    let (r, _) = lab.lvslab_at_terminal(
+        &[("LVSLAB_CONTROL_PERSIST", "0")],
+        &["-k", "-K", "run", "playbooks/who.yml"],
+        &[
+            ("SSH password: ", pw),
+            ("BECOME password: ", "Typed-wrong-1"),
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(
+        r.all().contains("the password was refused") && !r.all().contains("Typed-wrong-1"),
+        "{}",
+        r.all()
+    );
+
+    // No terminal to ask at: a usage error naming the flag, nothing contacted.
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lvslab"));
+    c.current_dir(lab.path())
+        .env("TMPDIR", lab.tmp())
+        .args(["-i", "inventory.yml", "-K", "run", "playbooks/who.yml"])
+        .stdin(Stdio::null());
+    // SAFETY: setsid is async-signal-safe; the child gets a session without a terminal.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        c.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let r = util::Run::from(c.output().expect("lvslab runs"));
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr.contains("-K asks for a password at the terminal"),
+        "{}",
+        r.all()
+    );
+    assert!(!r.stdout.contains("PLAY"), "nothing ran: {}", r.all());
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {

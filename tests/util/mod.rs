@@ -6,6 +6,7 @@
 
 pub mod masters;
 pub mod procwatch;
+pub mod terminal;
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -210,8 +211,28 @@ impl Lab {
 
     /// [`Lab::lvslab_env`] with another inventory (a path relative to the project directory).
     pub fn lvslab_inventory(&self, inventory: &str, env: &[(&str, &str)], args: &[&str]) -> Run {
-        let out = Command::new(env!("CARGO_BIN_EXE_lvslab"))
-            .current_dir(self.path())
+        let out = self
+            .command(inventory, env, args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("lvslab runs");
+        Run::from(out)
+    }
+
+    /// [`Lab::lvslab_env`] at a terminal of its own, answering its prompts there (see
+    /// [`terminal::run`]); also returns what it wrote to the terminal.
+    pub fn lvslab_at_terminal(
+        &self,
+        env: &[(&str, &str)],
+        args: &[&str],
+        answers: &[(&str, &str)],
+    ) -> (Run, String) {
+        terminal::run(self.command("inventory.yml", env, args), answers)
+    }
+
+    fn command(&self, inventory: &str, env: &[(&str, &str)], args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_lvslab"));
+        c.current_dir(self.path())
             // Each test lab predicts queries from its own facts cache (src/facts/cache.rs),
             // and keeps the connections its runs leave open in its own directory, removed
             // with it (their masters end with the lab's sshd).
@@ -220,11 +241,8 @@ impl Lab {
             .envs(env.iter().copied())
             .arg("-i")
             .arg(inventory)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("lvslab runs");
-        Run::from(out)
+            .args(args);
+        c
     }
 }
 
