@@ -25,7 +25,7 @@ use super::image::{self, Image, Packages};
 use super::{initramfs, LabError};
 
 /// Bump when the way the base is assembled changes (forces a rebuild of `base/`).
-const BASE_RECIPE: &str = "lvslab-base-v9";
+const BASE_RECIPE: &str = "lvslab-base-v10";
 
 /// Units that only cost boot time on a lab node (found with `systemd-analyze blame`), and the
 /// services a pristine node must have installed but not running (the playbooks start them).
@@ -749,23 +749,6 @@ fn configure_units(staging: &Path, image: Image) -> Result<(), LabError> {
     let mut disable = vec!["disable"];
     disable.extend(image.disabled_units());
     systemctl(&disable, "disabling the services setup starts")?;
-    // A package can want its unit from /usr/lib (dbus does, from multi-user.target), which
-    // `systemctl disable` leaves: a /dev/null link of the same name in /etc's wants masks that
-    // dependency. dbus then starts on first use through dbus.socket, not at every boot (a
-    // second of a node's CPU under TCG).
-    for unit in image.disabled_units() {
-        for lib in ["usr/lib/systemd/system", "lib/systemd/system"] {
-            let wants = staging.join(lib).join("multi-user.target.wants").join(unit);
-            if wants.symlink_metadata().is_ok() {
-                let dir = staging.join("etc/systemd/system/multi-user.target.wants");
-                std::fs::create_dir_all(&dir).map_err(io(dir.display()))?;
-                let link = dir.join(unit);
-                let _ = std::fs::remove_file(&link);
-                std::os::unix::fs::symlink("/dev/null", &link).map_err(io(link.display()))?;
-                break;
-            }
-        }
-    }
     let mut mask = vec!["mask"];
     mask.extend(masked_units(image));
     systemctl(&mask, "masking boot-time units")?;
