@@ -123,19 +123,37 @@ fn resume(inv: &Inv) {
             .expect("clock after 1970")
             .as_secs_f64()
     };
+    let clock = |n: &Expect| {
+        let before = now();
+        let t = on(&inv.path, &n.name, "date +%s.%N");
+        let after = now();
+        let t: f64 = t.trim().parse().expect("date +%s.%N prints seconds");
+        (t, before, after)
+    };
+    let mut first = Vec::new();
     for n in &inv.nodes {
         assert!(
             progress.contains(&format!("{}: resumed, clock set", n.name)),
             "{} did not resume through its clock agent:\n{progress}",
             n.name
         );
-        let before = now();
-        let t = on(&inv.path, &n.name, "date +%s.%N");
-        let after = now();
-        let t: f64 = t.trim().parse().expect("date +%s.%N prints seconds");
+        let (t, before, after) = clock(n);
         assert!(
             t > before - 2.0 && t < after + 1.0,
             "{}'s clock says {t}, the host's {before:.3}..{after:.3}",
+            n.name
+        );
+        first.push((t, (before + after) / 2.0));
+    }
+    // ... and keeps the host's pace (a guest that calibrated its TSC wrongly at boot runs
+    // fast or slow by a factor).
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    for (n, (t0, h0)) in inv.nodes.iter().zip(first) {
+        let (t1, before, after) = clock(n);
+        let (guest, host) = (t1 - t0, (before + after) / 2.0 - h0);
+        assert!(
+            (guest - host).abs() < 1.5,
+            "{}'s clock went {guest:.2} s while the host's went {host:.2} s",
             n.name
         );
     }

@@ -253,11 +253,15 @@ pub fn build(busybox: &Path, modules_dir: &Path, out: &Path) -> Result<(), Initr
 
 /// Kernel command line of a node: serial console, quiet boot, the node's persistent machine id,
 /// kernel NIC names (lvslab renames the NIC itself). No secrets: keys go through fw_cfg.
-pub fn kernel_cmdline(machine_id: &str) -> String {
+/// `tsc_khz`: the rate of the guest's TSC, when known (see [`super::vm::guest_tsc_khz`]).
+pub fn kernel_cmdline(machine_id: &str, tsc_khz: Option<u64>) -> String {
+    let tsc = tsc_khz
+        .map(|k| format!(" tsc_early_khz={k}"))
+        .unwrap_or_default();
     format!(
         "console=ttyS0,115200 quiet loglevel=4 panic=-1 net.ifnames=0 \
          systemd.machine_id={machine_id} systemd.show_status=error \
-         tsc=reliable no_timer_check mitigations=off pci=noacpi"
+         tsc=reliable no_timer_check mitigations=off pci=noacpi{tsc}"
     )
 }
 
@@ -358,9 +362,12 @@ kernel/drivers/firmware/qemu_fw_cfg.ko:
 
     #[test]
     fn cmdline_carries_no_secrets_and_the_machine_id() {
-        let c = kernel_cmdline("0123456789abcdef0123456789abcdef");
+        let c = kernel_cmdline("0123456789abcdef0123456789abcdef", None);
         assert!(c.contains("systemd.machine_id=0123456789abcdef0123456789abcdef"));
         assert!(c.contains("console=ttyS0"));
         assert!(!c.contains("key"));
+        assert!(!c.contains("tsc_early_khz"));
+        let c = kernel_cmdline("0123456789abcdef0123456789abcdef", Some(2_600_000));
+        assert!(c.ends_with(" tsc_early_khz=2600000"), "{c}");
     }
 }

@@ -50,6 +50,51 @@ pub struct VmSpec<'a> {
     pub accel: Accel,
 }
 
+/// The rate of a TCG guest's TSC in kHz, which the guest's kernel is told at boot
+/// (`tsc_early_khz`). Under TCG the guest's TSC is the host's, but a guest calibrates it against
+/// its emulated timers at boot, and a guest starved of CPU then (several booting on two cores)
+/// can get it badly wrong: a node measured 872 MHz for a 2.6 GHz TSC and its clock ran three
+/// times too fast, with `tsc=reliable` keeping it from noticing. The kernel's own refinement
+/// later corrects an early value only within 1 %. Measured once on the host, rounded to the
+/// MHz and kept in the cache, so the VMs' command line (which decides whether a saved state
+/// may be resumed) stays the same from one run to the next. `None` on a host whose cycle
+/// counter is not an x86 TSC.
+pub fn guest_tsc_khz() -> Option<u64> {
+    static KHZ: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *KHZ.get_or_init(|| {
+        let file = super::cache::cache_dir().join("host-tsc-khz");
+        if let Some(k) = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok())
+        {
+            return Some(k);
+        }
+        let k = measure_tsc_khz()?;
+        let _ = std::fs::create_dir_all(super::cache::cache_dir());
+        let _ = std::fs::write(&file, format!("{k}\n"));
+        Some(k)
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+fn measure_tsc_khz() -> Option<u64> {
+    // SAFETY: RDTSC has no preconditions on x86_64.
+    let tsc = || unsafe { std::arch::x86_64::_rdtsc() };
+    let (t0, c0) = (Instant::now(), tsc());
+    std::thread::sleep(Duration::from_millis(50));
+    let (c1, t1) = (tsc(), Instant::now());
+    let ns = t1.duration_since(t0).as_nanos() as u64;
+    let khz = c1.checked_sub(c0)?.checked_mul(1_000_000)? / ns.max(1);
+    // Round to the MHz; a host counter below 100 MHz is not a TSC to trust.
+    let mhz = (khz + 500) / 1000;
+    (mhz >= 100).then_some(mhz * 1000)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn measure_tsc_khz() -> Option<u64> {
+    None
+}
+
 /// The `-name` of a node's VM; also how a recorded pid is recognised as ours.
 pub fn vm_name(lab: &str, node: &str) -> String {
     format!("lvslab-{lab}-{node}")
@@ -98,7 +143,13 @@ fn machine_args(spec: &VmSpec) -> Vec<String> {
         "-initrd",
         &spec.base.initramfs.display().to_string(),
         "-append",
-        &initramfs::kernel_cmdline(spec.machine_id),
+        &initramfs::kernel_cmdline(
+            spec.machine_id,
+            match spec.accel {
+                Accel::Tcg => guest_tsc_khz(),
+                Accel::Kvm => None,
+            },
+        ),
         "-drive",
         &format!(
             "file={},if=none,id=root,format=raw,readonly=on",
