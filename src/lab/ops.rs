@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use super::cache::{self, Base};
 use super::image::Image;
@@ -207,15 +207,10 @@ impl Lab {
                 .map(|_| "resumed, ssh answers");
         }
         trace(&node.name, "clock set", clock_start);
-        let np = self.paths.node(&node.name);
-        let ns = self.topo.netns();
         let deadline = Instant::now() + boot_timeout();
         line.set("waiting for sshd");
         while Instant::now() < deadline {
-            if vm::running_pid(&self.topo.lab_name, &node.name, &np) != Some(pid) {
-                return Err(self.node_failed(node, "its VM stopped after resuming"));
-            }
-            if netns::tcp_probe(&ns, node.address, node.port, Duration::from_millis(500)) {
+            if self.listening(node, pid, "its VM stopped after resuming")? {
                 return Ok("resumed, clock set, sshd listening");
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -229,6 +224,21 @@ impl Lab {
         ))
     }
 
+    /// Whether the node's sshd accepts connections on the lab's switch (one probe); an error
+    /// (`stopped`) when the node's VM is no longer the one started as `pid`.
+    fn listening(&self, node: &Node, pid: i32, stopped: &str) -> Result<bool, LabError> {
+        let np = self.paths.node(&node.name);
+        if vm::running_pid(&self.topo.lab_name, &node.name, &np) != Some(pid) {
+            return Err(self.node_failed(node, stopped));
+        }
+        Ok(netns::tcp_probe(
+            &self.topo.netns(),
+            node.address,
+            node.port,
+            Duration::from_millis(500),
+        ))
+    }
+
     /// Wait until the node's sshd answers a real ssh login; returns the node's boot id.
     /// `not_boot` skips a boot id (waiting for a reboot to finish).
     fn wait_ssh(
@@ -239,27 +249,21 @@ impl Lab {
         line: &NodeLine,
         not_boot: Option<&str>,
     ) -> Result<String, LabError> {
-        let np = self.paths.node(&node.name);
-        let ns = self.topo.netns();
         let deadline = Instant::now() + boot_timeout();
         let mut last_err = String::from("no answer");
         line.set("waiting for ssh");
         while Instant::now() < deadline {
-            if vm::running_pid(&self.topo.lab_name, &node.name, &np) != Some(pid) {
-                return Err(self.node_failed(node, "its VM stopped before ssh answered"));
-            }
             let probe_start = Instant::now();
-            if !netns::tcp_probe(&ns, node.address, node.port, Duration::from_millis(500)) {
+            if !self.listening(node, pid, "its VM stopped before ssh answered")? {
                 std::thread::sleep(Duration::from_millis(150));
                 continue;
             }
             // A resumed VM's clock stopped while it was saved: set it as part of the check.
             let remote = if set_clock {
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| d.as_secs_f64())
-                    .unwrap_or(0.0);
-                format!("date -u -s @{now:.3} >/dev/null; cat /proc/sys/kernel/random/boot_id")
+                format!(
+                    "date -u -s @{} >/dev/null; cat /proc/sys/kernel/random/boot_id",
+                    vm::host_time()
+                )
             } else {
                 "cat /proc/sys/kernel/random/boot_id".to_string()
             };

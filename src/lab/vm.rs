@@ -276,9 +276,7 @@ fn sh_quote(s: &str) -> String {
 /// Start the VM inside namespace `ns`; resume from the saved state when `restore`.
 /// Returns qemu's pid (from its pidfile).
 pub fn start(ns: &str, args: &[String], paths: &NodePaths, restore: bool) -> Result<i32, LabError> {
-    let _ = std::fs::remove_file(paths.pidfile());
-    let _ = std::fs::remove_file(paths.qmp());
-    let _ = std::fs::remove_file(paths.clock());
+    remove_runtime_files(paths);
     if !restore {
         let _ = std::fs::write(paths.console(), "");
     }
@@ -311,6 +309,23 @@ fn read_pid(paths: &NodePaths) -> Option<i32> {
         .trim()
         .parse()
         .ok()
+}
+
+/// The files a running qemu makes for a node (its pid file and sockets), which name no VM once
+/// it has stopped.
+fn remove_runtime_files(paths: &NodePaths) {
+    for f in [paths.pidfile(), paths.qmp(), paths.clock()] {
+        let _ = std::fs::remove_file(f);
+    }
+}
+
+/// The host's time as a node's clock is set to it: seconds since the epoch, to the millisecond.
+pub fn host_time() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    format!("{now:.3}")
 }
 
 /// qemu's pid when the node's VM is running (the recorded pid, still this VM).
@@ -440,9 +455,7 @@ pub fn stop(lab: &str, node: &str, paths: &NodePaths) -> Result<(), LabError> {
             wait_gone(pid, &name, Duration::from_secs(3));
         }
     }
-    let _ = std::fs::remove_file(paths.pidfile());
-    let _ = std::fs::remove_file(paths.qmp());
-    let _ = std::fs::remove_file(paths.clock());
+    remove_runtime_files(paths);
     Ok(())
 }
 
@@ -506,9 +519,7 @@ pub fn save(lab: &str, node: &str, paths: &NodePaths, fingerprint: &str) -> Resu
         signal(pid, libc::SIGKILL);
         wait_gone(pid, &name, Duration::from_secs(3));
     }
-    let _ = std::fs::remove_file(paths.pidfile());
-    let _ = std::fs::remove_file(paths.qmp());
-    let _ = std::fs::remove_file(paths.clock());
+    remove_runtime_files(paths);
     match result {
         Ok(()) => {
             std::fs::rename(&tmp, paths.vmstate())
@@ -579,11 +590,7 @@ pub fn set_clock(paths: &NodePaths, timeout: Duration) -> Result<(), LabError> {
     // The node answers "!" once it runs again; the time sent after that is not stale by
     // however long the resumed VM took to be scheduled.
     ask("?\n", "!")?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
-    ask(&format!("{now:.3}\n"), "ok")
+    ask(&format!("{}\n", host_time()), "ok")
 }
 
 /// Whether a saved state exists and was made by a VM with this fingerprint.
