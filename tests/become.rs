@@ -412,11 +412,8 @@ fn passwords_typed_at_the_terminal_for_k_and_capital_k() {
     );
 
     // No terminal to ask at: a usage error naming the flag, nothing contacted.
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lvslab"));
-    c.current_dir(lab.path())
-        .env("TMPDIR", lab.tmp())
-        .args(["-i", "inventory.yml", "-K", "run", "playbooks/who.yml"])
-        .stdin(Stdio::null());
+    let mut c = lab.command("inventory.yml", &[], &["-K", "run", "playbooks/who.yml"]);
+    c.stdin(Stdio::null());
     // SAFETY: setsid is async-signal-safe; the child gets a session without a terminal.
     unsafe {
         use std::os::unix::process::CommandExt;

@@ -230,7 +230,8 @@ impl Lab {
         terminal::run(self.command("inventory.yml", env, args), answers)
     }
 
-    fn command(&self, inventory: &str, env: &[(&str, &str)], args: &[&str]) -> Command {
+    /// The `lvslab -i INVENTORY ARGS...` command every runner here starts, not yet run.
+    pub fn command(&self, inventory: &str, env: &[(&str, &str)], args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_lvslab"));
         c.current_dir(self.path())
             // Each test lab predicts queries from its own facts cache (src/facts/cache.rs),
