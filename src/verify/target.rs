@@ -251,3 +251,64 @@ pub(crate) async fn probe_each(
     });
     futures::future::join_all(futs).await.into_iter().collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::prompt::Asked;
+    use crate::secret::Secret;
+
+    /// `-k` and `-K` reach verify's and the drills' connections as they reach the engine's: every
+    /// node logs in with the asked password and becomes root with the other, and both are among
+    /// the secrets its output is cleaned of. The directors' probes escalate; a host that says
+    /// `ansible_become: false` keeps its login.
+    #[test]
+    fn passwords_asked_at_the_terminal_reach_every_node_and_stay_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let seed =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/inventory/lab.yml"))
+                .unwrap();
+        let text = seed
+            .replace(
+                "    ansible_user: root\n",
+                "    ansible_user: ops\n    ansible_become: true\n",
+            )
+            .replace(
+                "          ansible_host: 192.168.163.13\n",
+                "          ansible_host: 192.168.163.13\n          ansible_become: false\n",
+            );
+        assert_ne!(text, seed);
+        let path = dir.path().join("asked.yml");
+        std::fs::write(&path, text).unwrap();
+        let asked = Asked {
+            login: Some(Secret::new("typed-login-pw".into())),
+            escalation: Some(Secret::new("typed-become-pw".into())),
+        };
+        let t = target(&Aim {
+            inventory: &path,
+            extra_vars: &[],
+            asked: &asked,
+        })
+        .unwrap();
+        assert_eq!(t.conns.len(), 4);
+        for (name, reach) in &t.conns {
+            let Conn::Ssh(p) = &reach.conn else {
+                panic!("{name}: not over ssh")
+            };
+            assert_eq!(p.user.as_deref(), Some("ops"), "{name}");
+            let login = p.password.as_ref().map(Secret::expose);
+            assert_eq!(login, Some("typed-login-pw"), "{name}");
+            let become_pw = reach
+                .escalation
+                .as_ref()
+                .and_then(|b| b.password.as_ref())
+                .map(Secret::expose);
+            let expected = (name != "node03").then_some("typed-become-pw");
+            assert_eq!(become_pw, expected, "{name}");
+        }
+        let out = t
+            .secrets
+            .redact("login typed-login-pw, sudo typed-become-pw");
+        assert!(!out.contains("typed-"), "{out}");
+    }
+}
